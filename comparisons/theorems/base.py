@@ -1,0 +1,124 @@
+"""Theorems the library claims, as runnable checks.
+
+A theorem compares two independent computations (ours against torch's native op, or a
+reference path against a fast path) on fresh random inputs, forward and gradients. Each
+check function yields one :class:`Trial` per configuration it tries; ``neighbor-zoo verify``
+and the test suite run them all.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+#: Absolute tolerance per dtype unless a theorem states its own.
+DEFAULT_TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-4}
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One configuration of a theorem: what was compared and the largest absolute difference."""
+
+    shapes: str
+    error: float
+
+
+@dataclass(frozen=True)
+class Theorem:
+    name: str
+    statement: str
+    check: Callable[[torch.Generator, torch.dtype], Iterable[Trial]]
+    tolerance: dict[torch.dtype, float]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    theorem: Theorem
+    trials: tuple[Trial, ...]
+    tolerance: float
+
+    @property
+    def error(self) -> float:
+        return max(t.error for t in self.trials)
+
+    @property
+    def passed(self) -> bool:
+        # `not >` so that a NaN error fails
+        return len(self.trials) > 0 and all(t.error <= self.tolerance for t in self.trials)
+
+
+THEOREMS: dict[str, Theorem] = {}
+
+
+def theorem(name: str, statement: str, *, float64: float | None = None, float32: float | None = None):
+    """Register a check ``fn(generator, dtype) -> Iterable[Trial]`` as a theorem."""
+
+    def add(fn: Callable[[torch.Generator, torch.dtype], Iterable[Trial]]):
+        if name in THEOREMS:
+            raise ValueError(f"theorem {name!r} is already registered")
+        tol = dict(DEFAULT_TOLERANCE)
+        if float64 is not None:
+            tol[torch.float64] = float64
+        if float32 is not None:
+            tol[torch.float32] = float32
+        THEOREMS[name] = Theorem(name, statement, fn, tol)
+        return fn
+
+    return add
+
+
+def select(filter: str | None = None) -> list[Theorem]:
+    """Registered theorems, sorted by name, optionally filtered by a shell-style wildcard."""
+    return [THEOREMS[n] for n in sorted(THEOREMS) if filter is None or fnmatch.fnmatchcase(n, filter)]
+
+
+def verify(thm: Theorem, seed: int = 0, dtype: torch.dtype = torch.float64) -> Verdict:
+    """Run one theorem's trials on fresh random inputs drawn from ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # layers initialise their parameters from the global generator
+        trials = tuple(thm.check(generator, dtype))
+    return Verdict(thm, trials, thm.tolerance[dtype])
+
+
+# ---- helpers for writing checks ---------------------------------------------------------------
+def randn(generator: torch.Generator, *shape: int, dtype: torch.dtype, requires_grad: bool = True) -> Tensor:
+    return torch.randn(*shape, generator=generator, dtype=dtype).requires_grad_(requires_grad)
+
+
+def max_error(a: Callable[[], Tensor], b: Callable[[], Tensor], wrt: Sequence[Tensor],
+              generator: torch.Generator) -> float:
+    """Largest absolute difference between ``a()`` and ``b()`` and between their gradients.
+
+    Both are back-propagated with the same random cotangent; gradients are compared for
+    every tensor in ``wrt`` (inputs and parameters).
+    """
+    out_a, out_b = a(), b()
+    if out_a.shape != out_b.shape:
+        return float("inf")
+    err = (out_a - out_b).abs().max().item()
+    if not wrt:
+        return err
+    cot = torch.randn(out_a.shape, generator=generator, dtype=out_a.dtype)
+    grads_a = torch.autograd.grad(out_a, wrt, cot, allow_unused=True)
+    grads_b = torch.autograd.grad(out_b, wrt, cot, allow_unused=True)
+    for ga, gb in zip(grads_a, grads_b):
+        if (ga is None) != (gb is None):
+            return float("inf")
+        if ga is not None:
+            err = max(err, (ga - gb).abs().max().item())
+    return err
+
+
+def describe(**shapes: Iterable[int] | int | str) -> str:
+    """``x=(2, 3, 8, 8) k=3`` style text for a trial's shapes column."""
+    return " ".join(f"{k}={tuple(v) if isinstance(v, (torch.Size, list)) else v}" for k, v in shapes.items())
+
+
+def trials(configs: Iterable[tuple[str, float]]) -> Iterator[Trial]:
+    for shapes, error in configs:
+        yield Trial(shapes, error)

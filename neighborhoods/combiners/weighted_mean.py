@@ -1,0 +1,73 @@
+"""Attention's combiner: a weighted mean of (projected) values."""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+
+from .._checks import check_channels, check_divisible, check_int
+from ..neighborhood import Neighborhood
+from ..tokens import from_tokens, to_tokens
+from .base import Combiner
+
+
+class WeightedMean(Combiner):
+    """``y_q = W_o (1/S) sum_s sum_m w_{q,m,s} W_v x_m`` (Vaswani et al. 2017, Eq. 1 with Eq. 2's W^O).
+
+    With a softmax-over-all-keys neighbourhood (S = 1) this is attention's ``A V W_o``;
+    with any other selector it is the mean of that selector's slot volumes of ``W_v x``.
+    The value channels are split into the neighbourhood's heads and merged afterwards.
+
+    Args:
+        in_channels: C of the input.
+        value_channels: channels of ``W_v x`` (default ``in_channels``).
+        out_channels: channels of the output (default ``value_channels``).
+        value, output: learn ``W_v`` / ``W_o`` (else identity; then the channel counts must agree).
+        bias: whether the projections carry a bias.
+
+    Shape:
+        x: ``(B, C, *spatial)`` -> ``(B, out_channels, *nbhd.query_shape)``.
+    """
+
+    def __init__(self, in_channels: int, value_channels: int | None = None, out_channels: int | None = None,
+                 value: bool = True, output: bool = True, bias: bool = True,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        self.in_channels = check_int("in_channels", in_channels, minimum=1)
+        self.value_channels = check_int("value_channels", value_channels or in_channels, minimum=1)
+        self.out_channels = check_int("out_channels", out_channels or self.value_channels, minimum=1)
+        if not value and self.value_channels != self.in_channels:
+            raise ValueError(f"without a value projection value_channels must equal in_channels, "
+                             f"got value_channels={self.value_channels}, in_channels={self.in_channels}")
+        if not output and self.out_channels != self.value_channels:
+            raise ValueError(f"without an output projection out_channels must equal value_channels, "
+                             f"got out_channels={self.out_channels}, value_channels={self.value_channels}")
+        factory = {"device": device, "dtype": dtype}
+        self.value = nn.Linear(in_channels, self.value_channels, bias=bias, **factory) if value else None
+        self.output = nn.Linear(self.value_channels, self.out_channels, bias=bias, **factory) if output else None
+
+    def values(self, x: Tensor, num_heads: int | None) -> Tensor:
+        """``W_v x`` as ``(B, H, N, d)`` per head, or ``(B, N, C_v)`` when ``num_heads`` is None."""
+        check_channels("x", x, self.in_channels)
+        v = to_tokens(x)
+        v = self.value(v) if self.value is not None else v
+        if num_heads is None:
+            return v
+        check_divisible("value_channels", self.value_channels, "num_heads", num_heads)
+        return rearrange(v, "b n (h d) -> b h n d", h=num_heads)
+
+    def finish(self, y: Tensor, query_shape: tuple[int, ...]) -> Tensor:
+        """Merge heads ``(B, H, Nq, d)`` (or ``(B, Nq, C_v)``), apply ``W_o``, go channels-first."""
+        if y.ndim == 4:
+            y = rearrange(y, "b h q d -> b q (h d)")
+        if self.output is not None:
+            y = self.output(y)
+        return from_tokens(y, query_shape)
+
+    def forward(self, x: Tensor, nbhd: Neighborhood) -> Tensor:
+        v = self.values(x, nbhd.num_heads)
+        return self.finish(nbhd.aggregate(v).mean(-2), nbhd.query_shape)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, value_channels={self.value_channels}, out_channels={self.out_channels}"

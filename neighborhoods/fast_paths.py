@@ -1,0 +1,51 @@
+"""Native-kernel twins of reference configurations.
+
+Each function computes exactly what ``combiner(x, selector(x))`` computes, through one
+native op, or returns ``None`` when this particular configuration is not one the op covers
+(the aggregator then takes the reference path). The table that maps (selector type,
+combiner type) to these functions lives in :mod:`neighborhoods.aggregator`.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from .combiners.conv1d import Conv1D
+from .combiners.weighted_mean import WeightedMean
+from .selectors.fixed_spatial import FixedSpatial
+from .selectors.softmax_all import SoftmaxAll, check_mask
+
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+def window_conv(selector: FixedSpatial, combiner: Conv1D, x: Tensor) -> Tensor | None:
+    """Fixed window + per-slot weights = ``F.conv{1,2,3}d`` (after ``F.pad`` for non-zero modes)."""
+    if combiner.num_slots != selector.num_taps:
+        return None  # the reference path raises the descriptive error
+    selector.check_input(x, selector.ndim)
+    combiner.check_input(x)
+    selector.output_shape(tuple(x.shape[2:]))  # same "input too small" error as the reference path
+    weight = combiner.weight.reshape(*combiner.weight.shape[:2], *selector.kernel_size)
+    pads = selector.pad_pairs
+    if selector.padding_mode == "zeros" and all(lo == hi for lo, hi in pads):
+        padding = tuple(lo for lo, _ in pads)
+    else:
+        flat = [p for pair in reversed(pads) for p in pair]  # F.pad lists the last axis first
+        mode = "constant" if selector.padding_mode == "zeros" else selector.padding_mode
+        x = F.pad(x, flat, mode=mode)
+        padding = 0
+    return _CONV[selector.ndim](x, weight, combiner.bias, selector.stride, padding, selector.dilation,
+                                combiner.groups)
+
+
+def softmax_attention(selector: SoftmaxAll, combiner: WeightedMean, x: Tensor,
+                      mask: Tensor | None = None) -> Tensor | None:
+    """Softmax over all keys + weighted mean of values = ``F.scaled_dot_product_attention``."""
+    if type(selector).forward is not SoftmaxAll.forward:
+        return None  # a subclass that scores differently has no native twin
+    q, k = selector.project(x)
+    v = combiner.values(x, selector.num_heads)
+    mask = check_mask(mask, x.shape[0], selector.num_heads, q.shape[-2], k.shape[-2])
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=selector.head_scale)
+    return combiner.finish(y, tuple(x.shape[2:]))

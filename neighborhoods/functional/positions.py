@@ -1,0 +1,46 @@
+"""Coordinates of grid tokens, used by position (location) similarity."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def grid_coordinates(spatial_shape: tuple[int, ...], padding: int = 0, *, normalize: bool = True,
+                     dtype: torch.dtype = torch.float32, device: torch.device | None = None) -> Tensor:
+    """Coordinates of every token of a (zero-padded) grid, row-major.
+
+    With ``normalize`` the image's own tokens span ``[-1, 1]`` on their longest axis, and
+    every axis uses that same spacing, so distances stay isotropic on a non-square grid (a
+    3x3 window is then the 9 nearest tokens whatever the aspect ratio). Padding tokens lie
+    beyond ``[-1, 1]`` at the same spacing. Without ``normalize`` coordinates are integers
+    offset so that the image starts at 0.
+
+    Shape:
+        ``-> (prod(s + 2 * padding for s in spatial_shape), len(spatial_shape))``.
+    """
+    longest = max(spatial_shape)
+    step = 2.0 / (longest - 1) if (normalize and longest > 1) else 1.0
+    axes = []
+    for size in spatial_shape:
+        ticks = torch.arange(-padding, size + padding, dtype=dtype, device=device)
+        axes.append((ticks - (size - 1) / 2) * step if normalize else ticks)
+    mesh = torch.meshgrid(*axes, indexing="ij")
+    return torch.stack([m.reshape(-1) for m in mesh], dim=-1)
+
+
+def padded_to_image_index(spatial_shape: tuple[int, ...], padding: int,
+                          device: torch.device | None = None) -> tuple[Tensor, Tensor]:
+    """Map tokens of the zero-padded grid to tokens of the image.
+
+    Returns ``(index, inside)``, both ``(prod(s + 2p),)``: the image token each padded-grid
+    token corresponds to (0 for padding tokens) and whether it is an image token at all.
+    """
+    coords = grid_coordinates(spatial_shape, padding, normalize=False, dtype=torch.long, device=device)
+    size = torch.tensor(spatial_shape, device=device)
+    inside = ((coords >= 0) & (coords < size)).all(-1)
+    strides = torch.tensor([math.prod(spatial_shape[i + 1:]) for i in range(len(spatial_shape))], device=device)
+    index = torch.where(inside, (coords.clamp_min(0) * strides).sum(-1), 0)
+    return index, inside

@@ -1,0 +1,9 @@
+"""Named layers of the zoo, each a configuration of ``neighborhoods.NeighborAggregator``.
+
+``create(name, **kwargs)`` builds one by name; ``available(filter)`` lists the names.
+"""
+
+from .conv import Conv1d, Conv2d
+from .registry import available, create, family, register
+
+__all__ = ["Conv1d", "Conv2d", "available", "create", "family", "register"]

@@ -1,0 +1,99 @@
+"""Convolution as a NeighborAggregator: a fixed window (``FixedSpatial``) + per-slot weights (``Conv1D``).
+
+Drop-in for ``torch.nn.Conv1d`` / ``Conv2d``: same constructor arguments and state_dict keys
+(``weight`` ``(C_out, C_in / groups, *kernel_size)``, ``bias``). ``forward`` uses
+``F.conv{1,2}d``; ``forward(x, path="reference")`` runs the explicit neighbourhood instead.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from neighborhoods import NeighborAggregator
+from neighborhoods._checks import check_int_tuple
+from neighborhoods.combiners import Conv1D
+from neighborhoods.selectors import FixedSpatial
+
+from ._state_dict import alias_state_dict
+from .registry import register
+
+#: How the layers of a combiner-weighted family expose their weight under torch's names.
+WEIGHT_ALIASES = {"weight": ["combiner.weight"], "bias": ["combiner.bias"]}
+
+
+class ConvWeights:
+    """``weight`` / ``bias`` attributes that read through to the Conv1D combiner, as torch's convs have."""
+
+    combiner: Conv1D
+
+    @property
+    def weight(self) -> nn.Parameter:
+        return self.combiner.weight
+
+    @property
+    def bias(self) -> nn.Parameter | None:
+        return self.combiner.bias
+
+    @property
+    def in_channels(self) -> int:
+        return self.combiner.in_channels
+
+    @property
+    def out_channels(self) -> int:
+        return self.combiner.out_channels
+
+    def reset_parameters(self) -> None:
+        self.combiner.reset_parameters()
+
+
+class _ConvNd(ConvWeights, NeighborAggregator):
+    spatial_dims: ClassVar[int]
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, ...],
+                 stride: int | tuple[int, ...] = 1, padding: int | tuple[int, ...] | str = 0,
+                 dilation: int | tuple[int, ...] = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None, path: str = "auto") -> None:
+        kernel = check_int_tuple("kernel_size", kernel_size, self.spatial_dims, minimum=1)
+        super().__init__(
+            FixedSpatial(kernel, stride, padding, dilation, padding_mode, ndim=self.spatial_dims),
+            Conv1D(in_channels, out_channels, kernel, groups=groups, bias=bias, device=device, dtype=dtype),
+            path=path,
+        )
+        alias_state_dict(self, WEIGHT_ALIASES)
+
+    def extra_repr(self) -> str:
+        return f"{self.combiner.extra_repr()}, {self.selector.extra_repr()}".replace(
+            f", kernel_size={self.combiner.kernel_size}", "", 1) + (
+            f", path={self.path!r}" if self.path != "auto" else "")
+
+
+@register("conv1d", family="convolution")
+class Conv1d(_ConvNd):
+    """``torch.nn.Conv1d`` as a fixed-window NeighborAggregator.
+
+    Shape:
+        x: ``(B, C_in, L)`` -> ``(B, C_out, L_out)``.
+    """
+
+    spatial_dims = 1
+
+    def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
+        return super().forward(x, path=path)
+
+
+@register("conv2d", family="convolution")
+class Conv2d(_ConvNd):
+    """``torch.nn.Conv2d`` as a fixed-window NeighborAggregator.
+
+    Shape:
+        x: ``(B, C_in, H, W)`` -> ``(B, C_out, H_out, W_out)``.
+    """
+
+    spatial_dims = 2
+
+    def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
+        return super().forward(x, path=path)
