@@ -15,7 +15,7 @@ from .fast_paths import softmax_attention, window_conv
 from .neighborhood import Neighborhood
 from .selectors.base import Selector
 from .selectors.fixed_spatial import FixedSpatial
-from .selectors.softmax_all import SoftmaxAll
+from .selectors.dense_affinity import DenseAffinity
 
 FastPath = Callable[..., "Tensor | None"]
 PATHS = ("auto", "fast", "reference")
@@ -46,7 +46,7 @@ class NeighborAggregator(nn.Module):
     #: up along both classes' MROs; a twin returns ``None`` for a configuration it does not cover.
     FAST_PATHS: ClassVar[dict[tuple[type, type], FastPath]] = {
         (FixedSpatial, Conv1D): window_conv,
-        (SoftmaxAll, WeightedMean): softmax_attention,
+        (DenseAffinity, WeightedMean): softmax_attention,
     }
 
     def __init__(self, selector: Selector, combiner: Combiner, path: str = "auto") -> None:

@@ -14,7 +14,7 @@ from torch import Tensor
 from .combiners.conv1d import Conv1D
 from .combiners.weighted_mean import WeightedMean
 from .selectors.fixed_spatial import FixedSpatial
-from .selectors.softmax_all import SoftmaxAll, check_mask
+from .selectors.dense_affinity import DenseAffinity, check_mask
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -39,13 +39,13 @@ def window_conv(selector: FixedSpatial, combiner: Conv1D, x: Tensor) -> Tensor |
                                 combiner.groups)
 
 
-def softmax_attention(selector: SoftmaxAll, combiner: WeightedMean, x: Tensor,
+def softmax_attention(selector: DenseAffinity, combiner: WeightedMean, x: Tensor,
                       mask: Tensor | None = None) -> Tensor | None:
     """Softmax over all keys + weighted mean of values = ``F.scaled_dot_product_attention``."""
-    if type(selector).forward is not SoftmaxAll.forward:
-        return None  # a subclass that scores differently has no native twin
+    if selector.normalize != "softmax" or type(selector).affinity is not DenseAffinity.affinity:
+        return None  # another normalisation, or a subclass that scores differently: no native twin
     q, k = selector.project(x)
     v = combiner.values(x, selector.num_heads)
     mask = check_mask(mask, x.shape[0], selector.num_heads, q.shape[-2], k.shape[-2])
-    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=selector.head_scale)
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=selector.scale)
     return combiner.finish(y, tuple(x.shape[2:]))

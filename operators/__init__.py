@@ -4,6 +4,6 @@
 """
 
 from .conv import Conv1d, Conv2d
-from .registry import available, create, family, register
+from .registry import Example, available, create, example, family, register
 
-__all__ = ["Conv1d", "Conv2d", "available", "create", "family", "register"]
+__all__ = ["Conv1d", "Conv2d", "Example", "available", "create", "example", "family", "register"]

@@ -18,7 +18,7 @@ from neighborhoods.combiners import Conv1D
 from neighborhoods.selectors import FixedSpatial
 
 from ._state_dict import alias_state_dict
-from .registry import register
+from .registry import Example, register
 
 #: How the layers of a combiner-weighted family expose their weight under torch's names.
 WEIGHT_ALIASES = {"weight": ["combiner.weight"], "bias": ["combiner.bias"]}
@@ -66,12 +66,17 @@ class _ConvNd(ConvWeights, NeighborAggregator):
         alias_state_dict(self, WEIGHT_ALIASES)
 
     def extra_repr(self) -> str:
-        return f"{self.combiner.extra_repr()}, {self.selector.extra_repr()}".replace(
-            f", kernel_size={self.combiner.kernel_size}", "", 1) + (
-            f", path={self.path!r}" if self.path != "auto" else "")
+        # torch.nn.Conv*'s repr: channels, then the window, then what differs from the defaults
+        s = f"{self.in_channels}, {self.out_channels}, {self.selector.extra_repr()}"
+        if self.combiner.groups != 1:
+            s += f", groups={self.combiner.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s + (f", path={self.path!r}" if self.path != "auto" else "")
 
 
-@register("conv1d", family="convolution")
+@register("conv1d", family="convolution",
+          example=Example(dict(in_channels=4, out_channels=6, kernel_size=3, padding=1), (2, 4, 11)))
 class Conv1d(_ConvNd):
     """``torch.nn.Conv1d`` as a fixed-window NeighborAggregator.
 
@@ -85,7 +90,8 @@ class Conv1d(_ConvNd):
         return super().forward(x, path=path)
 
 
-@register("conv2d", family="convolution")
+@register("conv2d", family="convolution",
+          example=Example(dict(in_channels=4, out_channels=6, kernel_size=3, padding=1), (2, 4, 7, 8)))
 class Conv2d(_ConvNd):
     """``torch.nn.Conv2d`` as a fixed-window NeighborAggregator.
 

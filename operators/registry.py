@@ -9,20 +9,36 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any
 
 from torch import nn
 
+@dataclass(frozen=True)
+class Example:
+    """A small, valid construction of an operator and an input for it.
+
+    The registry-driven tests build every operator from its example (shape, NaN, backward,
+    state_dict, repr checks) and the CLI uses it to show what a layer selects.
+    """
+
+    kwargs: dict[str, Any]
+    input_shape: tuple[int, ...]
+
+
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 _FAMILY: dict[str, str] = {}
+_EXAMPLE: dict[str, Example] = {}
 
 
-def register(name: str, constructor: Callable[..., nn.Module] | None = None, *, family: str = "",
-             **defaults: Any) -> Any:
+def register(name: str, constructor: Callable[..., nn.Module] | None = None, *, family: str,
+             example: Example, **defaults: Any) -> Any:
     """Register ``constructor`` (or, as a decorator, the decorated class) under ``name``.
 
-    Keyword ``defaults`` make the entry a preset: ``functools.partial(constructor, **defaults)``.
+    ``family`` groups names in listings (``'convolution'``, ``'attention'``, ...);
+    ``example`` is a small valid construction (see :class:`Example`). Keyword ``defaults``
+    make the entry a preset: ``functools.partial(constructor, **defaults)``.
     """
 
     def add(ctor: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -30,6 +46,7 @@ def register(name: str, constructor: Callable[..., nn.Module] | None = None, *, 
             raise ValueError(f"operator name {name!r} is already registered")
         _REGISTRY[name] = functools.partial(ctor, **defaults) if defaults else ctor
         _FAMILY[name] = family
+        _EXAMPLE[name] = example
         return ctor
 
     return add(constructor) if constructor is not None else add
@@ -45,6 +62,12 @@ def family(name: str) -> str:
     """The family a registered name belongs to (e.g. ``'convolution'``, ``'attention'``)."""
     constructor(name)
     return _FAMILY[name]
+
+
+def example(name: str) -> Example:
+    """The small valid construction registered with ``name``."""
+    constructor(name)
+    return _EXAMPLE[name]
 
 
 def constructor(name: str) -> Callable[..., nn.Module]:

@@ -1,7 +1,8 @@
 """Selectors: which keys each query draws on, and with what weight."""
 
 from .base import Selector
+from .dense_affinity import DenseAffinity
 from .fixed_spatial import FixedSpatial
 from .softmax_all import SoftmaxAll
 
-__all__ = ["FixedSpatial", "Selector", "SoftmaxAll"]
+__all__ = ["DenseAffinity", "FixedSpatial", "Selector", "SoftmaxAll"]

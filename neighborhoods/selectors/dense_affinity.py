@@ -1,0 +1,123 @@
+"""Dense selectors: every key is a candidate, weighted by a pairwise affinity.
+
+Axis legend: ``b`` batch, ``h`` heads, ``q`` queries, ``n`` keys, ``d`` channels per head.
+
+The non-local family differs only in the pairwise kernel ``f`` and in how the affinity
+matrix ``M_ij = f(q_i, k_j)`` is normalised into ``A`` (Wang et al. 2018, Eq. 1 and Sec. 3.2;
+Zhu et al. 2021, appendix): attention and the embedded-Gaussian non-local block use
+``A = softmax(M)``, the dot-product block ``A = M / N``, SNL the symmetric
+``D^-1/2 (M + M^T)/2 D^-1/2``.
+"""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+
+from .._checks import check_choice, check_divisible, check_float, check_int
+from ..neighborhood import Neighborhood
+from ..tokens import to_tokens
+from .base import Selector
+
+#: pairwise kernels f(q, k) on the scaled dot product s = scale * <q, k>
+KERNELS = ("dot", "exp", "sigmoid", "relu")
+#: how M becomes A: row softmax of s (= D^-1 exp(s)), M / N_k, D^-1 M, the symmetric
+#: D^-1/2 ((M + M^T) / 2) D^-1/2, or M itself
+_KERNEL_FNS = {"dot": lambda s: s, "exp": torch.exp, "sigmoid": torch.sigmoid, "relu": torch.relu}
+NORMALIZATIONS = ("softmax", "mean", "row", "symmetric", "none")
+
+
+def check_mask(mask: Tensor | None, batch: int, heads: int, nq: int, nk: int) -> Tensor | None:
+    """An attention mask of one of the documented shapes, as a 4-D tensor.
+
+    ``mask`` is bool (``True`` = may attend, the convention of
+    ``F.scaled_dot_product_attention``) or floating (added to the scores), of shape
+    ``(Nq, Nk)``, ``(B, Nq, Nk)`` or ``(B, H, Nq, Nk)``.
+    """
+    if mask is None:
+        return None
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"mask must be a torch.Tensor or None, got {type(mask).__name__}")
+    shapes = {2: (nq, nk), 3: (batch, nq, nk), 4: (batch, heads, nq, nk)}
+    if mask.ndim not in shapes or tuple(mask.shape) != shapes[mask.ndim]:
+        raise ValueError(f"mask must have shape (Nq, Nk)={shapes[2]}, (B, Nq, Nk)={shapes[3]} or "
+                         f"(B, H, Nq, Nk)={shapes[4]}, got {tuple(mask.shape)}")
+    if mask.dtype != torch.bool and not mask.is_floating_point():
+        raise TypeError(f"mask must be bool or floating point, got dtype {mask.dtype}")
+    if mask.ndim == 2:
+        return mask[None, None]
+    return mask[:, None] if mask.ndim == 3 else mask
+
+
+class DenseAffinity(Selector):
+    """All keys, weighted by ``A = normalize(f(scale * <q_i, k_j>))``.
+
+    Args:
+        query, key: modules mapping tokens ``(B, N, C)`` to ``(B, N, D)`` (``theta``/``phi``
+            in Wang et al.); ``None`` uses the tokens themselves.
+        kernel: one of :data:`KERNELS` (ignored by ``normalize='softmax'``, which always
+            exponentiates, stably).
+        normalize: one of :data:`NORMALIZATIONS`.
+        num_heads: heads; D must be divisible by it.
+        scale: multiplier of the dot product (default 1).
+
+    Shape:
+        x: ``(B, C, *spatial)`` -> Neighborhood with ``weight`` ``(B, H, N, N, 1)``.
+        ``mask`` (forward keyword, bool ``True`` = keep, or additive float): see :func:`check_mask`.
+    """
+
+    def __init__(self, query: nn.Module | None = None, key: nn.Module | None = None, kernel: str = "dot",
+                 normalize: str = "softmax", num_heads: int = 1, scale: float = 1.0) -> None:
+        super().__init__()
+        self.query = query
+        self.key = key
+        self.kernel = check_choice("kernel", kernel, KERNELS)
+        self.normalize = check_choice("normalize", normalize, NORMALIZATIONS)
+        self.num_heads = check_int("num_heads", num_heads, minimum=1)
+        self.scale = check_float("scale", scale)
+
+    def project(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Queries and keys per head, ``(B, H, N, d)`` each."""
+        self.check_input(x, (1, 2, 3))
+        t = to_tokens(x)
+        q = self.query(t) if self.query is not None else t
+        k = self.key(t) if self.key is not None else t
+        check_divisible("query/key channels", q.shape[-1], "num_heads", self.num_heads)
+        split = "b n (h d) -> b h n d"
+        return rearrange(q, split, h=self.num_heads), rearrange(k, split, h=self.num_heads)
+
+    def affinity(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """``A`` as ``(B, H, Nq, Nk)``."""
+        q, k = self.project(x)
+        s = q @ k.transpose(-1, -2) * self.scale
+        mask = check_mask(mask, x.shape[0], self.num_heads, q.shape[-2], k.shape[-2])
+        if self.normalize == "softmax":
+            if mask is not None:
+                s = s.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else s + mask
+            return s.softmax(-1)
+        m = _KERNEL_FNS[self.kernel](s)
+        if mask is not None:
+            if mask.dtype != torch.bool:
+                raise TypeError(f"normalize={self.normalize!r} takes a bool mask only, got dtype {mask.dtype}")
+            m = m.masked_fill(~mask, 0.0)
+        if self.normalize == "mean":
+            return m / m.shape[-1]
+        if self.normalize == "row":
+            return m / m.sum(-1, keepdim=True)
+        if self.normalize == "symmetric":
+            if m.shape[-1] != m.shape[-2]:
+                raise ValueError(f"normalize='symmetric' needs a square affinity, got {tuple(m.shape[-2:])}")
+            m = (m + m.transpose(-1, -2)) / 2
+            d = m.sum(-1).rsqrt()
+            return d.unsqueeze(-1) * m * d.unsqueeze(-2)
+        return m
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Neighborhood:
+        weight = self.affinity(x, mask).unsqueeze(-1)
+        return Neighborhood(num_keys=weight.shape[-2], query_shape=tuple(x.shape[2:]), weight=weight,
+                            num_heads=self.num_heads)
+
+    def extra_repr(self) -> str:
+        return (f"kernel={self.kernel!r}, normalize={self.normalize!r}, num_heads={self.num_heads}, "
+                f"scale={self.scale:.4g}")

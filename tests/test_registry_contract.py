@@ -1,0 +1,65 @@
+"""Every registered operator, built from its registry example, honours the module contract.
+
+Like timm's tests/test_models.py, the registry drives this file: a new operator gets these
+checks by being registered.
+"""
+
+import io
+
+import pytest
+import torch
+
+import operators
+
+NAMES = operators.available()
+
+
+def build(name, dtype=torch.float32):
+    ex = operators.example(name)
+    layer = operators.create(name, **ex.kwargs).to(dtype)
+    x = torch.randn(*ex.input_shape, dtype=dtype)
+    return layer, x
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_backward_finite(name):
+    layer, x = build(name)
+    x.requires_grad_(True)
+    y = layer(x)
+    assert y.shape[0] == x.shape[0]
+    assert torch.isfinite(y).all()
+    y.square().mean().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    for pname, p in layer.named_parameters():
+        if p.requires_grad:
+            assert p.grad is not None, f"{name}: parameter {pname} got no gradient"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_dict_round_trip(name):
+    layer, x = build(name)
+    layer.eval()
+    buf = io.BytesIO()
+    torch.save(layer.state_dict(), buf)
+    buf.seek(0)
+    torch.manual_seed(1234)  # a differently initialised twin
+    twin = operators.create(name, **operators.example(name).kwargs).eval()
+    twin.load_state_dict(torch.load(buf))
+    torch.testing.assert_close(twin(x), layer(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_repr_names_the_class(name):
+    layer, _ = build(name)
+    assert type(layer).__name__ in repr(layer)
+
+
+def test_available_sorted_and_filtered():
+    assert NAMES == sorted(NAMES)
+    assert all(n.startswith("conv") for n in operators.available("conv*"))
+    assert "conv2d" in operators.available("conv*")
+
+
+def test_unknown_name_lists_choices():
+    with pytest.raises(ValueError, match="conv2d"):
+        operators.create("no-such-layer")
