@@ -7,7 +7,8 @@ combiner turns it into the output through :meth:`Neighborhood.aggregate`.
 from . import combiners, functional, selectors
 from .aggregator import NeighborAggregator
 from .neighborhood import Neighborhood
+from .pointwise import ChannelLinear
 from .tokens import from_tokens, to_tokens
 
-__all__ = ["NeighborAggregator", "Neighborhood", "combiners", "functional", "from_tokens", "selectors",
+__all__ = ["ChannelLinear", "NeighborAggregator", "Neighborhood", "combiners", "functional", "from_tokens", "selectors",
            "to_tokens"]

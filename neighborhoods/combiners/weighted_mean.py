@@ -6,8 +6,9 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from .._checks import check_channels, check_divisible, check_int
+from .._checks import check_divisible, check_int, check_tensor
 from ..neighborhood import Neighborhood
+from ..pointwise import ChannelLinear
 from ..tokens import from_tokens, to_tokens
 from .base import Combiner
 
@@ -23,47 +24,50 @@ class WeightedMean(Combiner):
         in_channels: C of the input.
         value_channels: channels of ``W_v x`` (default ``in_channels``).
         out_channels: channels of the output (default ``value_channels``).
-        value, output: learn ``W_v`` / ``W_o`` (else identity; then the channel counts must agree).
-        bias: whether the projections carry a bias.
+        value, output: ``True`` learns ``W_v`` / ``W_o`` as a :class:`ChannelLinear`;
+            ``False`` is the identity (then the channel counts must agree); a module is used
+            as given (channels-first in and out, e.g. the non-local block's ``g`` with
+            pooling, or its ``W`` = 1x1 conv + BatchNorm).
+        bias: whether the learned projections carry a bias.
 
     Shape:
         x: ``(B, C, *spatial)`` -> ``(B, out_channels, *nbhd.query_shape)``.
     """
 
     def __init__(self, in_channels: int, value_channels: int | None = None, out_channels: int | None = None,
-                 value: bool = True, output: bool = True, bias: bool = True,
+                 value: bool | nn.Module = True, output: bool | nn.Module = True, bias: bool = True,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels, minimum=1)
         self.value_channels = check_int("value_channels", value_channels or in_channels, minimum=1)
         self.out_channels = check_int("out_channels", out_channels or self.value_channels, minimum=1)
-        if not value and self.value_channels != self.in_channels:
+        if value is False and self.value_channels != self.in_channels:
             raise ValueError(f"without a value projection value_channels must equal in_channels, "
                              f"got value_channels={self.value_channels}, in_channels={self.in_channels}")
-        if not output and self.out_channels != self.value_channels:
+        if output is False and self.out_channels != self.value_channels:
             raise ValueError(f"without an output projection out_channels must equal value_channels, "
                              f"got out_channels={self.out_channels}, value_channels={self.value_channels}")
         factory = {"device": device, "dtype": dtype}
-        self.value = nn.Linear(in_channels, self.value_channels, bias=bias, **factory) if value else None
-        self.output = nn.Linear(self.value_channels, self.out_channels, bias=bias, **factory) if output else None
+        self.value = _projection(value, in_channels, self.value_channels, bias, factory)
+        self.output = _projection(output, self.value_channels, self.out_channels, bias, factory)
 
     def values(self, x: Tensor, num_heads: int | None) -> Tensor:
-        """``W_v x`` as ``(B, H, N, d)`` per head, or ``(B, N, C_v)`` when ``num_heads`` is None."""
-        check_channels("x", x, self.in_channels)
-        v = to_tokens(x)
-        v = self.value(v) if self.value is not None else v
+        """``W_v x`` as ``(B, H, Nk, d)`` per head, or ``(B, Nk, C_v)`` when ``num_heads`` is None."""
+        check_tensor("x", x, ndim=(3, 4, 5))
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"x must have {self.in_channels} channels in dim 1, got shape {tuple(x.shape)}")
+        v = to_tokens(self.value(x) if self.value is not None else x)
         if num_heads is None:
             return v
-        check_divisible("value_channels", self.value_channels, "num_heads", num_heads)
+        check_divisible("value_channels", v.shape[-1], "num_heads", num_heads)
         return rearrange(v, "b n (h d) -> b h n d", h=num_heads)
 
     def finish(self, y: Tensor, query_shape: tuple[int, ...]) -> Tensor:
-        """Merge heads ``(B, H, Nq, d)`` (or ``(B, Nq, C_v)``), apply ``W_o``, go channels-first."""
+        """Merge heads ``(B, H, Nq, d)`` (or take ``(B, Nq, C_v)``), go channels-first, apply ``W_o``."""
         if y.ndim == 4:
             y = rearrange(y, "b h q d -> b q (h d)")
-        if self.output is not None:
-            y = self.output(y)
-        return from_tokens(y, query_shape)
+        y = from_tokens(y, query_shape)
+        return self.output(y) if self.output is not None else y
 
     def forward(self, x: Tensor, nbhd: Neighborhood) -> Tensor:
         v = self.values(x, nbhd.num_heads)
@@ -71,3 +75,11 @@ class WeightedMean(Combiner):
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, value_channels={self.value_channels}, out_channels={self.out_channels}"
+
+
+def _projection(spec: bool | nn.Module, c_in: int, c_out: int, bias: bool, factory: dict) -> nn.Module | None:
+    if isinstance(spec, nn.Module):
+        return spec
+    if not isinstance(spec, bool):
+        raise TypeError(f"a projection must be True, False or an nn.Module, got {type(spec).__name__}")
+    return ChannelLinear(c_in, c_out, bias=bias, **factory) if spec else None

@@ -54,8 +54,9 @@ class DenseAffinity(Selector):
     """All keys, weighted by ``A = normalize(f(scale * <q_i, k_j>))``.
 
     Args:
-        query, key: modules mapping tokens ``(B, N, C)`` to ``(B, N, D)`` (``theta``/``phi``
-            in Wang et al.); ``None`` uses the tokens themselves.
+        query, key: modules mapping the channels-first input ``(B, C, *spatial)`` to
+            ``(B, D, *spatial')`` (``theta``/``phi`` in Wang et al.; a key module may also
+            pool, giving fewer keys than queries); ``None`` uses the input itself.
         kernel: one of :data:`KERNELS` (ignored by ``normalize='softmax'``, which always
             exponentiates, stably).
         normalize: one of :data:`NORMALIZATIONS`.
@@ -80,9 +81,8 @@ class DenseAffinity(Selector):
     def project(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Queries and keys per head, ``(B, H, N, d)`` each."""
         self.check_input(x, (1, 2, 3))
-        t = to_tokens(x)
-        q = self.query(t) if self.query is not None else t
-        k = self.key(t) if self.key is not None else t
+        q = to_tokens(self.query(x) if self.query is not None else x)
+        k = to_tokens(self.key(x) if self.key is not None else x)
         check_divisible("query/key channels", q.shape[-1], "num_heads", self.num_heads)
         split = "b n (h d) -> b h n d"
         return rearrange(q, split, h=self.num_heads), rearrange(k, split, h=self.num_heads)

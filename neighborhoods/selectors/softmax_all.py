@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from .._checks import check_divisible, check_float, check_int
+from ..pointwise import ChannelLinear
 from .dense_affinity import DenseAffinity
 
 
@@ -42,8 +42,8 @@ class SoftmaxAll(DenseAffinity):
                              f"got qk_channels={qk_channels}, in_channels={in_channels}")
         factory = {"device": device, "dtype": dtype}
         super().__init__(
-            query=nn.Linear(in_channels, qk_channels, bias=bias, **factory) if project else None,
-            key=nn.Linear(in_channels, qk_channels, bias=bias, **factory) if project else None,
+            query=ChannelLinear(in_channels, qk_channels, bias=bias, **factory) if project else None,
+            key=ChannelLinear(in_channels, qk_channels, bias=bias, **factory) if project else None,
             normalize="softmax", num_heads=num_heads,
             scale=check_float("scale", scale) if scale is not None else 1.0 / math.sqrt(qk_channels // num_heads),
         )
