@@ -26,7 +26,6 @@ spatial distance as its name promises; ``metric=`` overrides any default.
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 import torch

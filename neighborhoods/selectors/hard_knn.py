@@ -128,7 +128,8 @@ class HardKNN(Selector):
     def candidates(self, spatial_shape: tuple[int, ...], device: torch.device | None = None) -> Tensor | None:
         """Padded-grid indices of the keys a query may pick, ``(M,)``; ``None`` for all keys.
 
-        ``random`` draws a new set on each call (advancing the module's generator).
+        ``random`` draws a new set on each call (advancing the module's generator), so every
+        forward, and every ``neighborhood(x)`` inspection, sees a fresh draw.
         """
         padded = self.padded_shape(spatial_shape)
         num_keys = math.prod(padded)
@@ -148,11 +149,8 @@ class HardKNN(Selector):
         return sum(m.reshape(-1) * s for m, s in zip(mesh, strides)).to(device)
 
     # ---- descriptors -----------------------------------------------------------------------
-    def descriptors(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """What tokens are compared by: ``(image descriptors (B', N, D), padded-grid descriptors (B', Np, D))``.
-
-        ``B'`` is 1 for ``positions`` (shared by the batch), else B.
-        """
+    def descriptors(self, x: Tensor) -> Tensor:
+        """What the padded grid's tokens are compared by, ``(B', Np, D)``; ``B'`` is 1 for ``positions``, else B."""
         spatial = tuple(x.shape[2:])
         to_image, inside = padded_to_image_index(spatial, self.padding, device=x.device)
         if self.space == "positions":
@@ -170,17 +168,19 @@ class HardKNN(Selector):
             if self.space == "hybrid":
                 coords = grid_coordinates(spatial, self.padding, dtype=x.dtype, device=x.device)
                 keys = torch.cat([keys, (1 - self.hybrid_lambda) * coords.expand(keys.shape[0], -1, -1)], -1)
-        self_index = inside.nonzero().squeeze(1)  # padded-grid index of every image token
-        return keys[:, self_index], keys
+        return keys
 
     # ---- selection -------------------------------------------------------------------------
-    def select(self, x: Tensor) -> Tensor:
-        """Padded-grid indices ``(B', N, k)`` of every query's k slots (no gradient)."""
+    def select(self, x: Tensor, inside: Tensor) -> Tensor:
+        """Padded-grid indices ``(B', N, k)`` of every query's k slots (no gradient).
+
+        ``inside`` ``(Np,)`` marks the padded grid's image tokens (:func:`padded_to_image_index`).
+        """
         spatial = tuple(x.shape[2:])
         with torch.no_grad():
-            queries, keys = self.descriptors(x.detach())
-            _, inside = padded_to_image_index(spatial, self.padding, device=x.device)
-            self_index = inside.nonzero().squeeze(1)  # (q,)
+            keys = self.descriptors(x.detach())
+            self_index = inside.nonzero().squeeze(1)  # padded-grid index of every image token, (q,)
+            queries = keys[:, self_index]
             cand = self.candidates(spatial, x.device)
             num_cand = keys.shape[1] if cand is None else cand.numel()
             if self.k > num_cand:
@@ -217,8 +217,8 @@ class HardKNN(Selector):
     def forward(self, x: Tensor) -> Neighborhood:
         self.check_input(x, self.ndim)
         spatial = tuple(x.shape[2:])
-        chosen = self.select(x).expand(x.shape[0], -1, -1)
         to_image, inside = padded_to_image_index(spatial, self.padding, device=x.device)
+        chosen = self.select(x, inside).expand(x.shape[0], -1, -1)
         valid = inside[chosen]
         return Neighborhood(num_keys=math.prod(spatial), query_shape=spatial, index=to_image[chosen],
                             valid=None if self.padding == 0 else valid)
