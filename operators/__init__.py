@@ -7,3 +7,7 @@ from .conv import Conv1d, Conv2d
 from .registry import Example, available, create, example, family, register
 
 __all__ = ["Conv1d", "Conv2d", "Example", "available", "create", "example", "family", "register"]
+from .convnn import ConvNN1d, ConvNN2d  # noqa: E402
+from .branching import BranchingConv2d  # noqa: E402
+
+__all__ += ["BranchingConv2d", "ConvNN1d", "ConvNN2d"]

@@ -3,6 +3,8 @@
 from .base import Selector
 from .dense_affinity import DenseAffinity
 from .fixed_spatial import FixedSpatial
+from .hard_knn import HardKNN
 from .softmax_all import SoftmaxAll
 
 __all__ = ["DenseAffinity", "FixedSpatial", "Selector", "SoftmaxAll"]
+__all__ += ["HardKNN"]
