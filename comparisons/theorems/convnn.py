@@ -125,8 +125,19 @@ def location_is_same_conv(generator: torch.Generator, dtype: torch.dtype) -> Ite
             kernel = layer.weight.reshape(5, 3, *(width,) * d)
             return _CONV[d](x, kernel, layer.bias, padding="same")
 
-        err = max_error(lambda: layer(x), conv, [x, layer.weight, layer.bias], generator)
+        err = max_error(lambda: layer(x, path="reference"), conv, [x, layer.weight, layer.bias], generator)
         yield Trial(describe(layer=layer_cls.__name__, x=x.shape, k=width ** d), err)
+
+
+@theorem("convnn.location.fast==reference",
+         "ConvNN 'location' layers take an F.conv fast path that equals their k-NN reference path")
+def location_fast_path(generator: torch.Generator, dtype: torch.dtype) -> Iterator[Trial]:
+    for layer_cls, spatial, k in [(ConvNN2d, (6, 7), 9), (ConvNN2d, (3, 4), 25), (ConvNN1d, (11,), 5)]:
+        layer = layer_cls(3, 5, k=k, similarity="location", dtype=dtype)
+        x = randn(generator, 2, 3, *spatial, dtype=dtype)
+        err = max_error(lambda: layer(x, path="fast"), lambda: layer(x, path="reference"),
+                        [x, layer.weight, layer.bias], generator)
+        yield Trial(describe(layer=layer_cls.__name__, x=x.shape, k=k), err)
 
 
 FEATURE_CASES = [(ConvNN2d, (5, 6), 9, "cosine"), (ConvNN2d, (4, 7), 5, "euclidean"), (ConvNN1d, (13,), 4, "cosine"),
