@@ -10,3 +10,7 @@ __all__ = [
     "DISTANCES", "METRICS", "PADDING_MODES", "SIMILARITIES", "gather", "grid_coordinates", "knn",
     "larger_is_nearer", "output_size", "padded_to_image_index", "similarity", "window_index",
 ]
+from .continuous_knn import UPDATES, continuous_knn, log1mexp
+from .patches import Patches, window_candidates
+
+__all__ += ["Patches", "UPDATES", "continuous_knn", "log1mexp", "window_candidates"]

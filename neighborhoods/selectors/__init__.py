@@ -6,3 +6,7 @@ from .fixed_spatial import FixedSpatial
 from .softmax_all import SoftmaxAll
 
 __all__ = ["DenseAffinity", "FixedSpatial", "Selector", "SoftmaxAll"]
+from .concat_affinity import ConcatAffinity
+from .n3 import N3
+
+__all__ += ["ConcatAffinity", "N3"]
