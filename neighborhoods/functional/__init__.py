@@ -1,12 +1,15 @@
-"""Functional kernels: similarity, blocked k-NN, gathering, sliding windows, coordinates."""
+"""Functional kernels: similarity, blocked and continuous k-NN, gathering, sliding windows, patches, coordinates."""
 
+from .continuous_knn import UPDATES, continuous_knn, log1mexp
 from .gather import gather
 from .knn import knn
+from .patches import Patches, window_candidates
 from .positions import grid_coordinates, padded_to_image_index
 from .similarity import DISTANCES, METRICS, SIMILARITIES, larger_is_nearer, similarity
 from .windows import PADDING_MODES, output_size, window_index
 
 __all__ = [
-    "DISTANCES", "METRICS", "PADDING_MODES", "SIMILARITIES", "gather", "grid_coordinates", "knn",
-    "larger_is_nearer", "output_size", "padded_to_image_index", "similarity", "window_index",
+    "DISTANCES", "METRICS", "PADDING_MODES", "Patches", "SIMILARITIES", "UPDATES", "continuous_knn", "gather",
+    "grid_coordinates", "knn", "larger_is_nearer", "log1mexp", "output_size", "padded_to_image_index",
+    "similarity", "window_candidates", "window_index",
 ]
