@@ -1,4 +1,5 @@
-"""Self-attention as a NeighborAggregator: every key, softmax-weighted (``SoftmaxAll``) + a weighted mean (``WeightedMean``).
+"""Self-attention as a NeighborAggregator: every key, softmax-weighted (``SoftmaxAll``), then a
+``WeightedMean`` of the values.
 
 ``SelfAttention`` is a drop-in for ``torch.nn.MultiheadAttention`` used as self-attention
 with ``batch_first=True``: same constructor arguments (``embed_dim, num_heads, bias``), same

@@ -31,6 +31,7 @@ from neighborhoods._checks import check_choice, check_int, check_tensor
 from neighborhoods.combiners import WeightedMean
 from neighborhoods.selectors import ConcatAffinity, DenseAffinity
 
+from ._state_dict import alias_state_dict
 from .registry import Example, register
 
 MODES = ("embedded_gaussian", "gaussian", "dot_product", "concatenation")
@@ -67,6 +68,10 @@ class _NonLocalNd(NeighborAggregator):
         super().__init__(selector, WeightedMean(in_channels, inter, in_channels, value=g, output=w), path=path)
         self.in_channels, self.inter_channels, self.mode = in_channels, inter, mode
         self.sub_sample, self.bn_layer = bool(sub_sample), bool(bn_layer)
+        # state_dict keys under Wang et al.'s names: g.*, theta.*, phi.*, W.*
+        alias_state_dict(self, {"g.": ["combiner.value."], "theta.": ["selector.query."],
+                                "phi.": ["selector.key."], "W.": ["combiner.output."],
+                                "concat_project.": ["selector.concat_project."]})
         self.reset_parameters()
 
     # Wang et al.'s names for the four embeddings

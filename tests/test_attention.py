@@ -116,3 +116,17 @@ def test_bad_input():
         NonLocalBlock2d(4, mode="cosine")
     with pytest.raises(ValueError, match="x must have 4 dimensions"):
         NonLocalBlock2d(4)(torch.randn(2, 4, 9))
+
+
+@pytest.mark.parametrize("mode", ["embedded_gaussian", "gaussian", "dot_product", "concatenation"])
+def test_nonlocal_state_dict_uses_wang_et_al_names(mode):
+    block = NonLocalBlock2d(8, mode=mode)
+    keys = set(block.state_dict())
+    assert {"g.0.weight", "W.0.weight", "W.1.running_mean"} <= keys
+    assert not any(k.startswith(("selector.", "combiner.")) for k in keys)
+    if mode != "gaussian":
+        assert {"theta.weight", "phi.0.weight"} <= keys
+    twin = NonLocalBlock2d(8, mode=mode)
+    twin.load_state_dict(block.state_dict())
+    for (k, a), b in zip(block.state_dict().items(), twin.state_dict().values()):
+        assert torch.equal(a, b), k
