@@ -15,7 +15,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from neighborhoods import NeighborAggregator
+from neighborhoods import NeighborAggregator, Neighborhood
 from neighborhoods._checks import check_channels, check_divisible, check_int, check_tensor
 from neighborhoods.combiners import WeightedMean
 from neighborhoods.selectors import SoftmaxAll
@@ -117,12 +117,24 @@ class SelfAttention(NeighborAggregator):
             if lin.bias is not None:
                 nn.init.zeros_(lin.bias)
 
-    def forward(self, x: Tensor, attn_mask: Tensor | None = None, key_padding_mask: Tensor | None = None, *,
-                path: str | None = None) -> Tensor:
+    def _channels_first(self, x: Tensor, attn_mask: Tensor | None,
+                        key_padding_mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """``(B, N, E)`` and MHA's masks -> ``(B, E, N)`` and the selector's mask."""
         check_tensor("x", x, ndim=3)
         check_channels("x", x, self.embed_dim, dim=2)
         mask = mha_mask(attn_mask, key_padding_mask, x.shape[0], self.num_heads, x.shape[1], x.dtype)
-        return super().forward(x.transpose(1, 2), path=path, mask=mask).transpose(1, 2)
+        return x.transpose(1, 2), mask
+
+    def neighborhood(self, x: Tensor, attn_mask: Tensor | None = None,
+                     key_padding_mask: Tensor | None = None) -> Neighborhood:
+        """The attention weights as a Neighborhood, ``weight`` ``(B, H, N, N, 1)``; ``x``: ``(B, N, E)``."""
+        x, mask = self._channels_first(x, attn_mask, key_padding_mask)
+        return self.selector(x, mask=mask)
+
+    def forward(self, x: Tensor, attn_mask: Tensor | None = None, key_padding_mask: Tensor | None = None, *,
+                path: str | None = None) -> Tensor:
+        x, mask = self._channels_first(x, attn_mask, key_padding_mask)
+        return super().forward(x, path=path, mask=mask).transpose(1, 2)
 
     def extra_repr(self) -> str:
         s = f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"

@@ -130,3 +130,15 @@ def test_nonlocal_state_dict_uses_wang_et_al_names(mode):
     twin.load_state_dict(block.state_dict())
     for (k, a), b in zip(block.state_dict().items(), twin.state_dict().values()):
         assert torch.equal(a, b), k
+
+
+def test_self_attention_neighborhood_is_mha_weights():
+    mha = torch.nn.MultiheadAttention(8, 2, batch_first=True, dtype=torch.float64)
+    attn = SelfAttention(8, 2, dtype=torch.float64)
+    attn.load_state_dict(mha.state_dict())
+    x = torch.randn(3, 5, 8, dtype=torch.float64)
+    pad = torch.zeros(3, 5, dtype=torch.bool)
+    pad[0, 3:] = True
+    ours = attn.neighborhood(x, key_padding_mask=pad).weight.squeeze(-1)  # (B, H, N, N)
+    theirs = mha(x, x, x, key_padding_mask=pad, need_weights=True, average_attn_weights=False)[1]
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-12)
