@@ -12,6 +12,9 @@ from .combiners.base import Combiner
 from .combiners.conv1d import Conv1D
 from .combiners.weighted_mean import WeightedMean
 from .fast_paths import softmax_attention, window_conv
+from .combiners.graph_filter import GraphFilter
+from .fast_paths import compact_taylor, dense_graph_filter
+from .selectors.compact_affinity import CompactAffinity
 from .neighborhood import Neighborhood
 from .selectors.base import Selector
 from .selectors.fixed_spatial import FixedSpatial
@@ -47,6 +50,9 @@ class NeighborAggregator(nn.Module):
     FAST_PATHS: ClassVar[dict[tuple[type, type], FastPath]] = {
         (FixedSpatial, Conv1D): window_conv,
         (DenseAffinity, WeightedMean): softmax_attention,
+        # GraphFilter is a WeightedMean: the MRO lookup finds this more specific entry first
+        (DenseAffinity, GraphFilter): dense_graph_filter,
+        (CompactAffinity, GraphFilter): compact_taylor,
     }
 
     def __init__(self, selector: Selector, combiner: Combiner, path: str = "auto") -> None:

@@ -5,5 +5,9 @@
 
 from .conv import Conv1d, Conv2d
 from .registry import Example, available, create, example, family, register
+from .spectral import (CGNL1d, CGNL2d, CayleySNL1d, CayleySNL2d, CrissCrossAttention2d, DoubleAttention1d,
+                       DoubleAttention2d, NonLocalStage1d, NonLocalStage2d, SNL1d, SNL2d)
 
 __all__ = ["Conv1d", "Conv2d", "Example", "available", "create", "example", "family", "register"]
+__all__ += ["CGNL1d", "CGNL2d", "CayleySNL1d", "CayleySNL2d", "CrissCrossAttention2d", "DoubleAttention1d",
+            "DoubleAttention2d", "NonLocalStage1d", "NonLocalStage2d", "SNL1d", "SNL2d"]

@@ -5,3 +5,6 @@ from .conv1d import Conv1D
 from .weighted_mean import WeightedMean
 
 __all__ = ["Combiner", "Conv1D", "WeightedMean"]
+from .graph_filter import CayleyFilter, GraphFilter, chebyshev
+
+__all__ += ["CayleyFilter", "GraphFilter", "chebyshev"]

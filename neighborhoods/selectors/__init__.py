@@ -6,3 +6,7 @@ from .fixed_spatial import FixedSpatial
 from .softmax_all import SoftmaxAll
 
 __all__ = ["DenseAffinity", "FixedSpatial", "Selector", "SoftmaxAll"]
+from .compact_affinity import CompactAffinity
+from .criss_cross import CrissCross
+
+__all__ += ["CompactAffinity", "CrissCross"]
