@@ -11,7 +11,6 @@ import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import torch
 from torch import Tensor
 
 
@@ -92,17 +91,3 @@ def check_like(name: str, x: Tensor, reference: Tensor, reference_name: str) -> 
 def check_divisible(name: str, value: int, divisor_name: str, divisor: int) -> None:
     if value % divisor != 0:
         raise ValueError(f"{name} must be divisible by {divisor_name}, got {name}={value}, {divisor_name}={divisor}")
-
-
-def as_tuple_of_pairs(padding: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
-    """Symmetric per-dimension padding as (before, after) pairs."""
-    return tuple((p, p) for p in padding)
-
-
-def device_of(module: torch.nn.Module) -> torch.device | None:
-    """The device of a module's first parameter or buffer, ``None`` if it has neither."""
-    for t in module.parameters():
-        return t.device
-    for t in module.buffers():
-        return t.device
-    return None

@@ -9,7 +9,7 @@ and the test suite run them all.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -117,8 +117,3 @@ def max_error(a: Callable[[], Tensor], b: Callable[[], Tensor], wrt: Sequence[Te
 def describe(**shapes: Iterable[int] | int | str) -> str:
     """``x=(2, 3, 8, 8) k=3`` style text for a trial's shapes column."""
     return " ".join(f"{k}={tuple(v) if isinstance(v, (torch.Size, list)) else v}" for k, v in shapes.items())
-
-
-def trials(configs: Iterable[tuple[str, float]]) -> Iterator[Trial]:
-    for shapes, error in configs:
-        yield Trial(shapes, error)

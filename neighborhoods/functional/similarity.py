@@ -5,7 +5,6 @@ Axis legend: ``b`` batch, ``q`` queries, ``n`` keys, ``d`` feature dimension.
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
