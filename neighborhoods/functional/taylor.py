@@ -41,7 +41,7 @@ def entry_kernel(a: Tensor, b: Tensor, kernel: str = "dot", order: int = 3, gamm
     ab = a.unsqueeze(-1) * b.unsqueeze(-2)
     if kernel == "dot":
         return ab
-    series = sum((2 * gamma * ab) ** p / math.factorial(p) for p in range(order + 1))
+    series = sum((2 * gamma * ab) ** p / float(math.factorial(p)) for p in range(order + 1))
     return torch.exp(-gamma * a.square()).unsqueeze(-1) * series * torch.exp(-gamma * b.square()).unsqueeze(-2)
 
 
