@@ -4,4 +4,4 @@ from . import conv  # noqa: F401  (registers)
 from .base import THEOREMS, Theorem, Trial, Verdict, select, theorem, verify
 
 __all__ = ["THEOREMS", "Theorem", "Trial", "Verdict", "select", "theorem", "verify"]
-from . import spectral  # noqa: F401,E402  (registers)
+from . import spectral  # noqa: F401  (registers)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor, nn
 
-from operators import (CGNL1d, CGNL2d, CayleySNL1d, CayleySNL2d, CrissCrossAttention2d, DoubleAttention1d,
+from operators import (CayleySNL1d, CayleySNL2d, CGNL1d, CGNL2d, CrissCrossAttention2d, DoubleAttention1d,
                        DoubleAttention2d, NonLocalStage1d, NonLocalStage2d, SNL1d, SNL2d)
 
 from .base import Trial, describe, max_error, randn, theorem
@@ -80,7 +80,7 @@ def _trials(layer: nn.Module, x: Tensor, direct: Callable[[], Tensor], generator
             paths: tuple[str, ...] = ("reference",), **shapes) -> Iterator[Trial]:
     wrt = [x, *layer.parameters()]
     for path in paths:
-        err = max_error(lambda: layer(x, path=path), direct, wrt, generator)
+        err = max_error(lambda path=path: layer(x, path=path), direct, wrt, generator)
         yield Trial(describe(x=x.shape, path=path, **shapes), err)
 
 
