@@ -11,13 +11,14 @@ from ._checks import check_choice
 from .combiners.base import Combiner
 from .combiners.conv1d import Conv1D
 from .combiners.weighted_mean import WeightedMean
-from .fast_paths import softmax_attention, window_conv
+from .fast_paths import softmax_attention, spatial_knn_conv, window_conv
 from .combiners.graph_filter import GraphFilter
 from .fast_paths import compact_taylor, dense_graph_filter
 from .selectors.compact_affinity import CompactAffinity
 from .neighborhood import Neighborhood
 from .selectors.base import Selector
 from .selectors.fixed_spatial import FixedSpatial
+from .selectors.hard_knn import HardKNN
 from .selectors.dense_affinity import DenseAffinity
 
 FastPath = Callable[..., "Tensor | None"]
@@ -49,6 +50,7 @@ class NeighborAggregator(nn.Module):
     #: up along both classes' MROs; a twin returns ``None`` for a configuration it does not cover.
     FAST_PATHS: ClassVar[dict[tuple[type, type], FastPath]] = {
         (FixedSpatial, Conv1D): window_conv,
+        (HardKNN, Conv1D): spatial_knn_conv,
         (DenseAffinity, WeightedMean): softmax_attention,
         # GraphFilter is a WeightedMean: the MRO lookup finds this more specific entry first
         (DenseAffinity, GraphFilter): dense_graph_filter,

@@ -17,6 +17,7 @@ from .combiners.graph_filter import GraphFilter
 from .functional.taylor import entry_features
 from .selectors.compact_affinity import CompactAffinity
 from .selectors.fixed_spatial import FixedSpatial
+from .selectors.hard_knn import HardKNN
 from .selectors.dense_affinity import DenseAffinity, check_mask
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -40,6 +41,25 @@ def window_conv(selector: FixedSpatial, combiner: Conv1D, x: Tensor) -> Tensor |
         padding = 0
     return _CONV[selector.ndim](x, weight, combiner.bias, selector.stride, padding, selector.dilation,
                                 combiner.groups)
+
+
+def spatial_knn_conv(selector: HardKNN, combiner: Conv1D, x: Tensor) -> Tensor | None:
+    """k-NN by Chebyshev distance on positions, slots in raster order = a 'same' convolution.
+
+    With ``k = (2r+1)^d`` over a grid zero-padded by at least ``r``, the k nearest positions of
+    every token are exactly its (2r+1)-wide window (ConvNN's 'location' similarity), so the
+    layer is ``F.conv{1,2}d(x, W.reshape(..., 2r+1, 2r+1), padding=r)``.
+    """
+    width = round(combiner.num_slots ** (1 / selector.ndim))
+    radius = (width - 1) // 2
+    if not (selector.space == "positions" and selector.metric == "chebyshev" and selector.order == "index"
+            and selector.sampling == "all" and width % 2 == 1 and width ** selector.ndim == selector.k
+            and selector.k == combiner.num_slots and selector.padding >= radius and combiner.groups == 1):
+        return None
+    selector.check_input(x, selector.ndim)
+    combiner.check_input(x)
+    weight = combiner.weight.reshape(*combiner.weight.shape[:2], *(width,) * selector.ndim)
+    return _CONV[selector.ndim](x, weight, combiner.bias, 1, radius)
 
 
 def softmax_attention(selector: DenseAffinity, combiner: WeightedMean, x: Tensor,

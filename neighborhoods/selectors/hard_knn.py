@@ -1,0 +1,240 @@
+"""ConvNN's selector: the k nearest tokens of every token, by features, positions or both.
+
+Axis legend: ``b`` batch, ``q`` queries (the input's own N tokens), ``n`` keys (the Np tokens
+of the grid zero-padded by ``padding``), ``m`` candidates (keys a query may pick), ``k`` slots,
+``d`` descriptor channels.
+
+This is steps 1-2 of Algorithm 1 of the ConvNN poster (Kang & Farias): score every pair of
+tokens, keep the k best per query. Selection is discrete, so it runs under ``torch.no_grad``;
+gradients reach the input through the gathered features (the combiner's
+:meth:`Neighborhood.aggregate`), exactly as in the poster, where the top-k indices carry none.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from .._checks import check_choice, check_float, check_int
+from ..functional.knn import knn
+from ..functional.positions import grid_coordinates, padded_to_image_index
+from ..functional.similarity import METRICS
+from ..neighborhood import Neighborhood
+from ..tokens import to_tokens
+from .base import Selector
+
+SPACES = ("features", "positions", "hybrid")
+SAMPLINGS = ("all", "random", "spatial")
+ORDERS = ("score", "index")
+
+
+class HardKNN(Selector):
+    """Hard k-nearest-neighbour selection: S = k one-hot slots per token.
+
+    Queries are the input's own tokens; keys are the tokens of the grid zero-padded by
+    ``padding`` (zero features, coordinates beyond the image), so a padding token can be
+    chosen and then reads as zero (the Neighborhood marks it invalid).
+
+    Descriptors a token is compared by (``space``):
+
+    * ``features``: its channel vector (the poster's ``S = X X^T`` for ``cosine``);
+    * ``positions``: its grid coordinates (:func:`grid_coordinates`: the image's longest
+      axis spans [-1, 1], same spacing on every axis), computed in units of half a grid step
+      (a positive rescaling, so every metric ranks alike) to keep them exact integers:
+      equidistant tokens then tie exactly and go to the lower index, the same way for every
+      query. With ``chebyshev`` the k = (2r+1)^2 nearest tokens over a grid padded by r are
+      exactly a (2r+1)-square window;
+    * ``hybrid``: ``concat(lambda * standardised features, (1 - lambda) * coordinates)``;
+      features are standardised per sample and channel over the image's tokens (zero mean,
+      unit variance); a padding token's feature part is 0.
+
+    ``metric`` ranks them: ``cosine``/``dot`` largest first, ``euclidean`` (squared) /
+    ``chebyshev`` smallest first; ties go to the lower key index (raster order of the
+    padded grid).
+
+    Candidates (``sampling``, the poster's speed-ups): ``all`` keys; ``random``: ``samples``
+    keys drawn afresh on every forward (one set shared by the batch) from the module's own
+    ``torch.Generator`` seeded by ``seed`` (global RNG when ``seed`` is None); ``spatial``: a
+    ``samples``-per-axis evenly spaced sub-grid of the padded grid (``samples x samples`` in 2-D).
+
+    Slots: with ``self_first`` the query itself is always selected, in slot 0, and the other
+    k-1 slots hold its k-1 nearest *other* candidates, best first (the ConvNN convention).
+    ``order='index'`` then re-sorts the k slots by key index, i.e. the raster order of a
+    conv kernel (the query lands at the kernel's centre, no longer in slot 0).
+
+    Args:
+        k: slots per query; ``1 <= k <=`` number of candidates.
+        space: ``'features'`` | ``'positions'`` | ``'hybrid'``.
+        metric: one of ``cosine``, ``dot``, ``euclidean``, ``chebyshev``.
+        ndim: spatial axes of the input, 1 (``(B, C, N)``) or 2 (``(B, C, H, W)``).
+        padding: zero tokens added around the grid on every side as candidates.
+        sampling: ``'all'`` | ``'random'`` | ``'spatial'``.
+        samples: candidates drawn (random) or per axis (spatial); required by those two.
+        hybrid_lambda: the feature weight lambda in ``[0, 1]`` of ``hybrid``.
+        self_first: reserve slot 0 for the query itself.
+        order: ``'score'`` (best first) or ``'index'`` (raster order of the padded grid).
+        block_size: queries scored at a time by :func:`knn` (result does not depend on it).
+        seed: seed of the random-sampling generator.
+
+    Shape:
+        x: ``(B, C, *spatial)`` -> Neighborhood with ``index`` ``(B, N, k)`` into the N image
+        tokens and ``valid`` ``(B, N, k)`` (``False`` on padding tokens), or ``valid=None``.
+    """
+
+    def __init__(self, k: int, space: str = "features", metric: str = "cosine", ndim: int = 2, padding: int = 0,
+                 sampling: str = "all", samples: int | None = None, hybrid_lambda: float = 0.5,
+                 self_first: bool = True, order: str = "score", block_size: int = 1024,
+                 seed: int | None = None) -> None:
+        super().__init__()
+        self.k = check_int("k", k, minimum=1)
+        self.space = check_choice("space", space, SPACES)
+        self.metric = check_choice("metric", metric, METRICS)
+        self.ndim = check_int("ndim", ndim, minimum=1)
+        if self.ndim > 2:
+            raise ValueError(f"ndim must be 1 or 2, got ndim={ndim!r}")
+        self.padding = check_int("padding", padding, minimum=0)
+        self.sampling = check_choice("sampling", sampling, SAMPLINGS)
+        self.hybrid_lambda = check_float("hybrid_lambda", hybrid_lambda, low=0.0, high=1.0)
+        if not isinstance(self_first, bool):
+            raise TypeError(f"self_first must be a bool, got {self_first!r} of type {type(self_first).__name__}")
+        self.self_first = self_first
+        self.order = check_choice("order", order, ORDERS)
+        self.block_size = check_int("block_size", block_size, minimum=1)
+        self.samples = self._check_samples(samples)
+        self.seed = None if seed is None else check_int("seed", seed)
+        self.generator = None if seed is None else torch.Generator().manual_seed(self.seed)
+
+    def _check_samples(self, samples: int | None) -> int | None:
+        if self.sampling == "all":
+            if samples is not None:
+                raise ValueError(f"samples is only used by sampling='random' or 'spatial', got samples={samples!r} "
+                                 f"with sampling='all'")
+            return None
+        if samples is None:
+            raise ValueError(f"sampling={self.sampling!r} needs samples (an int), got samples=None")
+        samples = check_int("samples", samples, minimum=1)
+        candidates = samples ** self.ndim if self.sampling == "spatial" else samples
+        if candidates < self.k:
+            what = f"samples**{self.ndim}={candidates} candidates" if self.sampling == "spatial" else "samples"
+            raise ValueError(f"samples must give at least k candidates, got samples={samples} ({what}) < k={self.k}")
+        return samples
+
+    # ---- candidates ------------------------------------------------------------------------
+    def padded_shape(self, spatial_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(s + 2 * self.padding for s in spatial_shape)
+
+    def candidates(self, spatial_shape: tuple[int, ...], device: torch.device | None = None) -> Tensor | None:
+        """Padded-grid indices of the keys a query may pick, ``(M,)``; ``None`` for all keys.
+
+        ``random`` draws a new set on each call (advancing the module's generator), so every
+        forward, and every ``neighborhood(x)`` inspection, sees a fresh draw.
+        """
+        padded = self.padded_shape(spatial_shape)
+        num_keys = math.prod(padded)
+        if self.sampling == "all":
+            return None
+        if self.sampling == "random":
+            if self.samples > num_keys:
+                raise ValueError(f"samples must be <= the {num_keys} tokens of the padded grid {padded}, "
+                                 f"got samples={self.samples}")
+            return torch.randperm(num_keys, generator=self.generator)[: self.samples].sort().values.to(device)
+        if self.samples > min(padded):
+            raise ValueError(f"spatial sampling takes samples={self.samples} evenly spaced tokens per axis, "
+                             f"more than the padded grid {padded} has on its shortest axis")
+        axes = [torch.linspace(0, size - 1, self.samples, dtype=torch.float64).round().long() for size in padded]
+        mesh = torch.meshgrid(*axes, indexing="ij")
+        strides = [math.prod(padded[i + 1:]) for i in range(len(padded))]
+        return sum(m.reshape(-1) * s for m, s in zip(mesh, strides)).to(device)
+
+    # ---- descriptors -----------------------------------------------------------------------
+    def descriptors(self, x: Tensor) -> Tensor:
+        """What the padded grid's tokens are compared by, ``(B', Np, D)``; ``B'`` is 1 for ``positions``, else B."""
+        spatial = tuple(x.shape[2:])
+        to_image, inside = padded_to_image_index(spatial, self.padding, device=x.device)
+        if self.space == "positions":
+            # 2 * integer grid index - (size - 1): grid_coordinates times a positive constant, so
+            # every metric ranks alike, but exact, so equidistant tokens tie exactly (lower index wins)
+            ticks = grid_coordinates(spatial, self.padding, normalize=False, dtype=x.dtype, device=x.device)
+            keys = (2 * ticks - torch.tensor(spatial, dtype=x.dtype, device=x.device) + 1).unsqueeze(0)
+        else:
+            feats = to_tokens(x)  # (b, n, c)
+            if self.space == "hybrid":
+                mean = feats.mean(1, keepdim=True)
+                std = feats.var(1, keepdim=True, correction=0).add(torch.finfo(x.dtype).eps).sqrt()
+                feats = self.hybrid_lambda * (feats - mean) / std
+            keys = torch.where(inside.view(1, -1, 1), feats[:, to_image], feats.new_zeros(()))
+            if self.space == "hybrid":
+                coords = grid_coordinates(spatial, self.padding, dtype=x.dtype, device=x.device)
+                keys = torch.cat([keys, (1 - self.hybrid_lambda) * coords.expand(keys.shape[0], -1, -1)], -1)
+        return keys
+
+    # ---- selection -------------------------------------------------------------------------
+    def select(self, x: Tensor, inside: Tensor) -> Tensor:
+        """Padded-grid indices ``(B', N, k)`` of every query's k slots (no gradient).
+
+        ``inside`` ``(Np,)`` marks the padded grid's image tokens (:func:`padded_to_image_index`).
+        """
+        spatial = tuple(x.shape[2:])
+        with torch.no_grad():
+            keys = self.descriptors(x.detach())
+            self_index = inside.nonzero().squeeze(1)  # padded-grid index of every image token, (q,)
+            queries = keys[:, self_index]
+            cand = self.candidates(spatial, x.device)
+            num_cand = keys.shape[1] if cand is None else cand.numel()
+            if self.k > num_cand:
+                raise ValueError(f"k must be <= the number of candidates, got k={self.k}, candidates={num_cand} "
+                                 f"(grid {spatial}, padding={self.padding}, sampling={self.sampling!r})")
+            if not self.self_first:
+                chosen = self._search(queries, keys, cand, self.k, None)
+            else:
+                others = self._search(queries, keys, cand, self.k - 1, self_index) if self.k > 1 else None
+                first = self_index.view(1, -1, 1).expand(queries.shape[0], -1, 1)
+                chosen = first if others is None else torch.cat([first, others], -1)
+            if self.order == "index":
+                chosen = chosen.sort(-1).values
+        return chosen
+
+    def _search(self, queries: Tensor, keys: Tensor, cand: Tensor | None, k: int, exclude: Tensor | None) -> Tensor:
+        """k-NN among the candidates (all keys when ``cand`` is None), excluding each query's ``exclude`` key."""
+        if cand is None:
+            return knn(queries, keys, k, self.metric, block_size=self.block_size, exclude=exclude)[1]
+        sub = keys[:, cand]
+        key_mask = None
+        if exclude is not None:
+            # position of each query inside the candidate list; a query that is not a candidate
+            # excludes an extra, never-allowed dummy key (index M) instead
+            m = cand.numel()
+            where = torch.full((keys.shape[1],), m, dtype=torch.long, device=keys.device)
+            where[cand] = torch.arange(m, device=keys.device)
+            exclude = where[exclude]
+            sub = torch.cat([sub, sub.new_zeros(sub.shape[0], 1, sub.shape[2])], 1)
+            key_mask = torch.arange(m + 1, device=keys.device) < m
+        found = knn(queries, sub, k, self.metric, block_size=self.block_size, key_mask=key_mask, exclude=exclude)[1]
+        return cand[found]
+
+    def forward(self, x: Tensor) -> Neighborhood:
+        self.check_input(x, self.ndim)
+        spatial = tuple(x.shape[2:])
+        to_image, inside = padded_to_image_index(spatial, self.padding, device=x.device)
+        chosen = self.select(x, inside).expand(x.shape[0], -1, -1)
+        valid = inside[chosen]
+        return Neighborhood(num_keys=math.prod(spatial), query_shape=spatial, index=to_image[chosen],
+                            valid=None if self.padding == 0 else valid)
+
+    def extra_repr(self) -> str:
+        s = f"k={self.k}, space={self.space!r}, metric={self.metric!r}"
+        if self.padding:
+            s += f", padding={self.padding}"
+        if self.sampling != "all":
+            s += f", sampling={self.sampling!r}, samples={self.samples}"
+        if self.space == "hybrid":
+            s += f", hybrid_lambda={self.hybrid_lambda:g}"
+        if not self.self_first:
+            s += ", self_first=False"
+        if self.order != "score":
+            s += f", order={self.order!r}"
+        if self.seed is not None:
+            s += f", seed={self.seed}"
+        return s

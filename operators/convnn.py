@@ -1,0 +1,148 @@
+"""ConvNN (Kang & Farias, the ConvNN poster): k nearest tokens (``HardKNN``) + per-slot weights (``Conv1D``).
+
+Algorithm 1 of the poster: score every pair of tokens, take each token's k nearest (itself
+first), gather them into ``V'`` and convolve with kernel_size = stride = k. Here that is
+``NeighborAggregator(HardKNN(k, ...), Conv1D(C_in, C_out, k))``; the weight is
+``(C_out, C_in, k)``, slot 0 the query itself, slots 1..k-1 its most similar other tokens.
+
+``similarity``:
+
+=============  ===========  ==========  =========================================================
+similarity     space        metric      slots
+=============  ===========  ==========  =========================================================
+``cosine``     features     cosine      self, then largest cosine first
+``euclidean``  features     euclidean   self, then smallest squared distance first
+``location``   positions    chebyshev   raster order over the grid padded by r = ceil((sqrt(k)-1)/2)
+                                        (1-D: ceil((k-1)/2)): for k = (2r+1)^2 (1-D: 2r+1) exactly
+                                        ``Conv2d(padding='same')`` (``Conv1d``)
+``hybrid``     hybrid       euclidean   self, then nearest in ``[lambda * std. features,
+                                        (1 - lambda) * coordinates]``
+=============  ===========  ==========  =========================================================
+
+The hybrid default metric is (squared) euclidean because it splits into
+``lambda^2 |f_i - f_j|^2 + (1 - lambda)^2 |p_i - p_j|^2``, so lambda trades feature against
+spatial distance as its name promises; ``metric=`` overrides any default.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from neighborhoods import NeighborAggregator
+from neighborhoods._checks import check_choice, check_int
+from neighborhoods.combiners import Conv1D
+from neighborhoods.selectors import HardKNN
+
+from ._state_dict import alias_state_dict
+from .conv import WEIGHT_ALIASES, ConvWeights
+from .registry import Example, register
+
+SIMILARITIES = ("cosine", "euclidean", "location", "hybrid")
+#: similarity -> (HardKNN space, default metric)
+_SPACE = {"cosine": ("features", "cosine"), "euclidean": ("features", "euclidean"),
+          "location": ("positions", "chebyshev"), "hybrid": ("hybrid", "euclidean")}
+
+
+def location_padding(k: int, ndim: int = 2) -> int:
+    """The smallest r with (2r+1)^ndim >= k, i.e. ceil((k^(1/ndim) - 1) / 2): room for k spatial neighbours.
+
+    2-D: r = ceil((sqrt(k) - 1) / 2); 1-D: r = ceil((k - 1) / 2).
+    """
+    r = 0
+    while (2 * r + 1) ** ndim < k:
+        r += 1
+    return r
+
+
+class _ConvNNNd(ConvWeights, NeighborAggregator):
+    spatial_dims: ClassVar[int]
+
+    def __init__(self, in_channels: int, out_channels: int, k: int = 9, similarity: str = "cosine",
+                 sampling: str = "all", samples: int | None = None, padding: int | None = None,
+                 hybrid_lambda: float = 0.5, bias: bool = True, metric: str | None = None, seed: int | None = None,
+                 block_size: int = 1024, device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None) -> None:
+        k = check_int("k", k, minimum=1)
+        similarity = check_choice("similarity", similarity, SIMILARITIES)
+        space, default_metric = _SPACE[similarity]
+        location = similarity == "location"
+        if padding is None:
+            padding = location_padding(k, self.spatial_dims) if location else 0
+        super().__init__(
+            HardKNN(k, space=space, metric=default_metric if metric is None else metric, ndim=self.spatial_dims,
+                    padding=padding, sampling=sampling, samples=samples, hybrid_lambda=hybrid_lambda,
+                    self_first=not location, order="index" if location else "score", block_size=block_size,
+                    seed=seed),
+            Conv1D(in_channels, out_channels, k, bias=bias, device=device, dtype=dtype),
+        )
+        self.similarity = similarity
+        alias_state_dict(self, WEIGHT_ALIASES)
+
+    @property
+    def k(self) -> int:
+        return self.selector.k
+
+    def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
+        """Output of the same spatial size as ``x``."""
+        self.selector.check_input(x, self.spatial_dims)
+        self.combiner.check_input(x)  # channels, dtype and device before any selection work
+        return super().forward(x, path=path)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, similarity={self.similarity!r}, {self.selector.extra_repr()}"
+        return s + (", bias=False" if self.bias is None else "")
+
+
+_ARGS_DOC = """
+    Args:
+        in_channels, out_channels: channels of the input and of the output.
+        k: slots per token (the weight's last axis), default 9.
+        similarity: ``'cosine'`` | ``'euclidean'`` | ``'location'`` | ``'hybrid'`` (module docstring).
+        sampling, samples: candidate sampling of :class:`~neighborhoods.selectors.HardKNN`
+            (``'all'``, ``'random'`` with ``samples`` tokens, ``'spatial'`` with ``samples`` per axis).
+        padding: zero tokens added around the grid as candidates; default 0 for feature
+            similarity and r = ceil((sqrt(k)-1)/2) (1-D: ceil((k-1)/2)) for ``'location'``.
+        hybrid_lambda: feature weight of ``'hybrid'``, in [0, 1].
+        bias: learn a bias ``(C_out,)``.
+        metric: override the similarity's default metric.
+        seed: seed of random sampling (reproducible draws).
+        block_size: queries scored at a time by the k-NN search.
+        device, dtype: factory kwargs of the weight.
+"""
+
+
+@register("convnn1d", family="convnn", example=Example(dict(in_channels=4, out_channels=6, k=3), (2, 4, 10)))
+class ConvNN1d(_ConvNNNd):
+    """ConvNN over a sequence: every token aggregates its k nearest tokens.
+
+    Shape:
+        x: ``(B, C_in, N)`` -> ``(B, C_out, N)``; weight ``(C_out, C_in, k)``, bias ``(C_out,)``.
+    """
+
+    __doc__ = __doc__ + _ARGS_DOC
+    spatial_dims = 1
+
+
+@register("convnn2d", family="convnn", example=Example(dict(in_channels=4, out_channels=6, k=5), (2, 4, 5, 6)))
+@register("convnn2d_euclidean", family="convnn", similarity="euclidean",
+          example=Example(dict(in_channels=4, out_channels=6, k=5), (2, 4, 5, 6)))
+@register("convnn2d_location", family="convnn", similarity="location",
+          example=Example(dict(in_channels=4, out_channels=6, k=9), (2, 4, 5, 6)))
+@register("convnn2d_hybrid", family="convnn", similarity="hybrid",
+          example=Example(dict(in_channels=4, out_channels=6, k=5), (2, 4, 5, 6)))
+@register("convnn2d_random", family="convnn", sampling="random", samples=16,
+          example=Example(dict(in_channels=4, out_channels=6, k=5, seed=0), (2, 4, 6, 6)))
+@register("convnn2d_spatial", family="convnn", sampling="spatial", samples=3,
+          example=Example(dict(in_channels=4, out_channels=6, k=5), (2, 4, 6, 6)))
+class ConvNN2d(_ConvNNNd):
+    """ConvNN over an image: every pixel aggregates its k nearest pixels.
+
+    Shape:
+        x: ``(B, C_in, H, W)`` -> ``(B, C_out, H, W)``; weight ``(C_out, C_in, k)``, bias ``(C_out,)``.
+    """
+
+    __doc__ = __doc__ + _ARGS_DOC
+    spatial_dims = 2

@@ -1,0 +1,75 @@
+"""functional.knn: best first, independent of block_size, ties to the lower index."""
+
+import pytest
+import torch
+
+from neighborhoods.functional import METRICS, knn, similarity
+
+
+def brute_force(queries, keys, k, metric, exclude=None, key_mask=None):
+    """Sort every (query, key) pair by (rank value, key index) with a per-pair formula."""
+    out = torch.empty(*queries.shape[:2], k, dtype=torch.long)
+    for b in range(queries.shape[0]):
+        for i in range(queries.shape[1]):
+            q = queries[b, i]
+            ranked = []
+            for j in range(keys.shape[1]):
+                if (exclude is not None and j == exclude[i]) or (key_mask is not None and not key_mask[j]):
+                    continue
+                key = keys[b, j]
+                if metric == "cosine":
+                    value = -float(q @ key / (q.norm() * key.norm()))
+                elif metric == "dot":
+                    value = -float(q @ key)
+                elif metric == "euclidean":
+                    value = float(((q - key) ** 2).sum())
+                else:
+                    value = float((q - key).abs().max())
+                ranked.append((value, j))
+            out[b, i] = torch.tensor([j for _, j in sorted(ranked)[:k]])
+    return out
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_matches_brute_force_for_every_block_size(metric, seed):
+    g = torch.Generator().manual_seed(seed)
+    queries = torch.randn(2, 13, 4, generator=g, dtype=torch.float64)
+    keys = torch.randn(2, 17, 4, generator=g, dtype=torch.float64)
+    expected = brute_force(queries, keys, 5, metric)
+    for block_size in (1, 7, 13, 1024):
+        scores, idx = knn(queries, keys, 5, metric, block_size=block_size)
+        assert torch.equal(idx, expected), block_size
+    # scores are the metric's values, best first
+    full = similarity(queries, keys, metric)
+    torch.testing.assert_close(scores, full.gather(-1, idx), rtol=0, atol=1e-12)
+    step = scores.diff(dim=-1)
+    assert (step <= 0).all() if metric in ("cosine", "dot") else (step >= 0).all()
+
+
+@pytest.mark.parametrize("metric", ["dot", "euclidean", "chebyshev"])
+def test_exact_ties_go_to_the_lower_index(metric):
+    g = torch.Generator().manual_seed(3)
+    # integer coordinates in {-1, 0, 1}: most scores are exactly tied
+    queries = torch.randint(-1, 2, (2, 6, 2), generator=g).double()
+    keys = torch.randint(-1, 2, (2, 30, 2), generator=g).double()
+    expected = brute_force(queries, keys, 9, metric)
+    for block_size in (1, 4, 6):
+        assert torch.equal(knn(queries, keys, 9, metric, block_size=block_size)[1], expected)
+
+
+def test_all_keys_identical_gives_first_k_in_order():
+    keys = torch.ones(1, 10, 3)
+    idx = knn(torch.ones(1, 4, 3), keys, 6, "cosine")[1]
+    assert torch.equal(idx, torch.arange(6).expand(1, 4, 6))
+
+
+def test_exclude_and_key_mask_are_honoured():
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(1, 9, 3, generator=g, dtype=torch.float64)
+    exclude = torch.arange(9)
+    mask = torch.ones(9, dtype=torch.bool)
+    mask[[2, 5]] = False
+    idx = knn(x, x, 4, "euclidean", exclude=exclude, key_mask=mask, block_size=2)[1]
+    assert torch.equal(idx, brute_force(x, x, 4, "euclidean", exclude=exclude, key_mask=mask))
+    assert not (idx == exclude.view(1, 9, 1)).any()
