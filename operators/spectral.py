@@ -55,7 +55,14 @@ class _SpectralBlock(NeighborAggregator):
     spatial_dims: ClassVar[int]
 
     def _setup(self, **hyper: Any) -> None:
+        """Remember the constructor's resolved hyper-parameters (for ``repr``)."""
         self.hyper = hyper
+
+    def reset_parameters(self) -> None:
+        """Fresh projections and a zero output normalisation: the block is the identity again."""
+        for m in self.modules():
+            if m is not self and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
 
     def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
         check_tensor("x", x, ndim=2 + self.spatial_dims)
@@ -236,14 +243,14 @@ class CrissCrossAttention2d(_SpectralBlock):
                  path: str = "auto") -> None:
         c = check_int("in_channels", in_channels, minimum=1)
         ck = _channels("key_channels", key_channels, c // 8)
-        self_recurrence = check_int("recurrence", recurrence, minimum=1)
+        steps = check_int("recurrence", recurrence, minimum=1)
         f = {"device": device, "dtype": dtype}
         super().__init__(
             CrissCross(ChannelLinear(c, ck, bias=bias, **f), ChannelLinear(c, ck, bias=bias, **f)),
             GraphFilter(c, c, c, output=False, norm=ZeroScale(**f), residual=True, bias=bias, **f),
             path=path)
-        self.recurrence = self_recurrence
-        self._setup(in_channels=c, key_channels=ck, recurrence=self_recurrence)
+        self.recurrence = steps
+        self._setup(in_channels=c, key_channels=ck, recurrence=steps)
 
     def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
         for _ in range(self.recurrence):
