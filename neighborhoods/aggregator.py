@@ -10,13 +10,12 @@ from torch import Tensor, nn
 from ._checks import check_choice
 from .combiners.base import Combiner
 from .combiners.conv1d import Conv1D
-from .combiners.weighted_mean import WeightedMean
-from .fast_paths import softmax_attention, spatial_knn_conv, window_conv
 from .combiners.graph_filter import GraphFilter
-from .fast_paths import compact_taylor, dense_graph_filter
-from .selectors.compact_affinity import CompactAffinity
+from .combiners.weighted_mean import WeightedMean
+from .fast_paths import compact_taylor, dense_graph_filter, softmax_attention, spatial_knn_conv, window_conv
 from .neighborhood import Neighborhood
 from .selectors.base import Selector
+from .selectors.compact_affinity import CompactAffinity
 from .selectors.fixed_spatial import FixedSpatial
 from .selectors.hard_knn import HardKNN
 from .selectors.dense_affinity import DenseAffinity

@@ -26,10 +26,20 @@ def alias_state_dict(module: nn.Module, aliases: Mapping[str, Sequence[str]]) ->
     """Save ``internal`` keys under ``public`` names and accept the public names on load.
 
     ``aliases`` maps a public key to the internal keys it stands for; several internal
-    keys are concatenated along dim 0 in the order given.
+    keys are concatenated along dim 0 in the order given. A public name ending in ``"."``
+    renames a whole submodule: ``{"g.": ["combiner.value."]}`` saves ``combiner.value.0.weight``
+    as ``g.0.weight``, buffers included.
     """
+    prefixes = {public: internal[0] for public, internal in aliases.items() if public.endswith(".")}
+    aliases = {public: internal for public, internal in aliases.items() if not public.endswith(".")}
+
+    def rename(state: dict[str, Any], prefix: str, pairs: list[tuple[str, str]]) -> None:
+        for old, new in pairs:
+            for key in [k for k in state if k.startswith(prefix + old)]:
+                state[prefix + new + key[len(prefix + old):]] = state.pop(key)
 
     def save(mod: nn.Module, state: dict[str, Any], prefix: str, local_metadata: Any) -> None:
+        rename(state, prefix, [(internal, public) for public, internal in prefixes.items()])
         for public, internal in aliases.items():
             keys = [prefix + n for n in _present(mod, internal)]
             if keys and all(k in state for k in keys):
@@ -37,6 +47,7 @@ def alias_state_dict(module: nn.Module, aliases: Mapping[str, Sequence[str]]) ->
                 state[prefix + public] = tensors[0] if len(tensors) == 1 else torch.cat(tensors, 0)
 
     def load(mod: nn.Module, state: dict[str, Any], prefix: str, *args: Any) -> None:
+        rename(state, prefix, list(prefixes.items()))
         for public, internal in aliases.items():
             if prefix + public not in state:
                 continue

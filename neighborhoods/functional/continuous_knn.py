@@ -1,0 +1,118 @@
+"""Continuous (differentiable) k-nearest-neighbour weights: Ploetz & Roth 2018, Eqs. 8-10.
+
+Axis legend: ``...`` leading axes (batch, queries), ``m`` candidates, ``k`` neighbours.
+
+The first weight vector is a softmax of the scores over the temperature (Eq. 8); each
+further one is a softmax of scores from which the previous weights have been "removed" by
+adding ``log(1 - w)`` (Eq. 9, the expected version of setting a sampled index to -inf).
+As ``t -> 0`` the k weight vectors become the one-hot indicators of the k best candidates.
+
+Numerics. ``log(1 - w)`` is computed from ``log w`` (a log-softmax) with the two-branch
+``log1mexp`` (``log1p(-exp(a))`` below ``log 1/2``, ``log(-expm1(a))`` above), so it stays
+exact as ``w -> 1``. When ``w`` rounds to exactly 1 the candidate's next logit is set to
+``-inf`` (it has been taken), with a zero gradient through that branch instead of
+``0 * inf``. Candidates that are masked out are ``-inf`` from the start.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+from torch import Tensor
+
+from .._checks import check_choice, check_int, check_tensor
+
+LOG_HALF = math.log(0.5)
+#: ``scores``: Eq. 9 as printed, alpha_{j+1} = alpha_j + log(1 - w_j), w = softmax(alpha / t)
+#: (converges to hard k-NN as t -> 0). ``logits``: logits_{j+1} = logits_j + log(1 - w_j) with
+#: logits = alpha / t, the update of the authors' public code; both agree at t = 1.
+UPDATES = ("scores", "logits")
+
+
+def log1mexp(a: Tensor) -> Tensor:
+    """``log(1 - exp(a))`` for ``a <= 0``, exact over the whole range (Maechler 2012).
+
+    ``a == 0`` gives ``-inf`` with a zero gradient; ``a == -inf`` gives 0.
+    """
+    low = a < LOG_HALF
+    one = a >= 0
+    # each branch only ever sees inputs where it is finite, so no 0 * inf in the backward pass
+    lo = torch.log1p(-torch.exp(torch.where(low, a, torch.full_like(a, LOG_HALF))))
+    hi = torch.log(-torch.expm1(torch.where(low | one, torch.full_like(a, LOG_HALF), a)))
+    return torch.where(one, torch.full_like(a, float("-inf")), torch.where(low, lo, hi))
+
+
+def _temperature(temperature: float | Tensor, scores: Tensor) -> Tensor:
+    """The temperature as a tensor broadcastable against ``scores`` ``(..., M)``."""
+    if isinstance(temperature, Tensor):
+        if not temperature.is_floating_point():
+            raise TypeError(f"temperature must be a floating-point tensor, got dtype {temperature.dtype}")
+        lead = tuple(scores.shape[:-1])
+        if temperature.ndim != 0 and tuple(temperature.shape) != lead:
+            raise ValueError(f"temperature must be a scalar or have one entry per query, shape {lead} "
+                             f"(scores.shape[:-1]), got shape {tuple(temperature.shape)}")
+        bad = ~torch.isfinite(temperature) | (temperature <= 0)
+        if bool(bad.any()):
+            raise ValueError(f"temperature must be finite and > 0 everywhere, got "
+                             f"{temperature.detach()[bad].flatten()[:4].tolist()} among its values")
+        return temperature.to(scores.dtype).unsqueeze(-1) if temperature.ndim else temperature.to(scores.dtype)
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+        raise TypeError(f"temperature must be a real number or a tensor, got {type(temperature).__name__}")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be finite and > 0, got temperature={temperature}")
+    return torch.tensor(float(temperature), dtype=scores.dtype, device=scores.device)
+
+
+def continuous_knn(scores: Tensor, k: int, temperature: float | Tensor = 1.0, *, mask: Tensor | None = None,
+                   update: str = "scores") -> Tensor:
+    """Weights of the ``k`` continuous nearest neighbours (Ploetz & Roth 2018, Eqs. 8-10).
+
+    ``w_1 = softmax(alpha_1 / t)`` with ``alpha_1 = scores`` (higher = nearer, e.g. negative
+    distances, Eq. 4); ``alpha_{j+1} = alpha_j + log(1 - w_j)`` (Eq. 9);
+    ``w_{j+1} = softmax(alpha_{j+1} / t)`` (Eq. 10). The neighbour volumes are then
+    ``N_j = sum_m w_j[m] x_m`` (Eq. 11).
+
+    Args:
+        scores: ``(..., M)`` scores of M candidates per query; larger is nearer.
+        k: neighbours, ``1 <= k <=`` the number of (unmasked) candidates.
+        temperature: ``t > 0``: a number, a 0-d tensor, or a tensor of shape
+            ``scores.shape[:-1]`` (one per query); tensors receive gradients.
+        mask: ``(..., M)`` bool, ``True`` where a candidate may be chosen (SDPA's convention).
+        update: ``'scores'`` (Eq. 9 as printed, default) or ``'logits'`` (add ``log(1 - w)``
+            to ``alpha / t`` instead, as the authors' public code does; equal at ``t = 1``,
+            but only ``'scores'`` tends to hard k-NN as ``t -> 0``), see :data:`UPDATES`.
+
+    Returns:
+        ``(..., M, k)``: column ``j`` is ``w_{j+1}``, a distribution over the candidates.
+
+    Shape:
+        scores: ``(..., M)`` -> ``(..., M, k)``.
+    """
+    check_tensor("scores", scores)
+    if scores.ndim < 1:
+        raise ValueError(f"scores must have at least 1 dimension (..., M), got shape {tuple(scores.shape)}")
+    k = check_int("k", k, minimum=1)
+    check_choice("update", update, UPDATES)
+    t = _temperature(temperature, scores)
+    candidates = scores.shape[-1]
+    logits = scores / t
+    if mask is not None:
+        if not isinstance(mask, Tensor) or mask.dtype != torch.bool or mask.shape != scores.shape:
+            raise ValueError(f"mask must be a bool tensor of the scores' shape {tuple(scores.shape)}, got "
+                             f"{type(mask).__name__} {getattr(mask, 'dtype', '')} {tuple(getattr(mask, 'shape', ()))}")
+        candidates = int(mask.sum(-1).min()) if mask.numel() else candidates
+        logits = logits.masked_fill(~mask, float("-inf"))
+    if k > candidates:
+        raise ValueError(f"k must be <= the number of candidates, got k={k}, candidates={candidates}")
+    weights = []
+    for j in range(k):
+        log_w = torch.log_softmax(logits, dim=-1)
+        weights.append(log_w.exp())
+        if j + 1 < k:
+            step = log1mexp(log_w)
+            taken = torch.isneginf(step)
+            step = step.masked_fill(taken, 0.0)  # a finite stand-in; the entry becomes -inf below
+            logits = (logits + (step / t if update == "scores" else step)).masked_fill(taken, float("-inf"))
+    return torch.stack(weights, dim=-1)

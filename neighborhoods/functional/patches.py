@@ -1,0 +1,104 @@
+"""Patch items (im2col / col2im) and search windows over a grid of items.
+
+The N3 block matches image *patches*, not pixels (Ploetz & Roth 2018, Sec. 4, "N3 block for
+image data"): a strided im2col turns an image into a grid of patch items, and col2im turns
+per-patch results back into an image, averaging where patches overlap. Each query item
+searches only a window of items around it, shifted inward at the border so that every
+query has the same number of candidates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .._checks import check_int_tuple, check_tensor
+
+
+@dataclass(frozen=True)
+class Patches:
+    """``patch_size`` x ``patch_size`` patches taken every ``stride`` pixels (2-D images).
+
+    The patches must tile the image exactly, ``(H - patch) % stride == 0`` (and likewise for
+    W), so that col2im covers every pixel; other sizes are an error, not a silent crop.
+    """
+
+    patch_size: tuple[int, int]
+    stride: tuple[int, int]
+
+    @classmethod
+    def of(cls, patch_size: int | tuple[int, int], stride: int | tuple[int, int]) -> Patches:
+        return cls(check_int_tuple("patch_size", patch_size, 2, minimum=1),
+                   check_int_tuple("stride", stride, 2, minimum=1))
+
+    @property
+    def area(self) -> int:
+        return math.prod(self.patch_size)
+
+    def grid(self, spatial: tuple[int, ...]) -> tuple[int, int]:
+        """The grid of patch positions on an ``(H, W)`` image."""
+        if len(spatial) != 2:
+            raise ValueError(f"patches need a 2-D image (B, C, H, W), got spatial shape {tuple(spatial)}")
+        out = []
+        for axis, (size, p, s) in enumerate(zip(spatial, self.patch_size, self.stride)):
+            if p > size:
+                raise ValueError(f"patch_size={self.patch_size} is larger than the image {tuple(spatial)} "
+                                 f"on spatial axis {axis}")
+            if (size - p) % s:
+                raise ValueError(f"patches of patch_size={self.patch_size}, stride={self.stride} do not tile the "
+                                 f"image {tuple(spatial)}: (size - patch_size) must be divisible by stride on "
+                                 f"every axis (axis {axis}: {size} - {p} is not a multiple of {s})")
+            out.append((size - p) // s + 1)
+        return out[0], out[1]
+
+    def unfold(self, x: Tensor) -> Tensor:
+        """im2col: ``(B, C, H, W) -> (B, Np, C * ph * pw)``, patches row-major, features ``(c, i, j)``."""
+        check_tensor("x", x, ndim=4)
+        self.grid(tuple(x.shape[2:]))
+        return F.unfold(x, self.patch_size, stride=self.stride).transpose(1, 2)
+
+    def fold(self, items: Tensor, spatial: tuple[int, int]) -> Tensor:
+        """col2im averaging overlaps: ``(B, Np, C * ph * pw) -> (B, C, H, W)``."""
+        self.grid(spatial)
+        cols = items.transpose(1, 2)
+        total = F.fold(cols, spatial, self.patch_size, stride=self.stride)
+        ones = torch.ones(1, self.area, cols.shape[-1], dtype=items.dtype, device=items.device)
+        return total / F.fold(ones, spatial, self.patch_size, stride=self.stride)
+
+
+def window_candidates(grid: tuple[int, ...], window: tuple[int, ...] | None, exclude_self: bool = True,
+                      device: torch.device | None = None) -> Tensor:
+    """Candidate items of every query item: a ``window`` block of grid positions around it.
+
+    On each axis the block of ``s`` positions starts at ``clamp(i - s // 2, 0, n - s)``: centred
+    on the query, shifted inward at the border (so it always holds ``prod(window)`` items and
+    always contains the query). ``window=None`` takes the whole grid. With ``exclude_self`` the
+    query itself is removed. Candidates are listed in row-major order.
+
+    Shape:
+        ``-> (prod(grid), prod(window) - exclude_self)`` long.
+    """
+    window = tuple(grid) if window is None else tuple(window)
+    if len(window) != len(grid) or any(s < 1 or s > n for s, n in zip(window, grid)):
+        raise ValueError(f"window must hold between 1 and the grid's size positions per axis, "
+                         f"got window={window} for an item grid of {tuple(grid)}")
+    ndim = len(grid)
+    index = torch.zeros((), dtype=torch.long, device=device)
+    for axis, (n, s) in enumerate(zip(grid, window)):
+        i = torch.arange(n, device=device)
+        pos = (i - s // 2).clamp(0, n - s).unsqueeze(1) + torch.arange(s, device=device)  # (n, s)
+        shape = [1] * (2 * ndim)
+        shape[axis], shape[ndim + axis] = n, s
+        index = index + (pos * math.prod(grid[axis + 1:])).view(shape)
+    nq = math.prod(grid)
+    index = index.reshape(nq, math.prod(window))
+    if exclude_self:
+        if index.shape[1] < 2:
+            raise ValueError(f"a window of {window} holds only the query itself; nothing is left to choose from")
+        keep = index != torch.arange(nq, device=device).unsqueeze(1)
+        index = index[keep].view(nq, -1)
+    return index

@@ -1,0 +1,158 @@
+"""The N3 selector: k continuous nearest neighbours among the items in a search window.
+
+Axis legend: ``b`` batch, ``q`` query items, ``m`` candidates per query, ``k`` neighbours,
+``d`` embedding features of an item.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .._checks import check_choice, check_float, check_int, check_int_tuple
+from ..functional.continuous_knn import UPDATES, continuous_knn
+from ..functional.knn import _top_k_lowest_index_ties
+from ..functional.patches import Patches, window_candidates
+from ..functional.similarity import similarity
+from ..neighborhood import Neighborhood
+from ..tokens import to_tokens
+from .base import Selector
+
+
+class N3(Selector):
+    """Continuous k-NN over a search window (Ploetz & Roth 2018, Sec. 4 and Eqs. 8-10).
+
+    Items are the input's tokens (set data, ``(B, C, N)``) or, with ``patch_size``, the
+    ``patch_size`` x ``patch_size`` patches of an image taken every ``stride`` pixels. For
+    each query item:
+
+    1. the embedding ``E = embedding(x)`` of every item (im2col of ``E`` for patches);
+    2. candidates: the items of a ``window`` around the query (in pixels for patches, a
+       block of ``(window - patch_size) / stride + 1`` patch positions per axis, shifted
+       inward at the border; in items otherwise), or all items (``window=None``), minus the
+       query itself;
+    3. scores ``-|E_q - E_m|^2`` (negative squared euclidean, Eq. 4), optionally
+       batch-normalised (``distance_bn``);
+    4. temperature ``t = exp(log_t) * temp_bias``, where ``log_t`` is ``temperature(x)``
+       averaged over the item's patch (one per query) or a learned scalar;
+    5. weights ``continuous_knn(scores, k, t)`` ``(B, Nq, M, k)``: the k soft neighbour
+       volumes' weights. With ``hard=True`` (the paper's KNN baseline) the k best candidates
+       instead, ties to the lower index, as a hard neighbourhood.
+
+    Args:
+        k: neighbour volumes.
+        embedding: channels-first module giving ``E`` (same spatial shape); ``None`` matches
+            the input itself (a fixed feature space).
+        temperature: channels-first module giving ``log_t`` ``(B, 1, *spatial)``; ``None``
+            learns one scalar ``log_temperature`` (initialised to 0). Unused with ``hard``.
+        temp_bias: the constant factor of ``t``.
+        patch_size, stride: patch items (2-D input); ``None`` makes every token an item.
+        window: search window (int or per-axis tuple); ``None`` searches all items.
+        distance_bn: batch-normalise the scores (a ``BatchNorm1d(1)`` over all of them).
+        hard: select the hard k nearest candidates instead (no temperature).
+        update: the weight recursion, see :func:`~neighborhoods.functional.continuous_knn`.
+
+    Shape:
+        x: ``(B, C, N)`` or ``(B, C, H, W)`` -> Neighborhood over ``Nq`` items with static
+        ``index`` ``(Nq, M)`` and ``weight`` ``(B, Nq, M, k)`` (``hard``: ``index``
+        ``(B, Nq, k)``, no weight); ``query_shape`` is the item grid.
+    """
+
+    def __init__(self, k: int, embedding: nn.Module | None = None, temperature: nn.Module | None = None,
+                 temp_bias: float = 1.0, patch_size: int | tuple[int, int] | None = None,
+                 stride: int | tuple[int, int] | None = None, window: int | tuple[int, ...] | None = None,
+                 distance_bn: bool = False, hard: bool = False, update: str = "scores",
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        self.k = check_int("k", k, minimum=1)
+        self.embedding = embedding
+        self.hard = bool(hard)
+        self.temp_bias = check_float("temp_bias", temp_bias, low=0.0, low_open=True)
+        self.update = check_choice("update", update, UPDATES)
+        if patch_size is None and stride is not None:
+            raise ValueError(f"stride={stride!r} needs a patch_size; got patch_size=None")
+        self.patches = None if patch_size is None else Patches.of(patch_size, patch_size if stride is None else stride)
+        self.window = window
+        if window is not None and self.patches is not None:
+            self._window_items(check_int_tuple("window", window, 2, minimum=1))  # validates now
+        elif window is not None:
+            check_int("window", window, minimum=1)
+        self.temperature = None if self.hard else temperature
+        factory = {"device": device, "dtype": dtype}
+        self.log_temperature = (nn.Parameter(torch.zeros((), **factory))
+                                if temperature is None and not self.hard else None)
+        self.distance_bn = nn.BatchNorm1d(1, **factory) if distance_bn else None
+
+    def _window_items(self, window: tuple[int, int]) -> tuple[int, int]:
+        """A pixel window as a block of patch positions."""
+        out = []
+        for w, p, s in zip(window, self.patches.patch_size, self.patches.stride):
+            if w < p:
+                raise ValueError(f"window must be >= patch_size, got window={self.window}, "
+                                 f"patch_size={self.patches.patch_size}")
+            if (w - p) % s:
+                raise ValueError(f"window - patch_size must be a multiple of stride, got window={self.window}, "
+                                 f"patch_size={self.patches.patch_size}, stride={self.patches.stride}")
+            out.append((w - p) // s + 1)
+        return out[0], out[1]
+
+    def items(self, t: Tensor) -> Tensor:
+        """Per-item feature vectors of a channels-first map: ``(B, Nq, d)``."""
+        return self.patches.unfold(t) if self.patches is not None else to_tokens(t)
+
+    def candidates(self, spatial: tuple[int, ...], device: torch.device) -> tuple[Tensor, tuple[int, ...]]:
+        """The static candidate index ``(Nq, M)`` and the item grid for an input's spatial shape."""
+        if self.patches is not None:
+            grid = self.patches.grid(spatial)
+            window = None if self.window is None else self._window_items(check_int_tuple("window", self.window, 2))
+        else:
+            grid = spatial
+            window = None if self.window is None else check_int_tuple("window", self.window, len(spatial))
+        if window is not None and any(w > n for w, n in zip(window, grid)):
+            raise ValueError(f"window={self.window} is larger than the input {tuple(spatial)} "
+                             f"({window} items for a grid of {tuple(grid)}); use a smaller window or window=None")
+        return window_candidates(grid, window, exclude_self=True, device=device), grid
+
+    def scores(self, x: Tensor) -> tuple[Tensor, Tensor, tuple[int, ...]]:
+        """``-|E_q - E_m|^2`` over each query's candidates ``(B, Nq, M)``, the index, the item grid."""
+        self.check_input(x, (1, 2) if self.patches is None else 2)
+        index, grid = self.candidates(tuple(x.shape[2:]), x.device)
+        e = self.items(self.embedding(x) if self.embedding is not None else x)
+        if index.shape[1] < self.k:
+            raise ValueError(f"k must be <= the number of candidates, got k={self.k}, candidates={index.shape[1]} "
+                             f"(window={self.window} on an item grid of {tuple(grid)})")
+        d = similarity(e, e, "euclidean")  # (b, q, n)
+        s = -d.gather(-1, index.expand(x.shape[0], -1, -1))
+        if self.distance_bn is not None:
+            s = self.distance_bn(s.reshape(s.shape[0], 1, -1)).view_as(s)
+        return s, index, grid
+
+    def temperatures(self, x: Tensor) -> Tensor:
+        """``t = exp(log_t) * temp_bias``: per query item ``(B, Nq)``, or a 0-d tensor."""
+        if self.temperature is None:
+            return self.log_temperature.exp() * self.temp_bias
+        log_t = self.temperature(x)
+        if log_t.shape[0] != x.shape[0] or log_t.shape[1] != 1 or log_t.shape[2:] != x.shape[2:]:
+            raise ValueError(f"the temperature module must map x {tuple(x.shape)} to (B, 1, *spatial), "
+                             f"got {tuple(log_t.shape)}")
+        return self.items(log_t).mean(-1).exp() * self.temp_bias
+
+    def forward(self, x: Tensor) -> Neighborhood:
+        s, index, grid = self.scores(x)
+        if self.hard:
+            _, pos = _top_k_lowest_index_ties(s, self.k)
+            return Neighborhood(num_keys=index.shape[0], query_shape=grid,
+                                index=index.expand(x.shape[0], -1, -1).gather(-1, pos))
+        weight = continuous_knn(s, self.k, self.temperatures(x), update=self.update)
+        return Neighborhood(num_keys=index.shape[0], query_shape=grid, index=index, weight=weight)
+
+    def extra_repr(self) -> str:
+        s = f"k={self.k}"
+        if self.patches is not None:
+            s += f", patch_size={self.patches.patch_size}, stride={self.patches.stride}"
+        s += f", window={self.window}"
+        if self.hard:
+            return s + ", hard=True"
+        s += f", temp_bias={self.temp_bias:g}"
+        return s + (f", update={self.update!r}" if self.update != "scores" else "")
+

@@ -1,0 +1,166 @@
+"""Self-attention as a NeighborAggregator: every key, softmax-weighted (``SoftmaxAll``), then a
+``WeightedMean`` of the values.
+
+``SelfAttention`` is a drop-in for ``torch.nn.MultiheadAttention`` used as self-attention
+with ``batch_first=True``: same constructor arguments (``embed_dim, num_heads, bias``), same
+state_dict keys (``in_proj_weight`` = [W_q; W_k; W_v], ``in_proj_bias``, ``out_proj.weight``,
+``out_proj.bias``), same mask conventions. ``forward`` uses ``F.scaled_dot_product_attention``;
+``forward(..., path="reference")`` runs the explicit neighbourhood.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from neighborhoods import NeighborAggregator
+from neighborhoods._checks import check_channels, check_divisible, check_int, check_tensor
+from neighborhoods.combiners import WeightedMean
+from neighborhoods.selectors import SoftmaxAll
+
+from ._state_dict import alias_state_dict
+from .registry import Example, register
+
+#: torch.nn.MultiheadAttention's state_dict keys -> where the tensors live here
+MHA_ALIASES = {
+    "in_proj_weight": ["selector.query.weight", "selector.key.weight", "combiner.value.weight"],
+    "in_proj_bias": ["selector.query.bias", "selector.key.bias", "combiner.value.bias"],
+    "out_proj.weight": ["combiner.output.weight"],
+    "out_proj.bias": ["combiner.output.bias"],
+}
+
+
+def mha_mask(attn_mask: Tensor | None, key_padding_mask: Tensor | None, batch: int, heads: int,
+             n: int, dtype: torch.dtype) -> Tensor | None:
+    """``nn.MultiheadAttention``'s two masks as one mask in the selector's convention.
+
+    MHA: a bool ``True`` means *masked out*, a float is added to the scores; ``attn_mask`` is
+    ``(N, N)`` or ``(B * H, N, N)``, ``key_padding_mask`` ``(B, N)``. Returned: bool ``True``
+    = may attend (SDPA's convention) when both are bool, else one additive float mask;
+    ``(N, N)`` or ``(B, H, N, N)``.
+    """
+    masks = []
+    if attn_mask is not None:
+        check_tensor("attn_mask", attn_mask, floating=False)
+        if tuple(attn_mask.shape) not in ((n, n), (batch * heads, n, n)):
+            raise ValueError(f"attn_mask must have shape (N, N)={(n, n)} or (B * num_heads, N, N)="
+                             f"{(batch * heads, n, n)}, got {tuple(attn_mask.shape)}")
+        masks.append(attn_mask if attn_mask.ndim == 2 else attn_mask.view(batch, heads, n, n))
+    if key_padding_mask is not None:
+        check_tensor("key_padding_mask", key_padding_mask, floating=False)
+        if tuple(key_padding_mask.shape) != (batch, n):
+            raise ValueError(f"key_padding_mask must have shape (B, N)={(batch, n)}, "
+                             f"got {tuple(key_padding_mask.shape)}")
+        masks.append(key_padding_mask.view(batch, 1, 1, n).expand(batch, heads, n, n))
+    for name, m in zip(("attn_mask", "key_padding_mask"), masks):
+        if m.dtype != torch.bool and not m.is_floating_point():
+            raise TypeError(f"{name} must be bool or floating point, got dtype {m.dtype}")
+    if not masks:
+        return None
+    if all(m.dtype == torch.bool for m in masks):
+        keep = ~masks[0]
+        return keep if len(masks) == 1 else keep & ~masks[1]
+    additive = [m.to(dtype) if m.is_floating_point() else
+                torch.zeros(m.shape, dtype=dtype, device=m.device).masked_fill(m, float("-inf")) for m in masks]
+    return additive[0] if len(additive) == 1 else additive[0] + additive[1]
+
+
+@register("self_attention", family="attention", example=Example(dict(embed_dim=8, num_heads=2), (2, 5, 8)))
+class SelfAttention(NeighborAggregator):
+    """Multi-head self-attention (Vaswani et al. 2017, Eqs. 1-2) over a token sequence.
+
+    ``y = concat_h(softmax(Q_h K_h^T / sqrt(d)) V_h) W_o`` with ``Q = x W_q``, etc.: the
+    ``SoftmaxAll`` selector (all keys, softmax of scaled dot products) and the
+    ``WeightedMean`` combiner (values ``W_v``, output ``W_o``).
+
+    Args:
+        embed_dim, num_heads, bias, device, dtype: as ``torch.nn.MultiheadAttention``
+            (``embed_dim`` divisible by ``num_heads``).
+        path: ``'auto'`` | ``'fast'`` | ``'reference'``, see :class:`NeighborAggregator`.
+
+    Forward:
+        ``forward(x, attn_mask=None, key_padding_mask=None)`` with MHA's conventions (bool
+        ``True`` = masked out, float = added to the scores); returns the output only (the
+        attention weights are ``neighborhood(x)``).
+
+    Shape:
+        x: ``(B, N, E)`` -> ``(B, N, E)``; attn_mask ``(N, N)`` or ``(B * num_heads, N, N)``;
+        key_padding_mask ``(B, N)``.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, bias: bool = True, device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None, path: str = "auto") -> None:
+        embed_dim = check_int("embed_dim", embed_dim, minimum=1)
+        num_heads = check_int("num_heads", num_heads, minimum=1)
+        check_divisible("embed_dim", embed_dim, "num_heads", num_heads)
+        factory = {"device": device, "dtype": dtype}
+        super().__init__(SoftmaxAll(embed_dim, embed_dim, num_heads, bias=bias, **factory),
+                         WeightedMean(embed_dim, embed_dim, embed_dim, bias=bias, **factory), path=path)
+        self.embed_dim, self.num_heads = embed_dim, num_heads
+        alias_state_dict(self, MHA_ALIASES)
+        self.reset_parameters()
+
+    def projections(self) -> list[nn.Linear]:
+        """``W_q, W_k, W_v, W_o`` as linear maps."""
+        return [self.selector.query, self.selector.key, self.combiner.value, self.combiner.output]
+
+    def reset_parameters(self) -> None:
+        # MultiheadAttention's: xavier-uniform over the packed (3E, E) in_proj, zero biases
+        bound = math.sqrt(6.0 / (4 * self.embed_dim))
+        *in_proj, out_proj = self.projections()
+        for lin in in_proj:
+            nn.init.uniform_(lin.weight, -bound, bound)
+        out_proj.reset_parameters()
+        for lin in self.projections():
+            if lin.bias is not None:
+                nn.init.zeros_(lin.bias)
+
+    def forward(self, x: Tensor, attn_mask: Tensor | None = None, key_padding_mask: Tensor | None = None, *,
+                path: str | None = None) -> Tensor:
+        check_tensor("x", x, ndim=3)
+        check_channels("x", x, self.embed_dim, dim=2)
+        mask = mha_mask(attn_mask, key_padding_mask, x.shape[0], self.num_heads, x.shape[1], x.dtype)
+        return super().forward(x.transpose(1, 2), path=path, mask=mask).transpose(1, 2)
+
+    def extra_repr(self) -> str:
+        s = f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
+        if self.combiner.output.bias is None:
+            s += ", bias=False"
+        return s + (f", path={self.path!r}" if self.path != "auto" else "")
+
+
+@register("self_attention2d", family="attention", example=Example(dict(in_channels=4, num_heads=2), (2, 4, 5, 6)))
+class SelfAttention2d(NeighborAggregator):
+    """Multi-head self-attention over the pixels of an image (Vaswani et al. 2017, Eqs. 1-2).
+
+    Every pixel is a token; ``SoftmaxAll`` + ``WeightedMean`` as in :class:`SelfAttention`,
+    with the projections acting on channels (1x1 convolutions). No residual is added.
+
+    Args:
+        in_channels: C.
+        num_heads: heads (divides ``qk_channels`` and ``value_channels``).
+        qk_channels, value_channels, out_channels: default ``in_channels``.
+        bias: whether the projections carry biases.
+
+    Shape:
+        x: ``(B, C, H, W)`` -> ``(B, out_channels, H, W)``; ``mask`` (bool ``True`` = may
+        attend, or additive float): ``(N, N)``, ``(B, N, N)`` or ``(B, H, N, N)``, N = H W.
+    """
+
+    def __init__(self, in_channels: int, num_heads: int = 1, qk_channels: int | None = None,
+                 value_channels: int | None = None, out_channels: int | None = None, bias: bool = True,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 path: str = "auto") -> None:
+        factory = {"device": device, "dtype": dtype}
+        combiner = WeightedMean(in_channels, value_channels, out_channels, bias=bias, **factory)
+        check_divisible("value_channels", combiner.value_channels, "num_heads", num_heads)
+        super().__init__(SoftmaxAll(in_channels, qk_channels, num_heads, bias=bias, **factory), combiner, path=path)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None, *, path: str | None = None) -> Tensor:
+        check_tensor("x", x, ndim=4)
+        return super().forward(x, path=path, mask=mask)
+
+    def extra_repr(self) -> str:
+        return f"{self.selector.extra_repr()}, out_channels={self.combiner.out_channels}"

@@ -1,0 +1,152 @@
+"""The neural nearest neighbours (N3) block (Ploetz & Roth 2018) and its hard-KNN baseline.
+
+``N3Block2d = NeighborAggregator(N3 selector, Projection combiner)``: an embedding network and
+a temperature network (the paper's appendix, Tables 7 and 8) feed the continuous k-NN
+selection of patches in a search window; the combiner concatenates the input with the k
+neighbour volumes, folded back to the image (col2im averaging overlaps).
+``KNNBlock2d`` is the same block with hard k-NN on the input's own patches (a fixed feature
+space, the paper's "KNN block" baseline); ``N3Block1d`` is the block for set data (items are
+tokens, searched among all items by default, as in the correspondence experiment).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from neighborhoods import NeighborAggregator
+from neighborhoods._checks import check_choice, check_int
+from neighborhoods.combiners import Projection
+from neighborhoods.selectors import N3
+
+from .registry import Example, register
+
+TEMPERATURES = ("network", "scalar")
+_LAYERS = {1: (nn.Conv1d, nn.BatchNorm1d, 1), 2: (nn.Conv2d, nn.BatchNorm2d, 3)}
+
+
+def embedding_network(in_channels: int, out_channels: int, hidden_channels: int = 64, depth: int = 3,
+                      spatial_dims: int = 2, device: torch.device | str | None = None,
+                      dtype: torch.dtype | None = None) -> nn.Sequential:
+    """``depth - 1`` x (Conv/BN/ReLU, ``hidden_channels``) then a Conv to ``out_channels``.
+
+    Tables 7 (embedding, 8 outputs) and 8 (temperature, 1 output) of Ploetz & Roth 2018:
+    3x3 convolutions, stride 1, padding 1, for images; for set data (``spatial_dims=1``) the
+    convolutions are 1x1, i.e. an MLP applied to every item.
+    """
+    conv, bn, kernel = _LAYERS[spatial_dims]
+    depth = check_int("depth", depth, minimum=1)
+    hidden_channels = check_int("hidden_channels", hidden_channels, minimum=1)
+    factory = {"device": device, "dtype": dtype}
+    layers: list[nn.Module] = []
+    c = check_int("in_channels", in_channels, minimum=1)
+    for _ in range(depth - 1):
+        layers += [conv(c, hidden_channels, kernel, padding=kernel // 2, **factory), bn(hidden_channels, **factory),
+                   nn.ReLU()]
+        c = hidden_channels
+    layers.append(conv(c, check_int("out_channels", out_channels, minimum=1), kernel, padding=kernel // 2, **factory))
+    return nn.Sequential(*layers)
+
+
+class _N3Nd(NeighborAggregator):
+    spatial_dims: ClassVar[int]
+
+    def _build(self, in_channels: int, k: int, patch_size: int | None, stride: int | None, window: int | None,
+               embed_channels: int, hidden_channels: int, depth: int, temperature: str, temp_bias: float,
+               distance_bn: bool, relative: bool, out_channels: int | None, update: str, hard: bool,
+               factory: dict, path: str) -> None:
+        nets = dict(hidden_channels=hidden_channels, depth=depth, spatial_dims=self.spatial_dims, **factory)
+        check_choice("temperature", temperature, TEMPERATURES)
+        embedding = None if hard else embedding_network(in_channels, embed_channels, **nets)
+        temp = embedding_network(in_channels, 1, **nets) if temperature == "network" and not hard else None
+        selector = N3(k, embedding, temp, temp_bias, patch_size, stride, window, distance_bn, hard, update, **factory)
+        NeighborAggregator.__init__(self, selector, Projection(in_channels, k, out_channels, relative,
+                                                               selector.patches, **factory), path=path)
+
+    def extra_repr(self) -> str:
+        return f"{self.combiner.in_channels}, {self.selector.extra_repr()}, out_channels={self.combiner.out_channels}"
+
+
+@register("n3block2d", family="n3", example=Example(
+    dict(in_channels=3, k=2, patch_size=4, stride=2, window=8, embed_channels=4, hidden_channels=8), (2, 3, 12, 12)))
+class N3Block2d(_N3Nd):
+    """The N3 block for images (Ploetz & Roth 2018, Sec. 4, Fig. 2a; appendix Tables 7-8).
+
+    Defaults are the paper's denoising setting: k = 7 volumes, 10x10 patches every 5 pixels,
+    an 80x80 search window (224 candidates per patch), an 8-channel embedding, temperature
+    ``exp(log_t) * 0.1`` with ``log_t`` from the temperature network averaged over each patch.
+
+    Args:
+        in_channels: C.
+        k: neighbour volumes.
+        patch_size, stride, window: patch items and search window, in pixels.
+        embed_channels, hidden_channels, depth: the embedding / temperature networks.
+        temperature: ``'network'`` (Table 8) or ``'scalar'`` (one learned ``log_t``).
+        temp_bias: the constant factor of the temperature.
+        distance_bn: batch-normalise the distances.
+        relative: output ``[y, N_1 - y, ...]`` (default, the public code) or raw ``[y, N_1, ...]``.
+        out_channels: optional 1x1 projection of the concatenation.
+        update: the weight recursion of :func:`~neighborhoods.functional.continuous_knn`.
+
+    Shape:
+        x: ``(B, C, H, W)`` -> ``(B, (k + 1) C, H, W)`` (or ``out_channels``).
+    """
+
+    spatial_dims = 2
+
+    def __init__(self, in_channels: int, k: int = 7, patch_size: int = 10, stride: int = 5, window: int | None = 80,
+                 embed_channels: int = 8, hidden_channels: int = 64, depth: int = 3, temperature: str = "network",
+                 temp_bias: float = 0.1, distance_bn: bool = False, relative: bool = True,
+                 out_channels: int | None = None, update: str = "scores", device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None, path: str = "auto") -> None:
+        self._build(in_channels, k, patch_size, stride, window, embed_channels, hidden_channels, depth, temperature,
+                    temp_bias, distance_bn, relative, out_channels, update, False,
+                    {"device": device, "dtype": dtype}, path)
+
+
+@register("knnblock2d", family="n3", example=Example(dict(in_channels=3, k=2, patch_size=4, stride=2, window=8),
+                                                     (2, 3, 12, 12)))
+class KNNBlock2d(_N3Nd):
+    """The N3 block with hard k-NN on the input's own patches (Ploetz & Roth 2018, Sec. 5.1, baseline iii).
+
+    Same patches, window and output layout as :class:`N3Block2d`; the k nearest candidates
+    (negative squared euclidean distance between input patches, ties to the lower index)
+    replace the continuous weights, so nothing about the matching is learned.
+
+    Shape:
+        x: ``(B, C, H, W)`` -> ``(B, (k + 1) C, H, W)`` (or ``out_channels``).
+    """
+
+    spatial_dims = 2
+
+    def __init__(self, in_channels: int, k: int = 7, patch_size: int = 10, stride: int = 5, window: int | None = 80,
+                 relative: bool = True, out_channels: int | None = None, device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None, path: str = "auto") -> None:
+        self._build(in_channels, k, patch_size, stride, window, 1, 1, 1, "scalar", 1.0, False, relative,
+                    out_channels, "scores", True, {"device": device, "dtype": dtype}, path)
+
+
+@register("n3block1d", family="n3", example=Example(dict(in_channels=4, k=2, embed_channels=4, hidden_channels=8),
+                                                    (2, 4, 9)))
+class N3Block1d(_N3Nd):
+    """The N3 block for set data (Ploetz & Roth 2018, Sec. 4 and 5.5): items are tokens.
+
+    The embedding and temperature networks are MLPs on every item (1x1 convolutions); each
+    item searches all other items (``window=None``) or a window of items around it.
+
+    Shape:
+        x: ``(B, C, N)`` -> ``(B, (k + 1) C, N)`` (or ``out_channels``).
+    """
+
+    spatial_dims = 1
+
+    def __init__(self, in_channels: int, k: int = 7, window: int | None = None, embed_channels: int = 8,
+                 hidden_channels: int = 64, depth: int = 3, temperature: str = "network", temp_bias: float = 0.1,
+                 distance_bn: bool = False, relative: bool = True, out_channels: int | None = None,
+                 update: str = "scores", device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 path: str = "auto") -> None:
+        self._build(in_channels, k, None, None, window, embed_channels, hidden_channels, depth, temperature,
+                    temp_bias, distance_bn, relative, out_channels, update, False,
+                    {"device": device, "dtype": dtype}, path)
