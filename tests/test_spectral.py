@@ -41,7 +41,7 @@ def test_theorem(name, seed, dtype):
 def test_all_seven_blocks_are_registered_and_have_theorems():
     assert set(SPECTRAL) >= {"nonlocal_stage2d", "double_attention2d", "cgnl2d", "criss_cross_attention2d",
                              "snl2d", "gsnl2d", "cayley_snl2d", "nonlocal_stage1d", "snl1d", "cayley_snl1d"}
-    assert {"spectral.nonlocal_stage", "spectral.double_attention", "spectral.cgnl", "spectral.criss_cross",
+    assert {"spectral.nonlocal", "spectral.nonlocal_stage", "spectral.double_attention", "spectral.cgnl", "spectral.criss_cross",
             "spectral.snl", "spectral.cayley_snl", "spectral.affinity_properties"} <= set(THEOREMS)
 
 
@@ -60,6 +60,7 @@ def test_fresh_block_is_the_identity(name):
 
 # ---- gradcheck ----------------------------------------------------------------------------------
 GRADCHECK = [
+    ("nonlocal2d", dict(in_channels=4, inter_channels=2, sub_sample=False), (1, 4, 2, 3), ("reference", "fast")),
     ("nonlocal_stage1d", dict(in_channels=4, inter_channels=2), (1, 4, 5), ("reference", "fast")),
     ("double_attention2d", dict(in_channels=4, feature_channels=2, attention_maps=2), (1, 4, 2, 3),
      ("reference", "fast")),

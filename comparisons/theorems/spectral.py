@@ -16,13 +16,14 @@ import torch
 from torch import Tensor, nn
 
 from operators import (CayleySNL1d, CayleySNL2d, CGNL1d, CGNL2d, CrissCrossAttention2d, DoubleAttention1d,
-                       DoubleAttention2d, NonLocalStage1d, NonLocalStage2d, SNL1d, SNL2d)
+                       DoubleAttention2d, NonLocalBlock1d, NonLocalBlock2d, NonLocalStage1d, NonLocalStage2d, SNL1d,
+                       SNL2d)
 
 from .base import Trial, describe, max_error, randn, theorem
 
 SHAPES = [(2, 6, 9), (1, 6, 3, 4), (2, 6, 4, 4)]  # (B, C, *spatial): a sequence and two grids
-ND = {1: (NonLocalStage1d, DoubleAttention1d, SNL1d, CayleySNL1d, CGNL1d),
-      2: (NonLocalStage2d, DoubleAttention2d, SNL2d, CayleySNL2d, CGNL2d)}
+ND = {1: (NonLocalStage1d, DoubleAttention1d, SNL1d, CayleySNL1d, CGNL1d, NonLocalBlock1d),
+      2: (NonLocalStage2d, DoubleAttention2d, SNL2d, CayleySNL2d, CGNL2d, NonLocalBlock2d)}
 
 
 # ---- the direct formulas' building blocks -----------------------------------------------------
@@ -92,6 +93,31 @@ def _blocks(dim_index: int, generator: torch.Generator, dtype: torch.dtype, **kw
 
 
 # ---- theorems -----------------------------------------------------------------------------------
+def _max_pool(t: Tensor, spatial: tuple[int, ...]) -> Tensor:
+    """Tokens max-pooled by 2 on every spatial axis (the non-local block's ``sub_sample``)."""
+    grid = t.transpose(1, 2).reshape(t.shape[0], t.shape[2], *spatial)
+    pool = torch.nn.functional.max_pool1d if len(spatial) == 1 else torch.nn.functional.max_pool2d
+    return tokens(pool(grid, 2))
+
+
+@theorem("spectral.nonlocal", "NonLocalBlock = X + BN(A Z W), A = D_M^-1 M, M = exp(theta phi^T) (appendix "
+         "Eqs. 2-5), with and without max-pooled keys and values, both paths", float32=1e-4)
+def nonlocal_block(generator: torch.Generator, dtype: torch.dtype) -> Iterator[Trial]:
+    for sub_sample in (False, True):
+        for layer, x in _blocks(5, generator, dtype, inter_channels=3, sub_sample=sub_sample):
+            def direct(layer=layer, x=x, sub_sample=sub_sample) -> Tensor:
+                t, spatial = tokens(x), tuple(x.shape[2:])
+                conv = [m[0] if isinstance(m, nn.Sequential) else m for m in (layer.phi, layer.g)]  # no pooling
+                keys, z = linear(conv[0], t), linear(conv[1], t)
+                if sub_sample:
+                    keys, z = _max_pool(keys, spatial), _max_pool(z, spatial)
+                m = torch.exp(linear(layer.theta, t) @ keys.transpose(1, 2))
+                a = m / m.sum(-1, keepdim=True)  # D_M^-1 M, N x N (or N x N/2^d pooled)
+                return residual(x, batch_norm(layer.W[1], linear(layer.W[0], a @ z)))
+
+            yield from _trials(layer, x, direct, generator, ("reference", "fast"), sub_sample=sub_sample)
+
+
 @theorem("spectral.nonlocal_stage", "NonLocalStage = X + BN(sum_j f(X_i,X_j)(Z_j - Z_i) W / sum_j f(X_i,X_j)) "
          "(appendix Eq. 11), both paths", float32=1e-4)
 def nonlocal_stage(generator: torch.Generator, dtype: torch.dtype) -> Iterator[Trial]:
@@ -259,13 +285,13 @@ def cayley_snl(generator: torch.Generator, dtype: torch.dtype) -> Iterator[Trial
         yield from _trials(layer, x, direct, generator)
 
 
-@theorem("spectral.affinity_properties", "NL/NS, A^2 and criss-cross affinities are row stochastic; "
+@theorem("spectral.affinity_properties", "NL, NS, A^2 and criss-cross affinities are row stochastic; "
          "SNL's and Cayley SNL's are symmetric (max |A 1 - 1| or max |A - A^T|)")
 def affinity_properties(generator: torch.Generator, dtype: torch.dtype) -> Iterator[Trial]:
     for shape in SHAPES:
         c = shape[1]
         x = randn(generator, *shape, dtype=dtype, requires_grad=False)
-        blocks = {"nonlocal_stage": ND[len(shape) - 2][0](c), "double_attention": ND[len(shape) - 2][1](c),
+        blocks = {"nonlocal": ND[len(shape) - 2][5](c), "nonlocal_stage": ND[len(shape) - 2][0](c), "double_attention": ND[len(shape) - 2][1](c),
                   "snl": ND[len(shape) - 2][2](c), "cayley_snl": ND[len(shape) - 2][3](c)}
         if len(shape) == 4:
             blocks["criss_cross"] = CrissCrossAttention2d(c)
