@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .combiners.conv1d import Conv1D
-from .combiners.weighted_mean import WeightedMean
 from .combiners.graph_filter import GraphFilter
+from .combiners.weighted_mean import WeightedMean
 from .functional.taylor import entry_features
 from .selectors.compact_affinity import CompactAffinity
 from .selectors.fixed_spatial import FixedSpatial
