@@ -10,10 +10,12 @@ from torch import Tensor, nn
 from ._checks import check_choice
 from .combiners.base import Combiner
 from .combiners.conv1d import Conv1D
+from .combiners.graph_filter import GraphFilter
 from .combiners.weighted_mean import WeightedMean
-from .fast_paths import softmax_attention, spatial_knn_conv, window_conv
+from .fast_paths import compact_taylor, dense_graph_filter, softmax_attention, spatial_knn_conv, window_conv
 from .neighborhood import Neighborhood
 from .selectors.base import Selector
+from .selectors.compact_affinity import CompactAffinity
 from .selectors.fixed_spatial import FixedSpatial
 from .selectors.hard_knn import HardKNN
 from .selectors.dense_affinity import DenseAffinity
@@ -49,6 +51,9 @@ class NeighborAggregator(nn.Module):
         (FixedSpatial, Conv1D): window_conv,
         (HardKNN, Conv1D): spatial_knn_conv,
         (DenseAffinity, WeightedMean): softmax_attention,
+        # GraphFilter is a WeightedMean: the MRO lookup finds this more specific entry first
+        (DenseAffinity, GraphFilter): dense_graph_filter,
+        (CompactAffinity, GraphFilter): compact_taylor,
     }
 
     def __init__(self, selector: Selector, combiner: Combiner, path: str = "auto") -> None:

@@ -12,7 +12,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .combiners.conv1d import Conv1D
+from .combiners.graph_filter import GraphFilter
 from .combiners.weighted_mean import WeightedMean
+from .functional.taylor import entry_features
+from .selectors.compact_affinity import CompactAffinity
 from .selectors.fixed_spatial import FixedSpatial
 from .selectors.hard_knn import HardKNN
 from .selectors.dense_affinity import DenseAffinity, check_mask
@@ -69,3 +72,50 @@ def softmax_attention(selector: DenseAffinity, combiner: WeightedMean, x: Tensor
     mask = check_mask(mask, x.shape[0], selector.num_heads, q.shape[-2], k.shape[-2])
     y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=selector.scale)
     return combiner.finish(y, tuple(x.shape[2:]))
+
+
+def dense_graph_filter(selector: DenseAffinity, combiner: GraphFilter, x: Tensor,
+                       mask: Tensor | None = None) -> Tensor | None:
+    """A graph filter on a dense affinity without the ``N x N`` matrix where a native form exists.
+
+    Softmax: each application of A is ``F.scaled_dot_product_attention``. A linear kernel
+    (``'dot'`` with ``'none'``/``'mean'``): ``A Z = Q (K^T Z)`` (times the scale), the order in
+    which the double-attention block computes it (Chen et al. 2018, Eq. 4).
+    """
+    if type(selector).affinity is not DenseAffinity.affinity or combiner.nodes != "positions":
+        return None
+    q, k = selector.project(x)
+    mask = check_mask(mask, x.shape[0], selector.num_heads, q.shape[-2], k.shape[-2])
+    if selector.normalize == "softmax":
+        def propagate(z: Tensor) -> Tensor:
+            return F.scaled_dot_product_attention(q, k, z, attn_mask=mask, scale=selector.scale)
+    elif selector.kernel == "dot" and selector.normalize in ("none", "mean") and mask is None:
+        factor = selector.scale / (k.shape[-2] if selector.normalize == "mean" else 1)
+
+        def propagate(z: Tensor) -> Tensor:
+            return q @ (k.transpose(-1, -2) @ z) * factor
+    else:
+        return None
+    return combiner.filter(x, propagate, selector.num_heads, (q.shape[-2], k.shape[-2]), tuple(x.shape[2:]))
+
+
+def compact_taylor(selector: CompactAffinity, combiner: GraphFilter, x: Tensor) -> Tensor | None:
+    """CGNL without the ``Nc x Nc`` matrix: ``A^f z = sum_p phi_p(a) (phi_p(b)^T z)``.
+
+    The kernel's separable features (:func:`~neighborhoods.functional.taylor.entry_features`,
+    the Taylor expansion of Yue et al. 2018, Sec. 3.3) turn each application of A^f into two
+    thin matrix products; ``'row'`` normalisation divides by ``phi(a) (phi(b)^T 1)``.
+    """
+    if combiner.nodes != "entries":
+        return None
+    a, b = selector.entries(x)
+    fa, fb = (entry_features(t, selector.kernel, selector.order, selector.gamma) for t in (a, b))  # (b, g, n, p)
+    if selector.normalize == "row":
+        denominator = fa @ fb.sum(-2).unsqueeze(-1)
+    else:
+        denominator = fb.shape[-2] if selector.normalize == "mean" else 1
+
+    def propagate(z: Tensor) -> Tensor:
+        return fa @ (fb.transpose(-1, -2) @ z) / denominator
+
+    return combiner.filter(x, propagate, selector.groups, (a.shape[-1], b.shape[-1]), tuple(x.shape[2:]))

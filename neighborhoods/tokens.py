@@ -18,3 +18,17 @@ def to_tokens(x: Tensor) -> Tensor:
 def from_tokens(y: Tensor, spatial_shape: tuple[int, ...]) -> Tensor:
     """``(B, N, C) -> (B, C, *spatial_shape)``."""
     return rearrange(y, "b n c -> b c n").reshape(y.shape[0], y.shape[-1], *spatial_shape)
+
+
+def to_entries(tokens: Tensor, groups: int) -> Tensor:
+    """Token matrix -> one graph node per (channel, position) entry, per channel group.
+
+    ``(B, N, g*c) -> (B, g, c*N, 1)``, channel-major within a group: entry ``(ch, n)`` is
+    node ``ch * N + n``, i.e. ``vec`` of the group's ``(c, N)`` block (CGNL's layout).
+    """
+    return rearrange(tokens, "b n (g c) -> b g (c n) 1", g=groups)
+
+
+def from_entries(entries: Tensor, num_positions: int) -> Tensor:
+    """Inverse of :func:`to_entries`: ``(B, g, c*N, 1) -> (B, N, g*c)``."""
+    return rearrange(entries, "b g (c n) 1 -> b n (g c)", n=num_positions)

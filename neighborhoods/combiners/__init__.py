@@ -2,7 +2,8 @@
 
 from .base import Combiner
 from .conv1d import Conv1D
+from .graph_filter import CayleyFilter, GraphFilter, chebyshev
 from .projection import Projection
 from .weighted_mean import WeightedMean
 
-__all__ = ["Combiner", "Conv1D", "Projection", "WeightedMean"]
+__all__ = ["CayleyFilter", "Combiner", "Conv1D", "GraphFilter", "Projection", "WeightedMean", "chebyshev"]

@@ -96,6 +96,9 @@ class DenseAffinity(Selector):
             if mask is not None:
                 s = s.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else s + mask
             return s.softmax(-1)
+        if self.kernel == "exp" and self.normalize in ("row", "symmetric"):
+            # both are invariant to scaling M, so shift the exponent by its max: same A, no overflow
+            s = s - s.detach().amax(-1 if self.normalize == "row" else (-1, -2), keepdim=True)
         m = _KERNEL_FNS[self.kernel](s)
         if mask is not None:
             if mask.dtype != torch.bool:

@@ -1,0 +1,354 @@
+"""The spectral non-local family as configurations of ``NeighborAggregator``.
+
+Zhu et al. ("Unifying nonlocal blocks for neural networks", ICCV 2021, appendix) read each
+non-local block as a graph with affinity ``A`` over the positions and a graph filter
+``F(A, Z)`` on ``Z = g(X)``. Here ``A`` is what a selector returns (a one-slot
+:class:`~neighborhoods.Neighborhood`) and ``F`` is a
+:class:`~neighborhoods.combiners.GraphFilter`; every block adds its input back
+(``Y = X + norm(F)``) with a zero-initialised ``norm``, so a fresh block is the identity.
+
+=======================  ====================================  ===========================
+block                    selector (A)                          combiner (F)
+=======================  ====================================  ===========================
+NonLocalStage            softmax(theta phi^T)                  (A - I) Z W, BatchNorm
+DoubleAttention          softmax_c(X W_p) softmax_N(X W_q)^T   A Z W, BatchNorm
+CGNL                     f(vec theta, vec phi), Nc x Nc        A^f vec(Z) W, GroupNorm
+CrissCrossAttention      softmax over row + column             A X W_v, gamma, R times
+SNL / gSNL               D^-1/2 (M + M^T)/2 D^-1/2             Chebyshev order 1 / 2
+CayleySNL                same, sigmoid kernel                  Z W_1 + 2 (L^2 Z W_h + Z) W_2
+=======================  ====================================  ===========================
+
+The non-local block itself (``A Z W``) is :class:`operators.NonLocalBlock2d`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from neighborhoods import ChannelLinear, NeighborAggregator
+from neighborhoods._checks import check_choice, check_divisible, check_int, check_tensor
+from neighborhoods.combiners import CayleyFilter, GraphFilter, chebyshev
+from neighborhoods.norms import ChannelSoftmax, SpatialSoftmax, ZeroBatchNorm, ZeroGroupNorm, ZeroScale
+from neighborhoods.selectors import CompactAffinity, CrissCross, DenseAffinity
+
+from .conv import Conv1d, Conv2d
+from .registry import Example, register
+
+#: Tao et al.'s non-local stage filter, A - I (appendix Eq. 9)
+NONLOCAL_STAGE = ((-1.0, 1.0),)
+#: kernels that keep the symmetric normalisation's degrees positive
+SNL_KERNELS = ("exp", "sigmoid")
+_ONE_BY_ONE = {1: Conv1d, 2: Conv2d}
+_EX1D, _EX2D = (2, 8, 13), (2, 8, 5, 6)
+
+
+def _channels(name: str, value: int | None, default: int) -> int:
+    return check_int(name, value if value is not None else max(default, 1), minimum=1)
+
+
+class _SpectralBlock(NeighborAggregator):
+    """Shared by the family: the input rank check and a repr of the channel counts."""
+
+    spatial_dims: ClassVar[int]
+
+    def _setup(self, **hyper: Any) -> None:
+        """Remember the constructor's resolved hyper-parameters (for ``repr``)."""
+        self.hyper = hyper
+
+    def reset_parameters(self) -> None:
+        """Fresh projections and a zero output normalisation: the block is the identity again."""
+        for m in self.modules():
+            if m is not self and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+
+    def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
+        check_tensor("x", x, ndim=2 + self.spatial_dims)
+        return super().forward(x, path=path)
+
+    def extra_repr(self) -> str:
+        s = ", ".join(f"{k}={v!r}" for k, v in self.hyper.items())
+        return s + (f", path={self.path!r}" if self.path != "auto" else "")
+
+
+# ---- non-local stage -----------------------------------------------------------------------
+class _NonLocalStage(_SpectralBlock):
+    """``Y = X + BN(W sum_j A_ij (Z_j - Z_i))``, ``A = softmax(theta(X) phi(X)^T)``.
+
+    The non-local stage of Tao et al. 2018 (their Eq. 11), i.e. the first-order Chebyshev
+    filter with tied weights ``F = A Z W - Z W`` (Zhu et al. 2021, appendix Eqs. 6-11),
+    with the embedded-Gaussian affinity and the BatchNorm-after-W of Wang et al. 2018.
+
+    Args:
+        in_channels: C.
+        inter_channels: channels of theta, phi, g (default ``C // 2``).
+        bias: whether the 1x1 projections carry a bias.
+
+    Shape:
+        x: ``(B, C, *spatial)`` -> same.
+    """
+
+    def __init__(self, in_channels: int, inter_channels: int | None = None, bias: bool = True,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 path: str = "auto") -> None:
+        c = check_int("in_channels", in_channels, minimum=1)
+        ci = _channels("inter_channels", inter_channels, c // 2)
+        f = {"device": device, "dtype": dtype}
+        super().__init__(
+            DenseAffinity(ChannelLinear(c, ci, bias=bias, **f), ChannelLinear(c, ci, bias=bias, **f)),
+            GraphFilter(c, ci, c, NONLOCAL_STAGE, norm=ZeroBatchNorm(c, **f), residual=True, bias=bias, **f),
+            path=path)
+        self._setup(in_channels=c, inter_channels=ci)
+
+
+@register("nonlocal_stage1d", family="spectral", example=Example(dict(in_channels=8), _EX1D))
+class NonLocalStage1d(_NonLocalStage):
+    __doc__ = _NonLocalStage.__doc__
+    spatial_dims = 1
+
+
+@register("nonlocal_stage2d", family="spectral", example=Example(dict(in_channels=8), _EX2D))
+class NonLocalStage2d(_NonLocalStage):
+    __doc__ = _NonLocalStage.__doc__
+    spatial_dims = 2
+
+
+# ---- double attention ----------------------------------------------------------------------
+class _DoubleAttention(_SpectralBlock):
+    """``Y = X + BN(W A Z)``, ``A = softmax_c(X W_v) softmax_N(X W_b)^T``, ``Z = X W_a``.
+
+    The double-attention block of Chen et al. 2018 (Eqs. 3-4: gather ``c_n`` global
+    descriptors ``G = Z^T softmax_N(B)``, distribute them with ``softmax_c(V)``), read as
+    ``A Z W`` (Zhu et al. 2021, appendix Eqs. 12-13). ``A`` is rank ``c_n`` and row
+    stochastic without any degree normalisation; the fast path evaluates ``Q (K^T Z)``,
+    the paper's own order, the reference path the dense ``N x N`` ``A``.
+
+    Args:
+        in_channels: C.
+        feature_channels: ``c_m``, channels of the gathered features Z (default ``C // 4``).
+        attention_maps: ``c_n``, gathering/distributing maps (default ``feature_channels``).
+        bias: whether the 1x1 projections carry a bias.
+
+    Shape:
+        x: ``(B, C, *spatial)`` -> same.
+    """
+
+    def __init__(self, in_channels: int, feature_channels: int | None = None, attention_maps: int | None = None,
+                 bias: bool = True, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 path: str = "auto") -> None:
+        c = check_int("in_channels", in_channels, minimum=1)
+        cm = _channels("feature_channels", feature_channels, c // 4)
+        cn = _channels("attention_maps", attention_maps, cm)
+        f = {"device": device, "dtype": dtype}
+        super().__init__(
+            DenseAffinity(query=nn.Sequential(ChannelLinear(c, cn, bias=bias, **f), ChannelSoftmax()),
+                          key=nn.Sequential(ChannelLinear(c, cn, bias=bias, **f), SpatialSoftmax()),
+                          kernel="dot", normalize="none"),
+            GraphFilter(c, cm, c, norm=ZeroBatchNorm(c, **f), residual=True, bias=bias, **f),
+            path=path)
+        self._setup(in_channels=c, feature_channels=cm, attention_maps=cn)
+
+
+@register("double_attention1d", family="spectral", example=Example(dict(in_channels=8), _EX1D))
+class DoubleAttention1d(_DoubleAttention):
+    __doc__ = _DoubleAttention.__doc__
+    spatial_dims = 1
+
+
+@register("double_attention2d", family="spectral", example=Example(dict(in_channels=8), _EX2D))
+class DoubleAttention2d(_DoubleAttention):
+    __doc__ = _DoubleAttention.__doc__
+    spatial_dims = 2
+
+
+# ---- compact generalized non-local ---------------------------------------------------------
+class _CGNL(_SpectralBlock):
+    """``Y = X + GN(W vec^-1(A^f vec Z))`` over (channel, position) entries, per channel group.
+
+    The compact generalized non-local block of Yue et al. 2018 (Eqs. 3-4, grouping Sec.
+    3.4): ``A^f = f(vec theta(X), vec phi(X))`` is ``Nc x Nc`` per group (Zhu et al. 2021,
+    appendix Eqs. 14-17). The default path uses the separable (Taylor) form and never
+    builds ``A^f``; ``path='reference'`` builds it. ``W`` is a grouped 1x1 convolution and
+    the GroupNorm after it starts at zero.
+
+    Args:
+        in_channels: C (divisible by ``groups``).
+        inter_channels: channels of theta, phi, g (default ``C // 2``, divisible by ``groups``).
+        groups: channel groups.
+        kernel, order, gamma, normalize: see :class:`~neighborhoods.selectors.CompactAffinity`.
+
+    Shape:
+        x: ``(B, C, *spatial)`` -> same.
+    """
+
+    def __init__(self, in_channels: int, inter_channels: int | None = None, groups: int = 1, kernel: str = "dot",
+                 order: int = 3, gamma: float = 0.5, normalize: str = "mean",
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 path: str = "auto") -> None:
+        c = check_int("in_channels", in_channels, minimum=1)
+        ci = _channels("inter_channels", inter_channels, c // 2)
+        groups = check_int("groups", groups, minimum=1)
+        check_divisible("in_channels", c, "groups", groups)
+        check_divisible("inter_channels", ci, "groups", groups)
+        f = {"device": device, "dtype": dtype}
+        output = _ONE_BY_ONE[self.spatial_dims](ci, c, 1, groups=groups, bias=False, **f)
+        super().__init__(
+            CompactAffinity(ChannelLinear(c, ci, bias=False, **f), ChannelLinear(c, ci, bias=False, **f),
+                            groups=groups, kernel=kernel, order=order, gamma=gamma, normalize=normalize),
+            GraphFilter(c, ci, c, output=output, norm=ZeroGroupNorm(groups, c, **f), residual=True,
+                        nodes="entries", **f),
+            path=path)
+        self._setup(in_channels=c, inter_channels=ci, groups=groups, kernel=kernel)
+
+
+@register("cgnl1d", family="spectral", example=Example(dict(in_channels=8, groups=2), _EX1D))
+class CGNL1d(_CGNL):
+    __doc__ = _CGNL.__doc__
+    spatial_dims = 1
+
+
+@register("cgnl2d", family="spectral", example=Example(dict(in_channels=8, groups=2), _EX2D))
+class CGNL2d(_CGNL):
+    __doc__ = _CGNL.__doc__
+    spatial_dims = 2
+
+
+# ---- criss-cross attention -----------------------------------------------------------------
+@register("criss_cross_attention2d", family="spectral", example=Example(dict(in_channels=8), _EX2D))
+class CrissCrossAttention2d(_SpectralBlock):
+    """CCNet's recurrent criss-cross attention: ``X <- X + gamma A X W_v``, ``recurrence`` times.
+
+    Huang et al. 2019 (Eqs. 1-2, recurrence Sec. 3.3): every pixel attends, with a
+    softmax, to its own row and column (:class:`~neighborhoods.selectors.CrissCross`), so
+    ``A = D^-1 (C . M)`` with the criss-cross mask C (Zhu et al. 2021, appendix Eqs.
+    18-19); the weights are shared across the ``recurrence`` steps, and two steps connect
+    every pixel with every pixel. ``gamma`` starts at 0.
+
+    Args:
+        in_channels: C.
+        key_channels: channels of queries and keys (default ``C // 8``).
+        recurrence: R >= 1 (CCNet: 2).
+        bias: whether the 1x1 projections carry a bias.
+
+    Shape:
+        x: ``(B, C, H, W)`` -> same.
+    """
+
+    spatial_dims = 2
+
+    def __init__(self, in_channels: int, key_channels: int | None = None, recurrence: int = 2, bias: bool = True,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 path: str = "auto") -> None:
+        c = check_int("in_channels", in_channels, minimum=1)
+        ck = _channels("key_channels", key_channels, c // 8)
+        steps = check_int("recurrence", recurrence, minimum=1)
+        f = {"device": device, "dtype": dtype}
+        super().__init__(
+            CrissCross(ChannelLinear(c, ck, bias=bias, **f), ChannelLinear(c, ck, bias=bias, **f)),
+            GraphFilter(c, c, c, output=False, norm=ZeroScale(**f), residual=True, bias=bias, **f),
+            path=path)
+        self.recurrence = steps
+        self._setup(in_channels=c, key_channels=ck, recurrence=steps)
+
+    def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
+        for _ in range(self.recurrence):
+            x = super().forward(x, path=path)
+        return x
+
+
+# ---- SNL, gSNL -----------------------------------------------------------------------------
+class _SNL(_SpectralBlock):
+    """``Y = X + BN(sum_k T_k(A) Z W_k)`` with the symmetric ``A = D^-1/2 (M + M^T)/2 D^-1/2``.
+
+    The spectral non-local block of Zhu et al. 2021 (Sec. 4): order 1 gives SNL,
+    ``F = Z W_1 + A Z W_2``; order 2 the generalised gSNL, adding ``(2 A^2 Z - Z) W_3``.
+    ``M = f(theta(X), phi(X))`` with a positive kernel (default the embedded Gaussian).
+
+    Args:
+        in_channels: C.
+        inter_channels: channels of theta, phi, g (default ``C // 2``).
+        order: Chebyshev order K >= 1 (one ``W_k`` per term ``T_0 .. T_K``).
+        kernel: ``'exp'`` or ``'sigmoid'``.
+        bias: whether the 1x1 projections carry a bias.
+
+    Shape:
+        x: ``(B, C, *spatial)`` -> same.
+    """
+
+    def __init__(self, in_channels: int, inter_channels: int | None = None, order: int = 1, kernel: str = "exp",
+                 bias: bool = False, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 path: str = "auto") -> None:
+        c = check_int("in_channels", in_channels, minimum=1)
+        ci = _channels("inter_channels", inter_channels, c // 2)
+        order = check_int("order", order, minimum=1)
+        f = {"device": device, "dtype": dtype}
+        super().__init__(
+            _symmetric_affinity(c, ci, check_choice("kernel", kernel, SNL_KERNELS), bias, f),
+            GraphFilter(c, ci, c, chebyshev(order), norm=ZeroBatchNorm(c, **f), residual=True, bias=bias, **f),
+            path=path)
+        self._setup(in_channels=c, inter_channels=ci, order=order, kernel=kernel)
+
+
+def _symmetric_affinity(c: int, ci: int, kernel: str, bias: bool, factory: dict) -> DenseAffinity:
+    return DenseAffinity(ChannelLinear(c, ci, bias=bias, **factory), ChannelLinear(c, ci, bias=bias, **factory),
+                         kernel=kernel, normalize="symmetric")
+
+
+@register("snl1d", family="spectral", example=Example(dict(in_channels=8), _EX1D))
+@register("gsnl1d", family="spectral", example=Example(dict(in_channels=8), _EX1D), order=2)
+class SNL1d(_SNL):
+    __doc__ = _SNL.__doc__
+    spatial_dims = 1
+
+
+@register("snl2d", family="spectral", example=Example(dict(in_channels=8), _EX2D))
+@register("gsnl2d", family="spectral", example=Example(dict(in_channels=8), _EX2D), order=2)
+class SNL2d(_SNL):
+    __doc__ = _SNL.__doc__
+    spatial_dims = 2
+
+
+# ---- Cayley SNL ----------------------------------------------------------------------------
+class _CayleySNL(_SpectralBlock):
+    """``Y = X + BN(Z W_1 + 2 (L^2 Z W_h + Z) W_2)``, ``L = I - A`` (Zhu et al. 2021, appendix Eq. 23).
+
+    The first-order Cayley filter (appendix Eqs. 20-22) on the symmetric affinity of a
+    sigmoid kernel, ``A = D^-1/2 (M + M^T)/2 D^-1/2``, ``M = sigmoid(theta phi^T)``.
+
+    Args:
+        in_channels: C.
+        inter_channels: channels of theta, phi, g (default ``C // 2``).
+        order: Cayley order; only 1, the form the appendix defines (Eq. 22), is available.
+        bias: whether the 1x1 projections carry a bias.
+
+    Shape:
+        x: ``(B, C, *spatial)`` -> same.
+    """
+
+    def __init__(self, in_channels: int, inter_channels: int | None = None, order: int = 1, bias: bool = False,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 path: str = "auto") -> None:
+        c = check_int("in_channels", in_channels, minimum=1)
+        ci = _channels("inter_channels", inter_channels, c // 2)
+        if check_int("order", order, minimum=1) != 1:
+            raise ValueError(f"order must be 1 (the first-order Cayley filter of Eq. 22), got order={order}")
+        f = {"device": device, "dtype": dtype}
+        super().__init__(
+            _symmetric_affinity(c, ci, "sigmoid", bias, f),
+            CayleyFilter(c, ci, c, norm=ZeroBatchNorm(c, **f), residual=True, bias=bias, **f),
+            path=path)
+        self._setup(in_channels=c, inter_channels=ci)
+
+
+@register("cayley_snl1d", family="spectral", example=Example(dict(in_channels=8), _EX1D))
+class CayleySNL1d(_CayleySNL):
+    __doc__ = _CayleySNL.__doc__
+    spatial_dims = 1
+
+
+@register("cayley_snl2d", family="spectral", example=Example(dict(in_channels=8), _EX2D))
+class CayleySNL2d(_CayleySNL):
+    __doc__ = _CayleySNL.__doc__
+    spatial_dims = 2
