@@ -17,7 +17,19 @@ from torch import Tensor, nn
 from ._checks import check_channels, check_tensor
 
 
-class ZeroBatchNorm(nn.BatchNorm1d):
+class _ZeroScaleInit:
+    """Mixin for an affine normalisation whose scale starts at 0, so ``norm(F) = 0`` at first."""
+
+    affine: bool
+    weight: nn.Parameter
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()  # type: ignore[misc]
+        if self.affine:
+            nn.init.zeros_(self.weight)
+
+
+class ZeroBatchNorm(_ZeroScaleInit, nn.BatchNorm1d):
     """BatchNorm over dim 1 of ``(B, C, *spatial)`` whose scale starts at 0.
 
     Same parameters and buffers as ``nn.BatchNorm2d`` (``weight, bias, running_mean,
@@ -28,11 +40,6 @@ class ZeroBatchNorm(nn.BatchNorm1d):
         x: ``(B, C, *spatial)`` -> same.
     """
 
-    def reset_parameters(self) -> None:
-        super().reset_parameters()
-        if self.affine:
-            nn.init.zeros_(self.weight)
-
     def _check_input_dim(self, x: Tensor) -> None:
         check_tensor("x", x, ndim=(3, 4, 5))
         check_channels("x", x, self.num_features)
@@ -42,17 +49,12 @@ class ZeroBatchNorm(nn.BatchNorm1d):
         return super().forward(x.flatten(2)).reshape(x.shape)
 
 
-class ZeroGroupNorm(nn.GroupNorm):
+class ZeroGroupNorm(_ZeroScaleInit, nn.GroupNorm):
     """GroupNorm whose scale starts at 0 (CGNL's output normalisation).
 
     Shape:
         x: ``(B, C, *spatial)`` -> same.
     """
-
-    def reset_parameters(self) -> None:
-        super().reset_parameters()
-        if self.affine:
-            nn.init.zeros_(self.weight)
 
 
 class ZeroScale(nn.Module):

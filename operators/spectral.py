@@ -53,6 +53,8 @@ class _SpectralBlock(NeighborAggregator):
     """Shared by the family: the input rank check and a repr of the channel counts."""
 
     spatial_dims: ClassVar[int]
+    #: constructor arguments of the registry example beyond ``in_channels=8``
+    example_kwargs: ClassVar[dict[str, Any]] = {}
 
     def _setup(self, **hyper: Any) -> None:
         """Remember the constructor's resolved hyper-parameters (for ``repr``)."""
@@ -103,18 +105,6 @@ class _NonLocalStage(_SpectralBlock):
         self._setup(in_channels=c, inter_channels=ci)
 
 
-@register("nonlocal_stage1d", family="spectral", example=Example(dict(in_channels=8), _EX1D))
-class NonLocalStage1d(_NonLocalStage):
-    __doc__ = _NonLocalStage.__doc__
-    spatial_dims = 1
-
-
-@register("nonlocal_stage2d", family="spectral", example=Example(dict(in_channels=8), _EX2D))
-class NonLocalStage2d(_NonLocalStage):
-    __doc__ = _NonLocalStage.__doc__
-    spatial_dims = 2
-
-
 # ---- double attention ----------------------------------------------------------------------
 class _DoubleAttention(_SpectralBlock):
     """``Y = X + BN(W A Z)``, ``A = softmax_c(X W_v) softmax_N(X W_b)^T``, ``Z = X W_a``.
@@ -151,18 +141,6 @@ class _DoubleAttention(_SpectralBlock):
         self._setup(in_channels=c, feature_channels=cm, attention_maps=cn)
 
 
-@register("double_attention1d", family="spectral", example=Example(dict(in_channels=8), _EX1D))
-class DoubleAttention1d(_DoubleAttention):
-    __doc__ = _DoubleAttention.__doc__
-    spatial_dims = 1
-
-
-@register("double_attention2d", family="spectral", example=Example(dict(in_channels=8), _EX2D))
-class DoubleAttention2d(_DoubleAttention):
-    __doc__ = _DoubleAttention.__doc__
-    spatial_dims = 2
-
-
 # ---- compact generalized non-local ---------------------------------------------------------
 class _CGNL(_SpectralBlock):
     """``Y = X + GN(W vec^-1(A^f vec Z))`` over (channel, position) entries, per channel group.
@@ -183,6 +161,8 @@ class _CGNL(_SpectralBlock):
         x: ``(B, C, *spatial)`` -> same.
     """
 
+    example_kwargs: ClassVar[dict[str, Any]] = {"groups": 2}
+
     def __init__(self, in_channels: int, inter_channels: int | None = None, groups: int = 1, kernel: str = "dot",
                  order: int = 3, gamma: float = 0.5, normalize: str = "mean",
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
@@ -201,18 +181,6 @@ class _CGNL(_SpectralBlock):
                         nodes="entries", **f),
             path=path)
         self._setup(in_channels=c, inter_channels=ci, groups=groups, kernel=kernel)
-
-
-@register("cgnl1d", family="spectral", example=Example(dict(in_channels=8, groups=2), _EX1D))
-class CGNL1d(_CGNL):
-    __doc__ = _CGNL.__doc__
-    spatial_dims = 1
-
-
-@register("cgnl2d", family="spectral", example=Example(dict(in_channels=8, groups=2), _EX2D))
-class CGNL2d(_CGNL):
-    __doc__ = _CGNL.__doc__
-    spatial_dims = 2
 
 
 # ---- criss-cross attention -----------------------------------------------------------------
@@ -296,20 +264,6 @@ def _symmetric_affinity(c: int, ci: int, kernel: str, bias: bool, factory: dict)
                          kernel=kernel, normalize="symmetric")
 
 
-@register("snl1d", family="spectral", example=Example(dict(in_channels=8), _EX1D))
-@register("gsnl1d", family="spectral", example=Example(dict(in_channels=8), _EX1D), order=2)
-class SNL1d(_SNL):
-    __doc__ = _SNL.__doc__
-    spatial_dims = 1
-
-
-@register("snl2d", family="spectral", example=Example(dict(in_channels=8), _EX2D))
-@register("gsnl2d", family="spectral", example=Example(dict(in_channels=8), _EX2D), order=2)
-class SNL2d(_SNL):
-    __doc__ = _SNL.__doc__
-    spatial_dims = 2
-
-
 # ---- Cayley SNL ----------------------------------------------------------------------------
 class _CayleySNL(_SpectralBlock):
     """``Y = X + BN(Z W_1 + 2 (L^2 Z W_h + Z) W_2)``, ``L = I - A`` (Zhu et al. 2021, appendix Eq. 23).
@@ -342,13 +296,24 @@ class _CayleySNL(_SpectralBlock):
         self._setup(in_channels=c, inter_channels=ci)
 
 
-@register("cayley_snl1d", family="spectral", example=Example(dict(in_channels=8), _EX1D))
-class CayleySNL1d(_CayleySNL):
-    __doc__ = _CayleySNL.__doc__
-    spatial_dims = 1
+def _variants(base: type[_SpectralBlock], name: str, **presets: dict[str, Any]) -> tuple[type, type]:
+    """The public ``<Block>1d`` / ``<Block>2d`` classes of a dimension-generic block, registered as
+    ``<name>1d`` / ``<name>2d`` (plus ``<preset>1d`` / ``<preset>2d`` for each preset's defaults)."""
+    classes = []
+    for dims, shape in ((1, _EX1D), (2, _EX2D)):
+        public = f"{base.__name__.lstrip('_')}{dims}d"
+        cls = type(public, (base,), {"__doc__": base.__doc__, "__module__": __name__, "__qualname__": public,
+                                     "spatial_dims": dims})
+        example = Example(dict(in_channels=8, **base.example_kwargs), shape)
+        register(f"{name}{dims}d", cls, family="spectral", example=example)
+        for preset, defaults in presets.items():
+            register(f"{preset}{dims}d", cls, family="spectral", example=example, **defaults)
+        classes.append(cls)
+    return classes[0], classes[1]
 
 
-@register("cayley_snl2d", family="spectral", example=Example(dict(in_channels=8), _EX2D))
-class CayleySNL2d(_CayleySNL):
-    __doc__ = _CayleySNL.__doc__
-    spatial_dims = 2
+NonLocalStage1d, NonLocalStage2d = _variants(_NonLocalStage, "nonlocal_stage")
+DoubleAttention1d, DoubleAttention2d = _variants(_DoubleAttention, "double_attention")
+CGNL1d, CGNL2d = _variants(_CGNL, "cgnl")
+SNL1d, SNL2d = _variants(_SNL, "snl", gsnl={"order": 2})
+CayleySNL1d, CayleySNL2d = _variants(_CayleySNL, "cayley_snl")

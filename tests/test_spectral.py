@@ -41,8 +41,9 @@ def test_theorem(name, seed, dtype):
 def test_all_seven_blocks_are_registered_and_have_theorems():
     assert set(SPECTRAL) >= {"nonlocal_stage2d", "double_attention2d", "cgnl2d", "criss_cross_attention2d",
                              "snl2d", "gsnl2d", "cayley_snl2d", "nonlocal_stage1d", "snl1d", "cayley_snl1d"}
-    assert {"spectral.nonlocal", "spectral.nonlocal_stage", "spectral.double_attention", "spectral.cgnl", "spectral.criss_cross",
-            "spectral.snl", "spectral.cayley_snl", "spectral.affinity_properties"} <= set(THEOREMS)
+    assert {"spectral.nonlocal", "spectral.nonlocal_stage", "spectral.double_attention", "spectral.cgnl",
+            "spectral.criss_cross", "spectral.snl", "spectral.cayley_snl",
+            "spectral.affinity_properties"} <= set(THEOREMS)
 
 
 # ---- identity at initialisation -----------------------------------------------------------------

@@ -291,8 +291,9 @@ def affinity_properties(generator: torch.Generator, dtype: torch.dtype) -> Itera
     for shape in SHAPES:
         c = shape[1]
         x = randn(generator, *shape, dtype=dtype, requires_grad=False)
-        blocks = {"nonlocal": ND[len(shape) - 2][5](c), "nonlocal_stage": ND[len(shape) - 2][0](c), "double_attention": ND[len(shape) - 2][1](c),
-                  "snl": ND[len(shape) - 2][2](c), "cayley_snl": ND[len(shape) - 2][3](c)}
+        nd = ND[len(shape) - 2]
+        blocks = {"nonlocal": nd[5](c), "nonlocal_stage": nd[0](c), "double_attention": nd[1](c),
+                  "snl": nd[2](c), "cayley_snl": nd[3](c)}
         if len(shape) == 4:
             blocks["criss_cross"] = CrissCrossAttention2d(c)
         for name, layer in blocks.items():
