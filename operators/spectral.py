@@ -49,6 +49,12 @@ def _channels(name: str, value: int | None, default: int) -> int:
     return check_int(name, value if value is not None else max(default, 1), minimum=1)
 
 
+def _sizes(in_channels: int, name: str, value: int | None, divisor: int) -> tuple[int, int]:
+    """``C`` and an inner width ``name`` (default ``C // divisor``), both checked."""
+    c = check_int("in_channels", in_channels, minimum=1)
+    return c, _channels(name, value, c // divisor)
+
+
 class _SpectralBlock(NeighborAggregator):
     """Shared by the family: the input rank check and a repr of the channel counts."""
 
@@ -95,8 +101,7 @@ class _NonLocalStage(_SpectralBlock):
     def __init__(self, in_channels: int, inter_channels: int | None = None, bias: bool = True,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
                  path: str = "auto") -> None:
-        c = check_int("in_channels", in_channels, minimum=1)
-        ci = _channels("inter_channels", inter_channels, c // 2)
+        c, ci = _sizes(in_channels, "inter_channels", inter_channels, 2)
         f = {"device": device, "dtype": dtype}
         super().__init__(
             DenseAffinity(ChannelLinear(c, ci, bias=bias, **f), ChannelLinear(c, ci, bias=bias, **f)),
@@ -128,8 +133,7 @@ class _DoubleAttention(_SpectralBlock):
     def __init__(self, in_channels: int, feature_channels: int | None = None, attention_maps: int | None = None,
                  bias: bool = True, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
                  path: str = "auto") -> None:
-        c = check_int("in_channels", in_channels, minimum=1)
-        cm = _channels("feature_channels", feature_channels, c // 4)
+        c, cm = _sizes(in_channels, "feature_channels", feature_channels, 4)
         cn = _channels("attention_maps", attention_maps, cm)
         f = {"device": device, "dtype": dtype}
         super().__init__(
@@ -167,8 +171,7 @@ class _CGNL(_SpectralBlock):
                  order: int = 3, gamma: float = 0.5, normalize: str = "mean",
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
                  path: str = "auto") -> None:
-        c = check_int("in_channels", in_channels, minimum=1)
-        ci = _channels("inter_channels", inter_channels, c // 2)
+        c, ci = _sizes(in_channels, "inter_channels", inter_channels, 2)
         groups = check_int("groups", groups, minimum=1)
         check_divisible("in_channels", c, "groups", groups)
         check_divisible("inter_channels", ci, "groups", groups)
@@ -209,8 +212,7 @@ class CrissCrossAttention2d(_SpectralBlock):
     def __init__(self, in_channels: int, key_channels: int | None = None, recurrence: int = 2, bias: bool = True,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
                  path: str = "auto") -> None:
-        c = check_int("in_channels", in_channels, minimum=1)
-        ck = _channels("key_channels", key_channels, c // 8)
+        c, ck = _sizes(in_channels, "key_channels", key_channels, 8)
         steps = check_int("recurrence", recurrence, minimum=1)
         f = {"device": device, "dtype": dtype}
         super().__init__(
@@ -248,8 +250,7 @@ class _SNL(_SpectralBlock):
     def __init__(self, in_channels: int, inter_channels: int | None = None, order: int = 1, kernel: str = "exp",
                  bias: bool = False, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
                  path: str = "auto") -> None:
-        c = check_int("in_channels", in_channels, minimum=1)
-        ci = _channels("inter_channels", inter_channels, c // 2)
+        c, ci = _sizes(in_channels, "inter_channels", inter_channels, 2)
         order = check_int("order", order, minimum=1)
         f = {"device": device, "dtype": dtype}
         super().__init__(
@@ -284,8 +285,7 @@ class _CayleySNL(_SpectralBlock):
     def __init__(self, in_channels: int, inter_channels: int | None = None, order: int = 1, bias: bool = False,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
                  path: str = "auto") -> None:
-        c = check_int("in_channels", in_channels, minimum=1)
-        ci = _channels("inter_channels", inter_channels, c // 2)
+        c, ci = _sizes(in_channels, "inter_channels", inter_channels, 2)
         if check_int("order", order, minimum=1) != 1:
             raise ValueError(f"order must be 1 (the first-order Cayley filter of Eq. 22), got order={order}")
         f = {"device": device, "dtype": dtype}
