@@ -4,7 +4,7 @@ criss-cross index sets and separable entry kernels."""
 from .continuous_knn import UPDATES, continuous_knn, log1mexp
 from .criss_cross import criss_cross_index
 from .gather import gather
-from .knn import knn
+from .knn import knn, top_k_stable
 from .patches import Patches, window_candidates
 from .positions import grid_coordinates, padded_to_image_index
 from .similarity import DISTANCES, METRICS, SIMILARITIES, larger_is_nearer, similarity
@@ -14,5 +14,5 @@ from .windows import PADDING_MODES, output_size, window_index
 __all__ = [
     "DISTANCES", "ENTRY_KERNELS", "METRICS", "PADDING_MODES", "Patches", "SIMILARITIES", "UPDATES", "continuous_knn",
     "criss_cross_index", "entry_features", "entry_kernel", "gather", "grid_coordinates", "knn", "larger_is_nearer",
-    "log1mexp", "output_size", "padded_to_image_index", "similarity", "window_candidates", "window_index",
+    "log1mexp", "output_size", "padded_to_image_index", "similarity", "top_k_stable", "window_candidates", "window_index",
 ]

@@ -15,7 +15,7 @@ from .._checks import check_int, check_tensor
 from .similarity import larger_is_nearer, similarity
 
 
-def _top_k_lowest_index_ties(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
+def top_k_stable(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """Top-k of ``scores`` (larger first) along the last axis, ties to the lower index.
 
     ``torch.topk`` makes no promise about which of several equal scores it returns, so the
@@ -86,7 +86,7 @@ def knn(queries: Tensor, keys: Tensor, k: int, metric: str = "cosine", *, block_
         if exclude is not None:
             ex = exclude.view(-1, nq)[:, start:stop].expand(b, -1)
             s = s.scatter(-1, ex.unsqueeze(-1), float("-inf"))
-        scores, indices = _top_k_lowest_index_ties(s, k)
+        scores, indices = top_k_stable(s, k)
         all_scores.append(sign * scores)
         all_indices.append(indices)
     return torch.cat(all_scores, 1), torch.cat(all_indices, 1)

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from .._checks import check_choice, check_float, check_int, check_int_tuple
 from ..functional.continuous_knn import UPDATES, continuous_knn
-from ..functional.knn import _top_k_lowest_index_ties
+from ..functional.knn import top_k_stable
 from ..functional.patches import Patches, window_candidates
 from ..functional.similarity import similarity
 from ..neighborhood import Neighborhood
@@ -140,7 +140,7 @@ class N3(Selector):
     def forward(self, x: Tensor) -> Neighborhood:
         s, index, grid = self.scores(x)
         if self.hard:
-            _, pos = _top_k_lowest_index_ties(s, self.k)
+            _, pos = top_k_stable(s, self.k)
             return Neighborhood(num_keys=index.shape[0], query_shape=grid,
                                 index=index.expand(x.shape[0], -1, -1).gather(-1, pos))
         weight = continuous_knn(s, self.k, self.temperatures(x), update=self.update)

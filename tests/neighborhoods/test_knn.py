@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from neighborhoods.functional import METRICS, knn, similarity
+from neighborhoods.functional import METRICS, knn, similarity, top_k_stable
 
 
 def brute_force(queries, keys, k, metric, exclude=None, key_mask=None):
@@ -73,3 +73,13 @@ def test_exclude_and_key_mask_are_honoured():
     idx = knn(x, x, 4, "euclidean", exclude=exclude, key_mask=mask, block_size=2)[1]
     assert torch.equal(idx, brute_force(x, x, 4, "euclidean", exclude=exclude, key_mask=mask))
     assert not (idx == exclude.view(1, 9, 1)).any()
+
+
+@pytest.mark.parametrize("k", [1, 3, 7, 12])
+def test_top_k_stable_equals_a_stable_sort(k):
+    # small integer scores: many exact ties, including across the k-th place
+    scores = torch.randint(0, 4, (5, 6, 12)).double()
+    values, index = top_k_stable(scores, k)
+    ref = torch.sort(scores, dim=-1, descending=True, stable=True)
+    assert torch.equal(index, ref.indices[..., :k])
+    assert torch.equal(values, ref.values[..., :k])
