@@ -12,7 +12,8 @@ from .taylor import ENTRY_KERNELS, entry_features, entry_kernel
 from .windows import PADDING_MODES, output_size, window_index
 
 __all__ = [
-    "DISTANCES", "ENTRY_KERNELS", "METRICS", "PADDING_MODES", "Patches", "SIMILARITIES", "UPDATES", "continuous_knn",
-    "criss_cross_index", "entry_features", "entry_kernel", "gather", "grid_coordinates", "knn", "larger_is_nearer",
-    "log1mexp", "output_size", "padded_to_image_index", "similarity", "top_k_stable", "window_candidates", "window_index",
+    "DISTANCES", "ENTRY_KERNELS", "METRICS", "PADDING_MODES", "Patches", "SIMILARITIES", "UPDATES",
+    "continuous_knn", "criss_cross_index", "entry_features", "entry_kernel", "gather", "grid_coordinates", "knn",
+    "larger_is_nearer", "log1mexp", "output_size", "padded_to_image_index", "similarity", "top_k_stable",
+    "window_candidates", "window_index",
 ]
