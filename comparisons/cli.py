@@ -26,7 +26,7 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
         console.print(f"[red]no theorem matches filter {args.filter!r}[/red]")
         return 2
     table = Table(title=f"neighbor-zoo theorems ({args.dtype}, seed {args.seed})")
-    for col in ("theorem", "trials", "shapes (worst trial)", "max abs error", "tolerance", "result"):
+    for col in ("theorem", "trials", "shapes (worst trial)", "max error", "tolerance", "result"):
         table.add_column(col, overflow="fold")
     failed = 0
     with Progress(console=console, transient=True) as progress:
@@ -41,6 +41,8 @@ def _verify(args: argparse.Namespace, console: Console) -> int:
                           "[green]pass[/green]" if verdict.passed else "[red]FAIL[/red]")
             progress.advance(task)
     console.print(table)
+    console.print("max error: the largest max|ours - reference| / max(1, max|reference|) over the output and the "
+                  "gradients of the input and every parameter, across the trials")
     console.print(f"{len(theorems) - failed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -8,7 +8,7 @@ import torch
 
 from operators import Conv1d, Conv2d
 
-from .base import Trial, describe, max_error, randn, theorem
+from .base import Trial, describe, max_error, randn, scaled_error, theorem
 
 # (kernel, stride, padding, dilation, groups, padding_mode) covering the conv zoo's corners:
 # pointwise, non-square, strided, 'same' with an even kernel, 'valid', depthwise, every mode
@@ -48,7 +48,7 @@ def _param_grad_error(ours: torch.nn.Module, theirs: torch.nn.Module, x: torch.T
     cot = torch.randn(out.shape, generator=generator, dtype=out.dtype)
     g_ours = torch.autograd.grad(out, [ours.weight, ours.bias], cot)
     g_theirs = torch.autograd.grad(theirs(x), [theirs.weight, theirs.bias], cot)
-    return max((a - b).abs().max().item() for a, b in zip(g_ours, g_theirs))
+    return max(scaled_error(a, b) for a, b in zip(g_ours, g_theirs))
 
 
 @theorem("conv2d.reference==torch", "Conv2d through the explicit window neighbourhood equals torch.nn.Conv2d")

@@ -17,7 +17,7 @@ from neighborhoods.functional import knn
 from neighborhoods.selectors import HardKNN
 from operators import BranchingConv2d, ConvNN1d, ConvNN2d
 
-from .base import Trial, describe, max_error, randn, theorem
+from .base import Trial, describe, max_error, randn, scaled_error, theorem
 
 _CONV = {1: F.conv1d, 2: F.conv2d}
 
@@ -81,7 +81,7 @@ def twin_error(f: torch.nn.Module, g: torch.nn.Module, x: Tensor, generator: tor
     grads_g = torch.autograd.grad(out_g, [x, *g.parameters()], cot)
     if len(grads_f) != len(grads_g):
         return float("inf")
-    return max([(out_f - out_g).abs().max().item()] + [(a - b).abs().max().item() for a, b in zip(grads_f, grads_g)])
+    return max([scaled_error(out_f, out_g)] + [scaled_error(a, b) for a, b in zip(grads_f, grads_g)])
 
 
 # ---- theorems ---------------------------------------------------------------------------------------
