@@ -10,12 +10,14 @@ from .convnn import ConvNN1d, ConvNN2d
 from .n3 import KNNBlock2d, N3Block1d, N3Block2d
 from .non_local import NonLocalBlock1d, NonLocalBlock2d
 from .registry import Example, available, create, example, family, register
-from .spectral import (CGNL1d, CGNL2d, CayleySNL1d, CayleySNL2d, CrissCrossAttention2d, DoubleAttention1d,
-                       DoubleAttention2d, NonLocalStage1d, NonLocalStage2d, SNL1d, SNL2d)
+from .spectral import (CGNL, SNL, CayleySNL, CayleySNL1d, CayleySNL2d, CGNL1d, CGNL2d, CrissCrossAttention,
+                       CrissCrossAttention2d, DoubleAttention, DoubleAttention1d, DoubleAttention2d, NonLocalStage,
+                       NonLocalStage1d, NonLocalStage2d, SNL1d, SNL2d)
 
 __all__ = [
-    "BranchingConv2d", "CGNL1d", "CGNL2d", "CayleySNL1d", "CayleySNL2d", "Conv1d", "Conv2d", "ConvNN1d", "ConvNN2d",
-    "CrissCrossAttention2d", "DoubleAttention1d", "DoubleAttention2d", "Example", "KNNBlock2d", "N3Block1d",
-    "N3Block2d", "NonLocalBlock1d", "NonLocalBlock2d", "NonLocalStage1d", "NonLocalStage2d", "SNL1d", "SNL2d",
-    "SelfAttention", "SelfAttention2d", "available", "create", "example", "family", "register",
+    "CGNL", "SNL", "BranchingConv2d", "CGNL1d", "CGNL2d", "CayleySNL", "CayleySNL1d", "CayleySNL2d", "Conv1d",
+    "Conv2d", "ConvNN1d", "ConvNN2d", "CrissCrossAttention", "CrissCrossAttention2d", "DoubleAttention",
+    "DoubleAttention1d", "DoubleAttention2d", "Example", "KNNBlock2d", "N3Block1d", "N3Block2d", "NonLocalBlock1d",
+    "NonLocalBlock2d", "NonLocalStage", "NonLocalStage1d", "NonLocalStage2d", "SNL1d", "SNL2d", "SelfAttention",
+    "SelfAttention2d", "available", "create", "example", "family", "register",
 ]

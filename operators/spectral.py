@@ -317,3 +317,7 @@ DoubleAttention1d, DoubleAttention2d = _variants(_DoubleAttention, "double_atten
 CGNL1d, CGNL2d = _variants(_CGNL, "cgnl")
 SNL1d, SNL2d = _variants(_SNL, "snl", gsnl={"order": 2})
 CayleySNL1d, CayleySNL2d = _variants(_CayleySNL, "cayley_snl")
+
+# DESIGN.md's family names, for images (the common case), as torch names its 2-D layers' defaults
+NonLocalStage, DoubleAttention, CGNL, CrissCrossAttention, SNL, CayleySNL = (
+    NonLocalStage2d, DoubleAttention2d, CGNL2d, CrissCrossAttention2d, SNL2d, CayleySNL2d)

@@ -22,6 +22,7 @@ ROOT = Path(__file__).parents[1]
     (operators, ["Conv1d", "Conv2d", "ConvNN1d", "ConvNN2d", "BranchingConv2d", "SelfAttention", "SelfAttention2d",
                  "NonLocalBlock1d", "NonLocalBlock2d", "N3Block2d", "KNNBlock2d", "NonLocalStage2d",
                  "DoubleAttention2d", "CGNL2d", "CrissCrossAttention2d", "SNL2d", "CayleySNL2d", "create",
+                 "NonLocalStage", "DoubleAttention", "CGNL", "CrissCrossAttention", "SNL", "CayleySNL",
                  "available"]),
 ])
 def test_public_names(module, names):
