@@ -138,3 +138,16 @@ def test_bad_input():
         N3Block2d(2, k=1, **SMALL).combiner(torch.randn(1, 3, 16, 16), None)
     with pytest.raises(ValueError, match="patch_size"):
         Patches.of(0, 1)
+
+
+@pytest.mark.parametrize("hard", [False, True])
+def test_n3_selection_does_not_depend_on_block_size(hard):
+    x = torch.randn(2, 3, 12, 12, dtype=torch.float64)
+    weights = []
+    for block_size in (1, 5, 1024):
+        sel = N3(2, patch_size=4, stride=2, window=8, hard=hard, block_size=block_size).double()
+        nbhd = sel(x)
+        weights.append(nbhd.index if hard else nbhd.weight)
+    for w in weights[1:]:
+        # hard picks are identical; soft weights agree to round-off (BLAS blocks the matmuls differently)
+        torch.testing.assert_close(w, weights[0], rtol=0, atol=0 if hard else 1e-12)

@@ -51,6 +51,8 @@ class N3(Selector):
         distance_bn: batch-normalise the scores (a ``BatchNorm1d(1)`` over all of them).
         hard: select the hard k nearest candidates instead (no temperature).
         update: the weight recursion, see :func:`~neighborhoods.functional.continuous_knn`.
+        block_size: query items whose distances are computed at a time, so that no
+            ``Nq x Nq`` distance matrix is held; the result does not depend on it.
 
     Shape:
         x: ``(B, C, N)`` or ``(B, C, H, W)`` -> Neighborhood over ``Nq`` items with static
@@ -61,10 +63,11 @@ class N3(Selector):
     def __init__(self, k: int, embedding: nn.Module | None = None, temperature: nn.Module | None = None,
                  temp_bias: float = 1.0, patch_size: int | tuple[int, int] | None = None,
                  stride: int | tuple[int, int] | None = None, window: int | tuple[int, ...] | None = None,
-                 distance_bn: bool = False, hard: bool = False, update: str = "scores",
+                 distance_bn: bool = False, hard: bool = False, update: str = "scores", block_size: int = 1024,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
         self.k = check_int("k", k, minimum=1)
+        self.block_size = check_int("block_size", block_size, minimum=1)
         self.embedding = embedding
         self.hard = bool(hard)
         self.temp_bias = check_float("temp_bias", temp_bias, low=0.0, low_open=True)
@@ -121,8 +124,10 @@ class N3(Selector):
         if index.shape[1] < self.k:
             raise ValueError(f"k must be <= the number of candidates, got k={self.k}, candidates={index.shape[1]} "
                              f"(window={self.window} on an item grid of {tuple(grid)})")
-        d = similarity(e, e, "euclidean")  # (b, q, n)
-        s = -d.gather(-1, index.expand(x.shape[0], -1, -1))
+        # distances of a block of queries to every item, kept only at the block's candidates
+        s = torch.cat([-similarity(e[:, start:start + self.block_size], e, "euclidean").gather(
+            -1, index[start:start + self.block_size].expand(x.shape[0], -1, -1))
+            for start in range(0, index.shape[0], self.block_size)], dim=1)  # (b, q, m)
         if self.distance_bn is not None:
             s = self.distance_bn(s.reshape(s.shape[0], 1, -1)).view_as(s)
         return s, index, grid
