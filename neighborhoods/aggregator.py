@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from torch import Tensor, nn
 
 from ._checks import check_choice
+from ._reset import reset_submodules
 from .combiners.base import Combiner
 from .combiners.conv1d import Conv1D
 from .combiners.graph_filter import GraphFilter
@@ -16,11 +17,12 @@ from .fast_paths import compact_taylor, dense_graph_filter, softmax_attention, s
 from .neighborhood import Neighborhood
 from .selectors.base import Selector
 from .selectors.compact_affinity import CompactAffinity
+from .selectors.dense_affinity import DenseAffinity
 from .selectors.fixed_spatial import FixedSpatial
 from .selectors.hard_knn import HardKNN
-from .selectors.dense_affinity import DenseAffinity
 
 FastPath = Callable[..., "Tensor | None"]
+
 PATHS = ("auto", "fast", "reference")
 
 
@@ -74,6 +76,10 @@ class NeighborAggregator(nn.Module):
                 if (s, c) in self.FAST_PATHS:
                     return self.FAST_PATHS[(s, c)]
         return None
+
+    def reset_parameters(self) -> None:
+        """Re-initialise every part that knows how: the selector's and the combiner's modules."""
+        reset_submodules(self)
 
     def neighborhood(self, x: Tensor, **kwargs: Any) -> Neighborhood:
         """What the selector picks for ``x``: for inspection, plots and teaching."""

@@ -92,9 +92,7 @@ class _NonLocalNd(NeighborAggregator):
         return self.combiner.output
 
     def reset_parameters(self) -> None:
-        for m in self.modules():
-            if m is not self and hasattr(m, "reset_parameters") and not isinstance(m, NeighborAggregator):
-                m.reset_parameters()
+        super().reset_parameters()
         last = self.W[-1] if isinstance(self.W, nn.Sequential) else self.W  # BN, or the conv itself
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)

@@ -66,12 +66,6 @@ class _SpectralBlock(NeighborAggregator):
         """Remember the constructor's resolved hyper-parameters (for ``repr``)."""
         self.hyper = hyper
 
-    def reset_parameters(self) -> None:
-        """Fresh projections and a zero output normalisation: the block is the identity again."""
-        for m in self.modules():
-            if m is not self and hasattr(m, "reset_parameters"):
-                m.reset_parameters()
-
     def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
         check_tensor("x", x, ndim=2 + self.spatial_dims)
         return super().forward(x, path=path)

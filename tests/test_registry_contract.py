@@ -63,3 +63,18 @@ def test_available_sorted_and_filtered():
 def test_unknown_name_lists_choices():
     with pytest.raises(ValueError, match="conv2d"):
         operators.create("no-such-layer")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_reset_parameters_reinitialises(name):
+    layer, x = build(name)
+    params = dict(layer.named_parameters())
+    with torch.no_grad():  # perturb every parameter, then ask the layer to start afresh
+        for p in params.values():
+            p.add_(1.0)
+    perturbed = {k: p.clone() for k, p in params.items()}
+    torch.manual_seed(4321)
+    layer.reset_parameters()
+    kept = [k for k, p in layer.named_parameters() if torch.equal(p, perturbed[k])]
+    assert not kept, f"{name}: reset_parameters left {kept} as they were"
+    assert torch.isfinite(layer(x)).all()

@@ -141,11 +141,6 @@ class GraphFilter(WeightedMean):
         """Whether some term needs ``Nq == Nk`` (an identity term or a power of A above 1)."""
         return any(len(p) != 2 or p[0] != 0 for p in self.polynomials)
 
-    def reset_parameters(self) -> None:
-        for m in self.modules():
-            if m is not self and hasattr(m, "reset_parameters"):
-                m.reset_parameters()
-
     # ---- the filter ------------------------------------------------------------------------
     def signal(self, x: Tensor, num_heads: int | None) -> Tensor:
         """``Z = g(X)`` as a graph signal: ``(B, [H,] N, d)`` per position, ``(B, G, cN, 1)`` per entry."""

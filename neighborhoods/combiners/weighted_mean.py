@@ -7,6 +7,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from .._checks import check_divisible, check_int, check_tensor
+from .._reset import reset_submodules
 from ..neighborhood import Neighborhood
 from ..pointwise import ChannelLinear
 from ..tokens import from_tokens, to_tokens
@@ -50,6 +51,9 @@ class WeightedMean(Combiner):
         factory = {"device": device, "dtype": dtype}
         self.value = _projection(value, in_channels, self.value_channels, bias, factory)
         self.output = _projection(output, self.value_channels, self.out_channels, bias, factory)
+
+    def reset_parameters(self) -> None:
+        reset_submodules(self)
 
     def values(self, x: Tensor, num_heads: int | None) -> Tensor:
         """``W_v x`` as ``(B, H, Nk, d)`` per head, or ``(B, Nk, C_v)`` when ``num_heads`` is None."""

@@ -86,6 +86,10 @@ class N3(Selector):
                                 if temperature is None and not self.hard else None)
         self.distance_bn = nn.BatchNorm1d(1, **factory) if distance_bn else None
 
+    def reset_parameters(self) -> None:
+        if self.log_temperature is not None:
+            nn.init.zeros_(self.log_temperature)
+
     def _window_items(self, window: tuple[int, int]) -> tuple[int, int]:
         """A pixel window as a block of patch positions."""
         out = []
