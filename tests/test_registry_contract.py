@@ -78,3 +78,25 @@ def test_reset_parameters_reinitialises(name):
     kept = [k for k, p in layer.named_parameters() if torch.equal(p, perturbed[k])]
     assert not kept, f"{name}: reset_parameters left {kept} as they were"
     assert torch.isfinite(layer(x)).all()
+
+
+def _fresh_draws(layer):
+    """Re-seed every random source a forward may draw from (random candidate sampling)."""
+    torch.manual_seed(0)
+    for m in layer.modules():
+        if isinstance(getattr(m, "generator", None), torch.Generator):
+            m.generator.manual_seed(0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_compile_matches_eager(name):
+    # slow (seconds of compilation per layer): run with `bash scripts/test.sh -m slow`
+    layer, x = build(name)
+    layer.eval()
+    torch._dynamo.reset()  # each layer compiled afresh, for its one input shape
+    compiled = torch.compile(layer, dynamic=False)
+    _fresh_draws(layer)
+    eager = layer(x)
+    _fresh_draws(layer)
+    torch.testing.assert_close(compiled(x), eager, rtol=1e-5, atol=1e-5)
