@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -11,26 +11,10 @@ from torch import Tensor
 from operators import NonLocalBlock1d, NonLocalBlock2d, SelfAttention, SelfAttention2d
 from operators.non_local import MODES
 
-from .base import Trial, describe, max_error, randn, scaled_error, theorem
+from .base import Trial, describe, max_error, randn, theorem
 
 HEADS = (1, 2, 4)
 MASKS = ("none", "attn_bool", "attn_float", "key_padding", "both")
-
-
-def _grad_error(a: Callable[[], Tensor], a_params: Sequence[Tensor], b: Callable[[], Tensor],
-                b_params: Sequence[Tensor], generator: torch.Generator) -> float:
-    """Largest difference between the gradients of two modules' parameters; ``a_params`` are
-    concatenated along dim 0 to match ``b_params`` one to one (torch's packed ``in_proj``)."""
-    out = a()
-    cot = torch.randn(out.shape, generator=generator, dtype=out.dtype)
-    ga = torch.autograd.grad(out, [p for group in a_params for p in group], cot)
-    gb = torch.autograd.grad(b(), list(b_params), cot)
-    err, i = 0.0, 0
-    for group, g_theirs in zip(a_params, gb):
-        g_ours = torch.cat(ga[i:i + len(group)], 0)
-        i += len(group)
-        err = max(err, scaled_error(g_ours, g_theirs))
-    return err
 
 
 def mha_masks(kind: str, generator: torch.Generator, b: int, h: int, n: int, dtype: torch.dtype):
@@ -74,11 +58,11 @@ def self_attention_mha(generator: torch.Generator, dtype: torch.dtype) -> Iterat
                     def mine() -> Tensor:
                         return ours(x, attn, kpm, path=path)
                     q, k, v, o = ours.projections()
-                    err = max(max_error(mine, theirs, [x], generator),
-                              _grad_error(mine, [[q.weight, k.weight, v.weight], [q.bias, k.bias, v.bias],
-                                                 [o.weight], [o.bias]],
-                                          theirs, [mha.in_proj_weight, mha.in_proj_bias, mha.out_proj.weight,
-                                                   mha.out_proj.bias], generator))
+                    err = max_error(mine, theirs, [x], generator,
+                                    a_params=[[q.weight, k.weight, v.weight], [q.bias, k.bias, v.bias], o.weight,
+                                              o.bias],
+                                    b_params=[mha.in_proj_weight, mha.in_proj_bias, mha.out_proj.weight,
+                                              mha.out_proj.bias])
                     yield Trial(describe(x=x.shape, heads=heads, mask=kind, batch_first=batch_first, path=path), err)
 
 

@@ -108,22 +108,35 @@ def scaled_error(a: Tensor, b: Tensor) -> float:
 
 
 def max_error(a: Callable[[], Tensor], b: Callable[[], Tensor], wrt: Sequence[Tensor],
-              generator: torch.Generator) -> float:
+              generator: torch.Generator, *, a_params: Sequence[Tensor | Sequence[Tensor]] = (),
+              b_params: Sequence[Tensor] = ()) -> float:
     """Largest :func:`scaled_error` between ``a()`` and ``b()`` and between their gradients.
 
-    Both are back-propagated with the same random cotangent; gradients are compared for
-    every tensor in ``wrt`` (inputs and parameters).
+    Both are back-propagated with the same random cotangent. Gradients are compared for every
+    tensor in ``wrt`` (inputs and parameters both sides share) and, pairwise, for each side's
+    own parameters when the two computations hold distinct copies (ours vs a torch module):
+    ``a_params[i]`` pairs with ``b_params[i]``; an entry of ``a_params`` that is a list is
+    concatenated along dim 0 first (torch's packed ``in_proj_weight`` = [W_q; W_k; W_v]).
     """
+    if len(a_params) != len(b_params):
+        return float("inf")
     out_a, out_b = a(), b()
     if out_a.shape != out_b.shape:
         return float("inf")
     err = scaled_error(out_a, out_b)
-    if not wrt:
+    groups = [list(p) if isinstance(p, (list, tuple)) else [p] for p in a_params]
+    own_a = [p for group in groups for p in group]
+    if not wrt and not own_a:
         return err
     cot = torch.randn(out_a.shape, generator=generator, dtype=out_a.dtype)
-    grads_a = torch.autograd.grad(out_a, wrt, cot, allow_unused=True)
-    grads_b = torch.autograd.grad(out_b, wrt, cot, allow_unused=True)
-    for ga, gb in zip(grads_a, grads_b):
+    grads_a = torch.autograd.grad(out_a, [*wrt, *own_a], cot, allow_unused=True)
+    grads_b = torch.autograd.grad(out_b, [*wrt, *b_params], cot, allow_unused=True)
+    shared_a, rest = grads_a[:len(wrt)], list(grads_a[len(wrt):])
+    packed = []
+    for group in groups:
+        parts, rest = rest[:len(group)], rest[len(group):]
+        packed.append(None if any(g is None for g in parts) else torch.cat(parts, 0))
+    for ga, gb in zip([*shared_a, *packed], grads_b):
         if (ga is None) != (gb is None):
             return float("inf")
         if ga is not None:
