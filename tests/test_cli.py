@@ -1,5 +1,9 @@
 """CLI smoke tests: every command runs and --help works."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from comparisons.cli import build_parser, main
@@ -26,3 +30,15 @@ def test_help(command, capsys):
         build_parser().parse_args([*command, "--help"])
     assert exc.value.code == 0
     assert "usage" in capsys.readouterr().out
+
+
+def test_fresh_process_prints_no_numpy_warning():
+    # torch warns "Failed to initialize NumPy" on import when numpy is missing (issue 9.13):
+    # numpy is a dependency, so a fresh `neighbor-zoo list` prints nothing of the kind
+    script = Path(sys.executable).with_name("neighbor-zoo")
+    command = [str(script), "list"] if script.exists() else [sys.executable, "-m", "comparisons.cli", "list"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "conv2d" in done.stdout
+    for stream in (done.stdout, done.stderr):
+        assert "NumPy" not in stream and "numpy" not in stream, stream
