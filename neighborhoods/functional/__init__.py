@@ -8,12 +8,13 @@ from .knn import knn, top_k_stable
 from .patches import Patches, window_candidates
 from .positions import grid_coordinates, padded_to_image_index
 from .similarity import DISTANCES, METRICS, SIMILARITIES, larger_is_nearer, similarity
+from .symmetric import SYMMETRIC_KERNELS, symmetric_normalize
 from .taylor import ENTRY_KERNELS, entry_features, entry_kernel
 from .windows import PADDING_MODES, output_size, window_index
 
 __all__ = [
-    "DISTANCES", "ENTRY_KERNELS", "METRICS", "PADDING_MODES", "Patches", "SIMILARITIES", "UPDATES",
+    "DISTANCES", "ENTRY_KERNELS", "METRICS", "PADDING_MODES", "Patches", "SIMILARITIES", "SYMMETRIC_KERNELS", "UPDATES",
     "continuous_knn", "criss_cross_index", "entry_features", "entry_kernel", "gather", "grid_coordinates", "knn",
-    "larger_is_nearer", "log1mexp", "output_size", "padded_to_image_index", "similarity", "top_k_stable",
+    "larger_is_nearer", "log1mexp", "output_size", "padded_to_image_index", "similarity", "symmetric_normalize", "top_k_stable",
     "window_candidates", "window_index",
 ]

@@ -16,6 +16,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from .._checks import check_choice, check_divisible, check_float, check_int
+from ..functional.symmetric import symmetric_normalize
 from ..neighborhood import Neighborhood
 from ..tokens import to_tokens
 from .base import Selector
@@ -48,6 +49,12 @@ def check_mask(mask: Tensor | None, batch: int, heads: int, nq: int, nk: int) ->
     if mask.ndim == 2:
         return mask[None, None]
     return mask[:, None] if mask.ndim == 3 else mask
+
+
+def _bool_mask(mask: Tensor | None, normalize: str) -> Tensor | None:
+    if mask is not None and mask.dtype != torch.bool:
+        raise TypeError(f"normalize={normalize!r} takes a bool mask only, got dtype {mask.dtype}")
+    return mask
 
 
 class DenseAffinity(Selector):
@@ -96,24 +103,18 @@ class DenseAffinity(Selector):
             if mask is not None:
                 s = s.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else s + mask
             return s.softmax(-1)
-        if self.kernel == "exp" and self.normalize in ("row", "symmetric"):
-            # both are invariant to scaling M, so shift the exponent by its max: same A, no overflow
-            s = s - s.detach().amax(-1 if self.normalize == "row" else (-1, -2), keepdim=True)
+        if self.normalize == "symmetric":  # in log space, so no degree underflows
+            return symmetric_normalize(s, self.kernel, mask=_bool_mask(mask, self.normalize))
+        if self.kernel == "exp" and self.normalize == "row":
+            # invariant to scaling M, so shift the exponent by its max: same A, no overflow
+            s = s - s.detach().amax(-1, keepdim=True)
         m = _KERNEL_FNS[self.kernel](s)
         if mask is not None:
-            if mask.dtype != torch.bool:
-                raise TypeError(f"normalize={self.normalize!r} takes a bool mask only, got dtype {mask.dtype}")
-            m = m.masked_fill(~mask, 0.0)
+            m = m.masked_fill(~_bool_mask(mask, self.normalize), 0.0)
         if self.normalize == "mean":
             return m / m.shape[-1]
         if self.normalize == "row":
             return m / m.sum(-1, keepdim=True)
-        if self.normalize == "symmetric":
-            if m.shape[-1] != m.shape[-2]:
-                raise ValueError(f"normalize='symmetric' needs a square affinity, got {tuple(m.shape[-2:])}")
-            m = (m + m.transpose(-1, -2)) / 2
-            d = m.sum(-1).rsqrt()
-            return d.unsqueeze(-1) * m * d.unsqueeze(-2)
         return m
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Neighborhood:
