@@ -71,11 +71,11 @@ def check_tensor(name: str, x: Any, *, ndim: int | Sequence[int] | None = None,
     return x
 
 
-def check_channels(name: str, x: Tensor, expected: int, *, dim: int = 1) -> None:
-    """``x.shape[dim] == expected``."""
+def check_channels(name: str, x: Tensor, expected: int, *, dim: int = 1, argument: str = "in_channels") -> None:
+    """``x.shape[dim] == expected``, the layer's ``argument`` (e.g. ``in_channels``)."""
     if x.shape[dim] != expected:
         raise ValueError(f"{name} must have {expected} channels in dim {dim}, "
-                         f"got shape {tuple(x.shape)} with {x.shape[dim]}")
+                         f"got shape {tuple(x.shape)} with {x.shape[dim]} (the layer's {argument}={expected})")
 
 
 def check_like(name: str, x: Tensor, reference: Tensor, reference_name: str) -> None:
@@ -89,5 +89,7 @@ def check_like(name: str, x: Tensor, reference: Tensor, reference_name: str) -> 
 
 
 def check_divisible(name: str, value: int, divisor_name: str, divisor: int) -> None:
+    """``value % divisor == 0``, with ``divisor >= 1`` checked first (named, not a ZeroDivisionError)."""
+    check_int(divisor_name, divisor, minimum=1)
     if value % divisor != 0:
         raise ValueError(f"{name} must be divisible by {divisor_name}, got {name}={value}, {divisor_name}={divisor}")

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from ._checks import check_choice
+from ._checks import check_choice, check_tensor
 from ._reset import reset_submodules
 from .combiners.base import Combiner
 from .combiners.conv1d import Conv1D
@@ -81,13 +81,25 @@ class NeighborAggregator(nn.Module):
         """Re-initialise every part that knows how: the selector's and the combiner's modules."""
         reset_submodules(self)
 
+    def check_input(self, x: Tensor) -> None:
+        """A tensor of a rank the selector reads, with the channels the combiner was built for.
+
+        Runs before either half, so a wrong channel count is a ``ValueError`` naming
+        ``in_channels`` rather than a matmul or convolution ``RuntimeError`` from a projection.
+        """
+        check_tensor("x", x)
+        if x.ndim >= 2:  # a rank the selector does not read is its error to name
+            self.combiner.check_input(x)
+
     def neighborhood(self, x: Tensor, **kwargs: Any) -> Neighborhood:
         """What the selector picks for ``x``: for inspection, plots and teaching."""
+        self.check_input(x)
         return self.selector(x, **kwargs)
 
     def forward(self, x: Tensor, *, path: str | None = None, **kwargs: Any) -> Tensor:
         """Apply the layer. ``kwargs`` (e.g. an attention ``mask``) go to the selector."""
         path = self.path if path is None else check_choice("path", path, PATHS)
+        self.check_input(x)
         if path != "reference":
             twin = self.fast_path
             out = twin(self.selector, self.combiner, x, **kwargs) if twin is not None else None

@@ -8,7 +8,7 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from .._checks import check_channels, check_divisible, check_int, check_int_tuple, check_like
+from .._checks import check_divisible, check_int, check_int_tuple, check_like
 from ..neighborhood import Neighborhood
 from ..tokens import from_tokens, to_tokens
 from .base import Combiner
@@ -61,7 +61,7 @@ class Conv1D(Combiner):
 
     def check_input(self, x: Tensor) -> None:
         """``x`` has ``in_channels`` channels and the weight's dtype and device."""
-        check_channels("x", x, self.in_channels)
+        super().check_input(x)
         check_like("x", x, self.weight, "weight")
 
     def forward(self, x: Tensor, nbhd: Neighborhood) -> Tensor:
