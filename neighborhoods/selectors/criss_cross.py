@@ -51,5 +51,10 @@ class CrissCross(Selector):
         return Neighborhood(num_keys=index.shape[0], query_shape=tuple(x.shape[2:]), index=index,
                             weight=scores.softmax(-1).unsqueeze(-1))
 
+    selection = "soft content"
+
+    def cost(self, fast: bool) -> str:
+        return "O(N (H+W))"  # a row and a column per query
+
     def extra_repr(self) -> str:
         return f"scale={self.scale:.4g}"
