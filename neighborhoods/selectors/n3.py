@@ -155,7 +155,9 @@ class N3(Selector):
         """Items on the input's pixels: patches (keys and queries alike), or the tokens themselves."""
         if self.patches is None:
             return PixelFootprint.pixels(spatial)
-        patches = TokenGrid.blocks(self.patches.grid(spatial), self.patches.patch_size, self.patches.stride)
+        # an image the patches do not tile is zero-padded: the patch grid starts before pixel 0
+        offset = tuple(-before for before, _ in self.patches.pads(spatial))
+        patches = TokenGrid(self.patches.grid(spatial), self.patches.patch_size, self.patches.stride, offset, (1, 1))
         return PixelFootprint(spatial, patches, patches)
 
     def forward(self, x: Tensor) -> Neighborhood:

@@ -87,3 +87,16 @@ def test_default_n3_block_on_8x8_says_why_and_presets_work():
         y = block(torch.randn(2, 3, size, size))
         assert y.shape == (2, 3, size, size) and torch.isfinite(y).all()
         assert block.neighborhood(torch.randn(1, 3, size, size)).index.shape[1] >= block.selector.k
+
+
+def test_query_map_on_a_padded_image_keeps_the_mass_on_the_image():
+    # patches hanging over the zero border pass their whole weight to their pixels inside the image
+    block = KNNBlock2d(2, k=3, patch_size=4, stride=3, window=10, dtype=torch.float64)
+    x = torch.randn(1, 2, 13, 11, dtype=torch.float64)  # padded to 13x13: a 4x4 patch grid starting at (0, -1)
+    nbhd = block.neighborhood(x)
+    for q in range(nbhd.num_queries):
+        m = nbhd.query_map(q)
+        assert m.shape == (13, 11) and torch.isfinite(m).all() and (m >= 0).all()
+        torch.testing.assert_close(m.sum().double(), torch.tensor(3.0, dtype=torch.float64), rtol=0, atol=1e-6)
+    # the first query's patch is rows 0-3, columns -1..2: its centre is pixel (1.5, 0.5)
+    assert nbhd.query_at((1, 0)) == 0
