@@ -37,7 +37,6 @@ from neighborhoods.combiners import CayleyFilter, GraphFilter, chebyshev
 from neighborhoods.norms import ChannelSoftmax, SpatialSoftmax, ZeroBatchNorm, ZeroGroupNorm, ZeroScale
 from neighborhoods.selectors import CompactAffinity, CrissCross, DenseAffinity
 
-from .conv import Conv1d, Conv2d
 from ._nd import nd_pair
 from .registry import Example, register
 
@@ -45,7 +44,6 @@ from .registry import Example, register
 NONLOCAL_STAGE = ((-1.0, 1.0),)
 #: kernels that keep the symmetric normalisation's degrees positive
 SNL_KERNELS = ("exp", "sigmoid")
-_ONE_BY_ONE = {1: Conv1d, 2: Conv2d}
 _EX1D, _EX2D = (2, 8, 13), (2, 8, 5, 6)
 
 
@@ -187,7 +185,7 @@ class _CGNLNd(_SpectralBlock):
         check_divisible("inter_channels", ci, "groups", groups)
         check_divisible("out_channels", out, "groups", groups)
         f = {"device": device, "dtype": dtype}
-        output = _ONE_BY_ONE[self.spatial_dims](ci, out, 1, groups=groups, bias=False, **f)
+        output = ChannelLinear(ci, out, bias=False, groups=groups, **f)
         super().__init__(
             CompactAffinity(ChannelLinear(c, ci, bias=False, **f), ChannelLinear(c, ci, bias=False, **f),
                             groups=groups, kernel=kernel, order=order, gamma=gamma, normalize=normalize),
