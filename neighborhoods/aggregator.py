@@ -87,7 +87,8 @@ class NeighborAggregator(nn.Module):
         Runs before either half, so a wrong channel count is a ``ValueError`` naming
         ``in_channels`` rather than a matmul or convolution ``RuntimeError`` from a projection.
         """
-        check_tensor("x", x)
+        dims = getattr(self, "spatial_dims", None)  # the named layers' 1-D / 2-D twins declare it
+        check_tensor("x", x, ndim=None if dims is None else 2 + dims)
         if x.ndim >= 2:  # a rank the selector does not read is its error to name
             self.combiner.check_input(x)
 

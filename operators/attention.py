@@ -42,20 +42,22 @@ def mha_mask(attn_mask: Tensor | None, key_padding_mask: Tensor | None, batch: i
     = may attend (SDPA's convention) when both are bool, else one additive float mask;
     ``(N, N)`` or ``(B, H, N, N)``.
     """
-    masks = []
+    masks, names = [], []
     if attn_mask is not None:
         check_tensor("attn_mask", attn_mask, floating=False)
         if tuple(attn_mask.shape) not in ((n, n), (batch * heads, n, n)):
             raise ValueError(f"attn_mask must have shape (N, N)={(n, n)} or (B * num_heads, N, N)="
                              f"{(batch * heads, n, n)}, got {tuple(attn_mask.shape)}")
         masks.append(attn_mask if attn_mask.ndim == 2 else attn_mask.view(batch, heads, n, n))
+        names.append("attn_mask")
     if key_padding_mask is not None:
         check_tensor("key_padding_mask", key_padding_mask, floating=False)
         if tuple(key_padding_mask.shape) != (batch, n):
             raise ValueError(f"key_padding_mask must have shape (B, N)={(batch, n)}, "
                              f"got {tuple(key_padding_mask.shape)}")
         masks.append(key_padding_mask.view(batch, 1, 1, n).expand(batch, heads, n, n))
-    for name, m in zip(("attn_mask", "key_padding_mask"), masks):
+        names.append("key_padding_mask")
+    for name, m in zip(names, masks):
         if m.dtype != torch.bool and not m.is_floating_point():
             raise TypeError(f"{name} must be bool or floating point, got dtype {m.dtype}")
     if not masks:

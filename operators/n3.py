@@ -74,6 +74,8 @@ class _N3Nd(NeighborAggregator):
                              f"the concatenation; out_channels must be None, got out_channels={out_channels}")
         if project:
             out_channels = in_channels if out_channels is None else out_channels
+        if not hard:  # the embedding network's out_channels, under the name the user passed
+            check_int("embed_channels", embed_channels, minimum=1)
         nets = dict(hidden_channels=hidden_channels, depth=depth, spatial_dims=self.spatial_dims, **factory)
         check_choice("temperature", temperature, TEMPERATURES)
         embedding = None if hard else embedding_network(in_channels, embed_channels, **nets)

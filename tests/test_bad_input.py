@@ -3,9 +3,11 @@
 import pytest
 import torch
 
-from neighborhoods.functional import knn
+import operators
+from neighborhoods.functional import gather, grid_coordinates, knn, log1mexp, window_index
 from neighborhoods.selectors import HardKNN
-from operators import BranchingConv2d, Conv1d, Conv2d, ConvNN1d, ConvNN2d
+from operators import (BranchingConv2d, Conv1d, Conv2d, ConvNN1d, ConvNN2d, N3Block2d, SelfAttention,
+                       SelfAttention2d)
 
 
 # ---- construction --------------------------------------------------------------------------------
@@ -124,3 +126,48 @@ def test_knn_bad_arguments():
         knn(q, q, 2, block_size=2.0)
     with pytest.raises(ValueError, match=r"queries \(B, Nq, D\) and keys \(B, Nk, D\) must agree"):
         knn(q, torch.randn(1, 4, 2), 2)
+
+
+# ---- issue 9.6: every argument a user can pass gets a result or a named error --------------------
+def _n3_1d():
+    return operators.create("n3_block1d", **operators.example("n3_block1d").kwargs)
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: SelfAttention2d(4, num_heads=0), ValueError, ["num_heads", ">= 1", "num_heads=0"]),
+    (lambda: SelfAttention2d(4, value_channels=0), ValueError, ["value_channels", ">= 1", "value_channels=0"]),
+    (lambda: SelfAttention2d(4, out_channels=0), ValueError, ["out_channels", ">= 1", "out_channels=0"]),
+    (lambda: N3Block2d(3, embed_channels=0), ValueError, ["embed_channels", ">= 1", "embed_channels=0"]),
+    (lambda: _n3_1d()(torch.randn(2, 4, 9, 9)), ValueError, ["x must have 3 dimensions", "(2, 4, 9, 9)"]),
+    (lambda: window_index((5, 5), (3, 3), (0, 1), ((1, 1), (1, 1)), (1, 1)), ValueError,
+     ["stride[0]", ">= 1", "stride[0]=0"]),
+    (lambda: window_index((5, 5), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 0)), ValueError,
+     ["dilation[1]", ">= 1", "dilation[1]=0"]),
+    (lambda: window_index((5, 5), (3, 3), (1, 1), ((-1, 1), (1, 1)), (1, 1)), ValueError,
+     ["padding[0][0]", ">= 0", "padding[0][0]=-1"]),
+    (lambda: SelfAttention(8, 2)(torch.randn(2, 5, 8), key_padding_mask=torch.zeros(2, 5, dtype=torch.long)),
+     TypeError, ["key_padding_mask must be bool or floating point", "torch.int64"]),
+    (lambda: operators.available(3), TypeError, ["str", "int"]),
+    (lambda: grid_coordinates(()), ValueError, ["spatial_shape", "non-empty", "()"]),
+    (lambda: grid_coordinates((3, -1)), ValueError, ["spatial_shape[1]", ">= 0", "-1"]),
+    (lambda: log1mexp(torch.tensor([0.5, -1.0])), ValueError, ["a <= 0", "0.5"]),
+    (lambda: gather(torch.randn(2, 5, 3), torch.zeros(4, 2, dtype=torch.long), torch.ones(4, 2)), TypeError,
+     ["valid", "bool", "torch.float32"]),
+])
+def test_named_errors(call, error, words):
+    with pytest.raises(error) as info:
+        call()
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))
+
+
+def test_attn_mask_int_dtype_is_named_as_attn_mask():
+    with pytest.raises(TypeError, match=r"attn_mask must be bool or floating point, got dtype torch.int64"):
+        SelfAttention(8, 2)(torch.randn(2, 5, 8), attn_mask=torch.zeros(5, 5, dtype=torch.long))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_knn_without_queries_is_empty(metric):
+    scores, index = knn(torch.randn(2, 0, 3), torch.randn(2, 5, 3), 2, metric)
+    assert scores.shape == (2, 0, 2) and scores.dtype == torch.float32
+    assert index.shape == (2, 0, 2) and index.dtype == torch.long

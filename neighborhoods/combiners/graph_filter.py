@@ -121,8 +121,9 @@ class GraphFilter(WeightedMean):
                  nodes: str = "positions", bias: bool = False, device: torch.device | str | None = None,
                  dtype: torch.dtype | None = None) -> None:
         in_channels = check_int("in_channels", in_channels, minimum=1)
-        filter_channels = check_int("filter_channels", filter_channels or in_channels, minimum=1)
-        out_channels = check_int("out_channels", out_channels or in_channels, minimum=1)
+        filter_channels = check_int("filter_channels", in_channels if filter_channels is None else filter_channels,
+                                    minimum=1)
+        out_channels = check_int("out_channels", in_channels if out_channels is None else out_channels, minimum=1)
         polynomials = check_polynomials(polynomials)
         if output is False and len(polynomials) != 1:
             raise ValueError(f"output=False (identity W) needs a single polynomial, got {len(polynomials)}")

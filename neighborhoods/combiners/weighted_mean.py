@@ -40,8 +40,10 @@ class WeightedMean(Combiner):
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels, minimum=1)
-        self.value_channels = check_int("value_channels", value_channels or in_channels, minimum=1)
-        self.out_channels = check_int("out_channels", out_channels or self.value_channels, minimum=1)
+        self.value_channels = check_int("value_channels", in_channels if value_channels is None else value_channels,
+                                        minimum=1)
+        self.out_channels = check_int("out_channels", self.value_channels if out_channels is None else out_channels,
+                                      minimum=1)
         if value is False and self.value_channels != self.in_channels:
             raise ValueError(f"without a value projection value_channels must equal in_channels, "
                              f"got value_channels={self.value_channels}, in_channels={self.in_channels}")

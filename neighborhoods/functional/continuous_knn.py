@@ -34,8 +34,19 @@ UPDATES = ("scores", "logits")
 def log1mexp(a: Tensor) -> Tensor:
     """``log(1 - exp(a))`` for ``a <= 0``, exact over the whole range (Maechler 2012).
 
-    ``a == 0`` gives ``-inf`` with a zero gradient; ``a == -inf`` gives 0.
+    ``a == 0`` gives ``-inf`` with a zero gradient; ``a == -inf`` gives 0. A positive or NaN
+    entry (``1 - exp(a) < 0``: no real logarithm) is a ``ValueError``.
     """
+    check_tensor("a", a)
+    bad = ~(a <= 0)
+    if bool(bad.any()):
+        raise ValueError(f"log1mexp needs a <= 0 everywhere (log of 1 - exp(a) > 0), got "
+                         f"{a.detach()[bad].flatten()[:4].tolist()} among its values")
+    return _log1mexp(a)
+
+
+def _log1mexp(a: Tensor) -> Tensor:
+    """:func:`log1mexp` without the check (for log-softmax inputs, which are <= 0 by construction)."""
     low = a < LOG_HALF
     one = a >= 0
     # each branch only ever sees inputs where it is finite, so no 0 * inf in the backward pass
@@ -111,7 +122,7 @@ def continuous_knn(scores: Tensor, k: int, temperature: float | Tensor = 1.0, *,
         log_w = torch.log_softmax(logits, dim=-1)
         weights.append(log_w.exp())
         if j + 1 < k:
-            step = log1mexp(log_w)
+            step = _log1mexp(log_w)  # log-softmax: <= 0, no check (nor host sync) per step
             taken = torch.isneginf(step)
             step = step.masked_fill(taken, 0.0)  # a finite stand-in; the entry becomes -inf below
             logits = (logits + (step / t if update == "scores" else step)).masked_fill(taken, float("-inf"))

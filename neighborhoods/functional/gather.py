@@ -28,5 +28,8 @@ def gather(values: Tensor, index: Tensor, valid: Tensor | None = None) -> Tensor
         flat_index = index.reshape(flat_values.shape[0], nq * m, 1).expand(-1, -1, c)
         out = flat_values.gather(1, flat_index).reshape(*lead, nq, m, c)
     if valid is not None:
+        if not isinstance(valid, torch.Tensor) or valid.dtype != torch.bool:
+            raise TypeError(f"valid must be a bool tensor (True = a real candidate), got "
+                            f"{getattr(valid, 'dtype', type(valid).__name__)}")
         out = torch.where(valid.unsqueeze(-1), out, out.new_zeros(()))
     return out

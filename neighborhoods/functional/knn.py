@@ -77,6 +77,8 @@ def knn(queries: Tensor, keys: Tensor, k: int, metric: str = "cosine", *, block_
         raise ValueError(f"k must be <= the number of candidate keys, got k={k}, candidates={allowed}")
 
     sign = 1.0 if larger_is_nearer(metric) else -1.0
+    if nq == 0:  # no queries: nothing to score, but the result keeps its (B, 0, k) shape
+        return queries.new_empty(b, 0, k), torch.empty(b, 0, k, dtype=torch.long, device=queries.device)
     all_scores, all_indices = [], []
     for start in range(0, nq, block_size):
         stop = min(start + block_size, nq)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
+
+from .._checks import check_int
 
 
 def grid_coordinates(spatial_shape: tuple[int, ...], padding: int = 0, *, normalize: bool = True,
@@ -21,6 +24,10 @@ def grid_coordinates(spatial_shape: tuple[int, ...], padding: int = 0, *, normal
     Shape:
         ``-> (prod(s + 2 * padding for s in spatial_shape), len(spatial_shape))``.
     """
+    if not isinstance(spatial_shape, Sequence) or isinstance(spatial_shape, str) or not spatial_shape:
+        raise ValueError(f"spatial_shape must be a non-empty sequence of sizes, e.g. (H, W), got {spatial_shape!r}")
+    spatial_shape = tuple(check_int(f"spatial_shape[{i}]", s, minimum=0) for i, s in enumerate(spatial_shape))
+    padding = check_int("padding", padding, minimum=0)
     longest = max(spatial_shape)
     step = 2.0 / (longest - 1) if (normalize and longest > 1) else 1.0
     axes = []

@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor
 
-from .._checks import check_choice
+from .._checks import check_choice, check_int_tuple
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -62,6 +62,14 @@ def window_index(spatial_shape: tuple[int, ...], kernel_size: tuple[int, ...], s
         inside; ``out_shape``.
     """
     check_choice("padding_mode", padding_mode, PADDING_MODES)
+    ndim = len(spatial_shape)
+    for name, values, minimum in (("spatial_shape", spatial_shape, 0), ("kernel_size", kernel_size, 1),
+                                  ("stride", stride, 1), ("dilation", dilation, 1)):
+        check_int_tuple(name, tuple(values), ndim, minimum=minimum)
+    if len(padding) != ndim:
+        raise ValueError(f"padding must have {ndim} (before, after) pairs, got padding={tuple(padding)!r}")
+    for axis, pair in enumerate(padding):
+        check_int_tuple(f"padding[{axis}]", tuple(pair), 2, minimum=0)
     for axis, (size, (lo, hi)) in enumerate(zip(spatial_shape, padding)):
         if padding_mode == "reflect" and max(lo, hi) >= size:
             raise ValueError(f"reflect padding must be < the input size on every axis, got padding={(lo, hi)} "
@@ -69,7 +77,6 @@ def window_index(spatial_shape: tuple[int, ...], kernel_size: tuple[int, ...], s
         if padding_mode == "circular" and max(lo, hi) > size:
             raise ValueError(f"circular padding must be <= the input size on every axis, got padding={(lo, hi)} "
                              f"for size {size} on spatial axis {axis}")
-    ndim = len(spatial_shape)
     index = torch.zeros((), dtype=torch.long, device=device)
     valid = torch.ones((), dtype=torch.bool, device=device)
     out_shape = []
