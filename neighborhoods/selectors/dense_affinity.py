@@ -74,6 +74,8 @@ class DenseAffinity(Selector):
     Shape:
         x: ``(B, C, *spatial)`` -> Neighborhood with ``weight`` ``(B, H, N, N, 1)``.
         ``mask`` (forward keyword, bool ``True`` = keep, or additive float): see :func:`check_mask`.
+        With ``normalize='softmax'`` a query whose every key is masked out gets all-zero
+        weights (so its ``A V`` is 0), as ``F.scaled_dot_product_attention`` returns.
     """
 
     def __init__(self, query: nn.Module | None = None, key: nn.Module | None = None, kernel: str = "dot",
@@ -101,9 +103,13 @@ class DenseAffinity(Selector):
         s = q @ k.transpose(-1, -2) * self.scale
         mask = check_mask(mask, x.shape[0], self.num_heads, q.shape[-2], k.shape[-2])
         if self.normalize == "softmax":
-            if mask is not None:
-                s = s.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else s + mask
-            return s.softmax(-1)
+            if mask is None:
+                return s.softmax(-1)
+            s = s.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else s + mask
+            # a query whose every key is masked out attends to nothing: weights 0 (so its A V is 0),
+            # what F.scaled_dot_product_attention returns, not the NaN of a softmax over only -inf
+            empty = torch.isneginf(s).all(-1, keepdim=True)
+            return s.masked_fill(empty, 0.0).softmax(-1).masked_fill(empty, 0.0)
         if self.normalize == "symmetric":  # in log space, so no degree underflows
             return symmetric_normalize(s, self.kernel, mask=_bool_mask(mask, self.normalize))
         if self.kernel == "exp" and self.normalize == "row":
