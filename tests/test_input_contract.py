@@ -30,6 +30,3 @@ def test_wrong_channel_count_names_in_channels(name):
                rf"with {expected + 1} \(the layer's (in_channels|embed_dim)={expected}\)")
     with pytest.raises(ValueError, match=pattern):
         layer(x)
-    if hasattr(layer, "neighborhood"):  # the inspection entry point checks the same way
-        with pytest.raises(ValueError, match=pattern):
-            layer.neighborhood(x)
