@@ -34,15 +34,41 @@ def similarity(queries: Tensor, keys: Tensor, metric: str = "cosine", eps: float
     if queries.shape[0] != keys.shape[0] or queries.shape[-1] != keys.shape[-1]:
         raise ValueError(f"queries (B, Nq, D) and keys (B, Nk, D) must agree in B and D, "
                          f"got queries {tuple(queries.shape)}, keys {tuple(keys.shape)}")
-    if metric == "cosine":
-        return F.normalize(queries, dim=-1, eps=eps) @ F.normalize(keys, dim=-1, eps=eps).transpose(-1, -2)
-    if metric == "dot":
-        return queries @ keys.transpose(-1, -2)
-    if metric == "euclidean":
-        # |q|^2 + |k|^2 - 2<q, k>, clamped at 0 only against round-off below zero.
-        sq = (queries * queries).sum(-1, keepdim=True) + (keys * keys).sum(-1).unsqueeze(-2)
-        return (sq - 2 * queries @ keys.transpose(-1, -2)).clamp_min_(0)
-    return (queries.unsqueeze(-2) - keys.unsqueeze(-3)).abs().amax(-1)
+    return KeyScorer(keys, metric, eps)(queries)
+
+
+class KeyScorer:
+    """Scores of any number of query blocks against one key set, the key-side work done once.
+
+    ``KeyScorer(keys, metric)(queries) == similarity(queries, keys, metric)`` bit for bit: the
+    keys' normalisation (``cosine``) or squared norms (``euclidean``) are computed here once
+    instead of once per block, and every query row is scored by the same operations.
+
+    Shape:
+        keys: ``(B, Nk, D)``; ``__call__(queries: (B, Nq, D)) -> (B, Nq, Nk)``.
+    """
+
+    def __init__(self, keys: Tensor, metric: str = "cosine", eps: float = 1e-12) -> None:
+        self.metric = check_choice("metric", metric, METRICS)
+        self.eps = eps
+        self.keys = keys
+        if metric == "cosine":
+            self.keys_t = F.normalize(keys, dim=-1, eps=eps).transpose(-1, -2)
+        elif metric in ("dot", "euclidean"):
+            self.keys_t = keys.transpose(-1, -2)
+        if metric == "euclidean":
+            self.key_sq = (keys * keys).sum(-1).unsqueeze(-2)
+
+    def __call__(self, queries: Tensor) -> Tensor:
+        if self.metric == "cosine":
+            return F.normalize(queries, dim=-1, eps=self.eps) @ self.keys_t
+        if self.metric == "dot":
+            return queries @ self.keys_t
+        if self.metric == "euclidean":
+            # |q|^2 + |k|^2 - 2<q, k>, clamped at 0 only against round-off below zero.
+            sq = (queries * queries).sum(-1, keepdim=True) + self.key_sq
+            return (sq - 2 * queries @ self.keys_t).clamp_min_(0)
+        return (queries.unsqueeze(-2) - self.keys.unsqueeze(-3)).abs().amax(-1)
 
 
 def larger_is_nearer(metric: str) -> bool:
