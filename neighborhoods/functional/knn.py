@@ -9,16 +9,17 @@ scores, not ``B * Nq * Nk``. The block size comes from :func:`auto_block_size` u
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import torch
 from torch import Tensor
 
 from .._checks import check_int, check_tensor
-from .similarity import KeyScorer, larger_is_nearer
+from .similarity import PairScorer, larger_is_nearer
 from .topk import top_k_rows, top_k_stable
 
-__all__ = ["BLOCK_BYTES", "auto_block_size", "available_memory", "knn", "top_k_stable"]
+__all__ = ["BLOCK_BYTES", "auto_block_size", "available_memory", "fused_reason", "knn", "top_k_stable"]
 
 #: Most bytes one query block's scores (and their temporaries) may take, whatever memory is free:
 #: beyond a few tens of MB larger blocks are no faster on a CPU (the blocks fall out of cache)
@@ -60,13 +61,34 @@ def auto_block_size(batch: int, num_queries: int, num_keys: int, dim: int, metri
     return max(1, min(num_queries, budget // max(per_query, 1)))
 
 
+def fused_reason(queries: Tensor, k: int, metric: str) -> str | None:
+    """Why the fused Triton kernel cannot run this search (``None`` when it can).
+
+    It needs Triton installed, a CUDA tensor (or Triton's CPU interpreter, ``TRITON_INTERPRET=1``),
+    float32, a metric it scores (``cosine``, ``dot``, ``euclidean``) and ``k <= 64``.
+    """
+    if importlib.util.find_spec("triton") is None:
+        return "triton is not installed (pip install neighbor-zoo[gpu])"
+    interpret = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+    if queries.device.type != "cuda" and not (interpret and queries.device.type == "cpu"):
+        return f"the tensors are on {queries.device.type}, not CUDA (nor CPU with TRITON_INTERPRET=1)"
+    if queries.dtype != torch.float32:
+        return f"the kernel computes in float32, got {queries.dtype}"
+    if metric not in ("cosine", "dot", "euclidean"):
+        return f"the kernel does not score metric={metric!r}"
+    if k > 64:
+        return f"the kernel keeps at most 64 neighbours in registers, got k={k}"
+    return None
+
+
 def knn(queries: Tensor, keys: Tensor, k: int, metric: str = "cosine", *, block_size: int | None = None,
-        key_mask: Tensor | None = None, exclude: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        key_mask: Tensor | None = None, exclude: Tensor | None = None,
+        fused: bool | None = None) -> tuple[Tensor, Tensor]:
     """The ``k`` nearest keys of every query, best first, in :func:`top_k_stable`'s order.
 
     Ties go to the lower key index; a NaN score ranks after every other candidate (so one
     non-finite token only reorders its own sample's last places) and a masked or excluded
-    key after that. Key-side work (normalisation, squared norms) is done once for all blocks.
+    key after that. Per-token work (normalisation, squared norms) is done once for all blocks.
 
     Args:
         queries: ``(B, Nq, D)``.
@@ -79,6 +101,11 @@ def knn(queries: Tensor, keys: Tensor, k: int, metric: str = "cosine", *, block_
         key_mask: ``(Nk,)`` or ``(B, Nk)`` bool, keys that may be chosen.
         exclude: ``(Nq,)`` or ``(B, Nq)`` long, one key per query that may not be chosen
             (the query itself, when slot 0 is reserved for it).
+        fused: use the fused Triton kernel (:mod:`~neighborhoods.functional.triton_knn`):
+            ``None`` where :func:`fused_reason` allows it (CUDA, float32, Triton installed),
+            ``True`` always (``ValueError`` saying why when it cannot), ``False`` never. Its
+            neighbours are the blocked path's up to round-off in the scores (a different
+            summation order), with the same tie rule; its scores carry no gradient.
 
     Returns:
         ``(scores, indices)``, both ``(B, Nq, k)``: the metric's values (similarities
@@ -110,17 +137,28 @@ def knn(queries: Tensor, keys: Tensor, k: int, metric: str = "cosine", *, block_
     if nq == 0:
         empty = queries.new_empty(b, 0, k)
         return empty, empty.long()
+    if fused is not None and not isinstance(fused, bool):
+        raise TypeError(f"fused must be None, True or False, got {fused!r}")
+    if fused is not False:
+        reason = fused_reason(queries, k, metric)
+        if reason is None:
+            from .triton_knn import fused_knn
+            mask = None if key_mask is None else key_mask.view(-1, nk)
+            excl = None if exclude is None else exclude.view(-1, nq)
+            return fused_knn(queries.detach(), keys.detach(), k, metric, key_mask=mask, exclude=excl)
+        if fused:
+            raise ValueError(f"fused=True but the fused kernel cannot run: {reason}")
     if block_size is None:
         block_size = auto_block_size(b, nq, nk, queries.shape[-1], metric, queries.dtype, queries.device)
 
     nearer_is_larger = larger_is_nearer(metric)
-    score = KeyScorer(keys, metric)
+    scorer = PairScorer(queries, keys, metric)
     forbidden_keys = None if key_mask is None else ~key_mask.view(-1, nk).expand(b, nk)
     exclude = None if exclude is None else exclude.view(-1, nq).expand(b, nq)
     all_scores, all_indices = [], []
     for start in range(0, nq, block_size):
         stop = min(start + block_size, nq)
-        s = score(queries[:, start:stop])  # (b, q, n), a fresh tensor: edited in place below
+        s = scorer.block(start, stop)  # (b, q, n), a fresh tensor: edited in place below
         if not nearer_is_larger:
             s = s.neg_()  # larger is nearer from here on
         if forbidden_keys is not None:
