@@ -22,7 +22,7 @@ from torch import Tensor
 from .._checks import check_int, check_tensor
 
 
-# Keys of NaN and of forbidden entries: below every float's key (-inf's is int64's minimum + 2**52 - 1).
+# Keys of NaN and of forbidden entries: below every float's key (-inf's key is at least int64's minimum + 2**52 - 1).
 _NAN = torch.iinfo(torch.int64).min + 1
 _FORBIDDEN = torch.iinfo(torch.int64).min
 
