@@ -1,0 +1,27 @@
+"""The docs figures: one job per figure module, run in order by ``neighbor-zoo figures``.
+
+Each job draws from code and data only (the sample photo, the registry, the results under
+``docs/results/``), with fixed seeds, so running it twice writes the same files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import simplex_figure
+from .setting import Setting
+
+
+@dataclass(frozen=True)
+class Job:
+    """One figure module: ``draw(out_dir, setting)`` writes its PNGs and returns their paths."""
+
+    name: str
+    draw: Callable[[Path, Setting], list[Path]]
+
+
+JOBS: tuple[Job, ...] = (
+    Job("n3 relaxation on the simplex", lambda out, setting: simplex_figure.draw(out)),
+)

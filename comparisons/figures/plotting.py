@@ -1,0 +1,63 @@
+"""Shared matplotlib helpers: a headless backend, byte-stable PNGs, maps drawn over the photo."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are files; never open a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+#: colour map of the weight a pixel gets (0 = transparent over the dimmed photo)
+WEIGHT_CMAP = "magma"
+QUERY_COLOUR = "#00e5ff"
+
+
+def save(fig: Figure, path: Path, dpi: int = 110) -> Path:
+    """Write ``fig`` as a PNG atomically (temp file then ``os.replace``) and close it.
+
+    No timestamp or software metadata is embedded, so the same figure gives the same bytes.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def show_map(ax: Axes, rgb: np.ndarray, weights: np.ndarray | None, query: tuple[int, int] | None,
+             title: str, vmax: float | None = None) -> None:
+    """The photo, dimmed, with ``weights`` ``(H, W)`` painted over it and the query pixel boxed.
+
+    ``vmax`` fixes the top of the colour scale (default: the map's own maximum), so that
+    panels meant to be compared can share one scale.
+    """
+    ax.imshow(rgb * 0.35 if weights is not None else rgb, interpolation="nearest")
+    if weights is not None:
+        top = float(weights.max()) if vmax is None else vmax
+        alpha = np.clip(weights / top, 0, 1) if top > 0 else np.zeros_like(weights)
+        ax.imshow(weights, cmap=WEIGHT_CMAP, vmin=0, vmax=top if top > 0 else 1, alpha=0.25 + 0.75 * alpha,
+                  interpolation="nearest")
+    if query is not None:
+        r, c = query
+        ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor=QUERY_COLOUR, linewidth=1.6))
+    ax.set_title(title, fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def grid(rows: int, cols: int, panel: float = 2.0, title: str | None = None) -> tuple[Figure, np.ndarray]:
+    """A ``rows x cols`` figure of square panels; axes as a 2-D array."""
+    fig, axes = plt.subplots(rows, cols, figsize=(panel * cols, panel * rows + (0.4 if title else 0)), squeeze=False,
+                             layout="constrained")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig, axes
