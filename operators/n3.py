@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from neighborhoods import NeighborAggregator
-from neighborhoods._checks import check_choice, check_int
+from neighborhoods._checks import check_bool, check_choice, check_int
 from neighborhoods.combiners import Projection
 from neighborhoods.selectors import N3
 
@@ -56,10 +56,11 @@ class _N3Nd(NeighborAggregator):
     def _build(self, in_channels: int, k: int, patch_size: int | None, stride: int | None, window: int | None,
                embed_channels: int, hidden_channels: int, depth: int, temperature: str, temp_bias: float,
                distance_bn: bool, relative: bool, out_channels: int | None, update: str, hard: bool,
-               factory: dict, path: str) -> None:
+               factory: dict, path: str, identity_projections: bool = False) -> None:
         nets = dict(hidden_channels=hidden_channels, depth=depth, spatial_dims=self.spatial_dims, **factory)
         check_choice("temperature", temperature, TEMPERATURES)
-        embedding = None if hard else embedding_network(in_channels, embed_channels, **nets)
+        raw = hard or check_bool("identity_projections", identity_projections)
+        embedding = None if raw else embedding_network(in_channels, embed_channels, **nets)
         temp = embedding_network(in_channels, 1, **nets) if temperature == "network" and not hard else None
         selector = N3(k, embedding, temp, temp_bias, patch_size, stride, window, distance_bn, hard, update, **factory)
         NeighborAggregator.__init__(self, selector, Projection(in_channels, k, out_channels, relative,
@@ -89,6 +90,9 @@ class N3Block2d(_N3Nd):
         relative: output ``[y, N_1 - y, ...]`` (default, the public code) or raw ``[y, N_1, ...]``.
         out_channels: optional 1x1 projection of the concatenation.
         update: the weight recursion of :func:`~neighborhoods.functional.continuous_knn`.
+        identity_projections: no embedding network: distances are measured between the raw
+            input patches (as in :class:`KNNBlock2d`, but soft), so an untrained block already
+            matches similar patches; ``embed_channels`` is then unused.
 
     Shape:
         x: ``(B, C, H, W)`` -> ``(B, (k + 1) C, H, W)`` (or ``out_channels``).
@@ -100,10 +104,10 @@ class N3Block2d(_N3Nd):
                  embed_channels: int = 8, hidden_channels: int = 64, depth: int = 3, temperature: str = "network",
                  temp_bias: float = 0.1, distance_bn: bool = False, relative: bool = True,
                  out_channels: int | None = None, update: str = "scores", device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None, path: str = "auto") -> None:
+                 dtype: torch.dtype | None = None, path: str = "auto", *, identity_projections: bool = False) -> None:
         self._build(in_channels, k, patch_size, stride, window, embed_channels, hidden_channels, depth, temperature,
                     temp_bias, distance_bn, relative, out_channels, update, False,
-                    {"device": device, "dtype": dtype}, path)
+                    {"device": device, "dtype": dtype}, path, identity_projections)
 
 
 @register("knnblock2d", family="n3", example=Example(dict(in_channels=3, k=2, patch_size=4, stride=2, window=8),
@@ -136,6 +140,8 @@ class N3Block1d(_N3Nd):
     The embedding and temperature networks are MLPs on every item (1x1 convolutions); each
     item searches all other items (``window=None``) or a window of items around it.
 
+    ``identity_projections=True`` drops the embedding network (raw item features are compared).
+
     Shape:
         x: ``(B, C, N)`` -> ``(B, (k + 1) C, N)`` (or ``out_channels``).
     """
@@ -146,7 +152,7 @@ class N3Block1d(_N3Nd):
                  hidden_channels: int = 64, depth: int = 3, temperature: str = "network", temp_bias: float = 0.1,
                  distance_bn: bool = False, relative: bool = True, out_channels: int | None = None,
                  update: str = "scores", device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto") -> None:
+                 path: str = "auto", *, identity_projections: bool = False) -> None:
         self._build(in_channels, k, None, None, window, embed_channels, hidden_channels, depth, temperature,
                     temp_bias, distance_bn, relative, out_channels, update, False,
-                    {"device": device, "dtype": dtype}, path)
+                    {"device": device, "dtype": dtype}, path, identity_projections)

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from neighborhoods import ChannelLinear, NeighborAggregator
-from neighborhoods._checks import check_choice, check_divisible, check_int, check_tensor
+from neighborhoods._checks import check_bool, check_choice, check_divisible, check_int, check_tensor
 from neighborhoods.combiners import CayleyFilter, GraphFilter, chebyshev
 from neighborhoods.norms import ChannelSoftmax, SpatialSoftmax, ZeroBatchNorm, ZeroGroupNorm, ZeroScale
 from neighborhoods.selectors import CompactAffinity, CrissCross, DenseAffinity
@@ -196,6 +196,8 @@ class CrissCrossAttention2d(_SpectralBlock):
         key_channels: channels of queries and keys (default ``C // 8``).
         recurrence: R >= 1 (CCNet: 2).
         bias: whether the 1x1 projections carry a bias.
+        identity_projections: no query and key maps: the affinity compares the raw input
+            features, ``softmax_j(x_u . x_j)`` over the cross (``key_channels`` must be ``None``).
 
     Shape:
         x: ``(B, C, H, W)`` -> same.
@@ -205,16 +207,23 @@ class CrissCrossAttention2d(_SpectralBlock):
 
     def __init__(self, in_channels: int, key_channels: int | None = None, recurrence: int = 2, bias: bool = True,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto") -> None:
-        c, ck = _sizes(in_channels, "key_channels", key_channels, 8)
+                 path: str = "auto", *, identity_projections: bool = False) -> None:
+        if check_bool("identity_projections", identity_projections) and key_channels is not None:
+            raise ValueError(f"identity_projections=True compares the raw input channels; key_channels must be None, "
+                             f"got key_channels={key_channels}")
+        # without projections the "keys" are the input's own C channels
+        c, ck = _sizes(in_channels, "key_channels", key_channels, 1 if identity_projections else 8)
         steps = check_int("recurrence", recurrence, minimum=1)
         f = {"device": device, "dtype": dtype}
+        qk = (None, None) if identity_projections else (ChannelLinear(c, ck, bias=bias, **f),
+                                                        ChannelLinear(c, ck, bias=bias, **f))
         super().__init__(
-            CrissCross(ChannelLinear(c, ck, bias=bias, **f), ChannelLinear(c, ck, bias=bias, **f)),
+            CrissCross(*qk),
             GraphFilter(c, c, c, output=False, norm=ZeroScale(**f), residual=True, bias=bias, **f),
             path=path)
         self.recurrence = steps
-        self._setup(in_channels=c, key_channels=ck, recurrence=steps)
+        self._setup(in_channels=c, key_channels=ck, recurrence=steps,
+                    **({"identity_projections": True} if identity_projections else {}))
 
     def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
         for _ in range(self.recurrence):

@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+import torch
 from rich.console import Console
 from rich.progress import Progress
 
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     setting = Setting(image=args.image, size=args.size, results=args.results)
     written: list[Path] = []
     start = time.perf_counter()
-    with Progress(console=console, transient=True) as progress:
+    with Progress(console=console, transient=True) as progress, torch.no_grad():
         task = progress.add_task("figures", total=len(JOBS))
         for job in JOBS:
             progress.update(task, description=job.name)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import simplex_figure
+from . import selection_figures, simplex_figure
 from .setting import Setting
 
 
@@ -23,5 +23,11 @@ class Job:
 
 
 JOBS: tuple[Job, ...] = (
+    Job("every operator on the photo", selection_figures.overview),
+    Job("convolution windows", selection_figures.conv_window),
+    Job("ConvNN similarities", selection_figures.convnn_similarity),
+    Job("attention weights", selection_figures.attention_map),
+    Job("N3 neighbour volumes", selection_figures.n3_neighbours),
+    Job("criss-cross", selection_figures.criss_cross),
     Job("n3 relaxation on the simplex", lambda out, setting: simplex_figure.draw(out)),
 )

@@ -14,8 +14,8 @@ import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-#: colour map of the weight a pixel gets (0 = transparent over the dimmed photo)
-WEIGHT_CMAP = "magma"
+#: colour map of the weight a pixel gets (a zero weight leaves the dimmed photo uncovered)
+WEIGHT_CMAP = "plasma"
 QUERY_COLOUR = "#00e5ff"
 
 
@@ -40,11 +40,14 @@ def show_map(ax: Axes, rgb: np.ndarray, weights: np.ndarray | None, query: tuple
     ``vmax`` fixes the top of the colour scale (default: the map's own maximum), so that
     panels meant to be compared can share one scale.
     """
-    ax.imshow(rgb * 0.35 if weights is not None else rgb, interpolation="nearest")
+    ax.imshow(rgb * 0.45 if weights is not None else rgb, interpolation="nearest")
     if weights is not None:
         top = float(weights.max()) if vmax is None else vmax
-        alpha = np.clip(weights / top, 0, 1) if top > 0 else np.zeros_like(weights)
-        ax.imshow(weights, cmap=WEIGHT_CMAP, vmin=0, vmax=top if top > 0 else 1, alpha=0.25 + 0.75 * alpha,
+        share = np.clip(weights / top, 0, 1) if top > 0 else np.zeros_like(weights)
+        # opacity grows with the weight (square root, so that small soft weights still show);
+        # pixels the query does not read stay the dimmed photo
+        alpha = 0.95 * np.sqrt(share)
+        ax.imshow(weights, cmap=WEIGHT_CMAP, vmin=0, vmax=top if top > 0 else 1, alpha=alpha,
                   interpolation="nearest")
     if query is not None:
         r, c = query
