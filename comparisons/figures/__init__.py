@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 
-from . import figures_command
+from . import figures_command, show_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``figures``, ``show`` and ``explore`` subcommands."""
     figures_command.register(sub)
+    show_command.register(sub)

@@ -16,6 +16,8 @@ from matplotlib.figure import Figure  # noqa: E402
 
 #: colour map of the weight a pixel gets (a zero weight leaves the dimmed photo uncovered)
 WEIGHT_CMAP = "plasma"
+#: for maps with negative weights (blue negative, red positive)
+SIGNED_CMAP = "RdBu_r"
 QUERY_COLOUR = "#00e5ff"
 
 
@@ -42,13 +44,15 @@ def show_map(ax: Axes, rgb: np.ndarray, weights: np.ndarray | None, query: tuple
     """
     ax.imshow(rgb * 0.45 if weights is not None else rgb, interpolation="nearest")
     if weights is not None:
-        top = float(weights.max()) if vmax is None else vmax
-        share = np.clip(weights / top, 0, 1) if top > 0 else np.zeros_like(weights)
+        signed = bool((weights < 0).any())  # e.g. a dot-product affinity: a diverging scale
+        top = float(np.abs(weights).max()) if vmax is None else vmax
+        share = np.clip(np.abs(weights) / top, 0, 1) if top > 0 else np.zeros_like(weights)
         # opacity grows with the weight (square root, so that small soft weights still show);
         # pixels the query does not read stay the dimmed photo
         alpha = 0.95 * np.sqrt(share)
-        ax.imshow(weights, cmap=WEIGHT_CMAP, vmin=0, vmax=top if top > 0 else 1, alpha=alpha,
-                  interpolation="nearest")
+        top = top if top > 0 else 1.0
+        ax.imshow(weights, cmap=SIGNED_CMAP if signed else WEIGHT_CMAP, vmin=-top if signed else 0, vmax=top,
+                  alpha=alpha, interpolation="nearest")
     if query is not None:
         r, c = query
         ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor=QUERY_COLOUR, linewidth=1.6))
