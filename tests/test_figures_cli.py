@@ -52,7 +52,7 @@ def test_default_query_scales_with_the_photo():
     assert Setting(size=16).pixel == (10, 4)
 
 
-@pytest.mark.parametrize("command", [["figures"], ["show", "conv2d"]])
+@pytest.mark.parametrize("command", [["figures"], ["show", "conv2d"], ["explore"]])
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args([*command, "--help"])

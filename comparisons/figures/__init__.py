@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 
-from . import figures_command, show_command
+from . import explore_command, figures_command, show_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``figures``, ``show`` and ``explore`` subcommands."""
     figures_command.register(sub)
     show_command.register(sub)
+    explore_command.register(sub)
