@@ -107,7 +107,7 @@ def test_clicking_a_pixel_changes_the_maps(page, browser):
     assert browser.execute_script("return document.body.dataset.query") == "{},{}".format(*first) != start
     for key, old in before.items():
         assert _canvas(browser, key) != old, f"the {key} panel did not change after the click"
-    for key in ("conv2d", "convnn2d", "self_attention2d", "criss_cross_attention2d"):
+    for key in ("conv2d", "conv_nn2d", "self_attention2d", "criss_cross_attention2d"):
         shown = np.array(browser.execute_script(f"return window.explorer.weights('{key}')")).reshape(8, 8)
         expected = _library_map(key, first)
         np.testing.assert_allclose(shown, expected, atol=expected.max() / 255 + 1e-7)
@@ -134,5 +134,5 @@ def test_temperature_slider_changes_only_n3(page, browser):
     assert _canvas(browser, "conv2d") == conv
     pixel = tuple(int(v) for v in browser.execute_script("return document.body.dataset.query").split(","))
     shown = np.array(browser.execute_script(f"return window.explorer.weights('{cold_key}')")).reshape(8, 8)
-    expected = _library_map("n3block2d", pixel, slot=0, temperature=coldest)
+    expected = _library_map("n3_block2d", pixel, slot=0, temperature=coldest)
     np.testing.assert_allclose(shown, expected, atol=expected.max() / 255 + 1e-7)

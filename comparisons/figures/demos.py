@@ -56,22 +56,23 @@ def criss_cross_demo(channels: int) -> nn.Module:
 
 DEMOS: tuple[Demo, ...] = (
     Demo("conv2d", "Conv2d 3x3: fixed window", lambda c: operators.Conv2d(c, c, 3, padding=1)),
-    Demo("convnn2d", "ConvNN k=9, cosine (features)", lambda c: operators.ConvNN2d(c, c, k=9, similarity="cosine")),
-    Demo("convnn2d_location", "ConvNN k=9, location", lambda c: operators.ConvNN2d(c, c, k=9, similarity="location")),
-    Demo("convnn2d_hybrid", "ConvNN k=9, hybrid",
+    Demo("conv_nn2d", "ConvNN k=9, cosine (features)", lambda c: operators.ConvNN2d(c, c, k=9, similarity="cosine")),
+    Demo("conv_nn2d_location", "ConvNN k=9, location", lambda c: operators.ConvNN2d(c, c, k=9, similarity="location")),
+    Demo("conv_nn2d_hybrid", "ConvNN k=9, hybrid",
          lambda c: operators.ConvNN2d(c, c, k=9, similarity="hybrid", hybrid_lambda=0.5)),
     Demo("self_attention2d", "attention: softmax over all",
          lambda c: operators.SelfAttention2d(c, identity_projections=True)),
-    Demo("nonlocal2d_gaussian", "non-local (Gaussian)",
+    Demo("non_local_block2d_gaussian", "non-local (Gaussian)",
          lambda c: operators.NonLocalBlock2d(c, mode="gaussian", sub_sample=False)),
-    Demo("n3block2d", f"N3 k={N3_K}, t={N3_TEMPERATURES[1]:g}", lambda c: n3_demo(c, N3_TEMPERATURES[1]),
+    Demo("n3_block2d", f"N3 k={N3_K}, t={N3_TEMPERATURES[1]:g}", lambda c: n3_demo(c, N3_TEMPERATURES[1]),
          slots=N3_K),
     Demo("criss_cross_attention2d", "criss-cross: row + column", criss_cross_demo),
 )
 
 
 def demo(name: str) -> Demo | None:
-    """The demo of a registered operator name, if the figures have one."""
+    """The demo of a registered operator name (or alias), if the figures have one."""
+    name = operators.registry.canonical(name)
     return next((d for d in DEMOS if d.name == name), None)
 
 

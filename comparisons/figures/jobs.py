@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import selection_figures, simplex_figure
+from . import selection_figures, simplex_figure, spectrum_figure
 from .setting import Setting
 
 
@@ -30,4 +30,5 @@ JOBS: tuple[Job, ...] = (
     Job("N3 neighbour volumes", selection_figures.n3_neighbours),
     Job("criss-cross", selection_figures.criss_cross),
     Job("n3 relaxation on the simplex", lambda out, setting: simplex_figure.draw(out)),
+    Job("the spectrum", lambda out, setting: spectrum_figure.draw(out)),
 )

@@ -59,7 +59,7 @@ def convnn_similarity(out_dir: Path, setting: Setting) -> list[Path]:
     photo = load_photo(setting.image, setting.size)
     fig, axes = grid(1, 4, panel=2.3)
     _photo_panel(axes[0, 0], photo, setting.pixel)
-    for ax, name in zip(axes[0, 1:], ("convnn2d", "convnn2d_location", "convnn2d_hybrid")):
+    for ax, name in zip(axes[0, 1:], ("conv_nn2d", "conv_nn2d_location", "conv_nn2d_hybrid")):
         nbhd = neighborhood_of(build(name, 3), photo.features)
         show_map(ax, photo.rgb, pixel_map(nbhd, setting.pixel), setting.pixel, demo(name).title, vmax=1.0)
     return [save(fig, out_dir / "convnn-similarity.png")]
@@ -70,7 +70,7 @@ def attention_map(out_dir: Path, setting: Setting) -> list[Path]:
     photo = load_photo(setting.image, setting.size)
     fig, axes = grid(1, 3, panel=2.6)
     _photo_panel(axes[0, 0], photo, setting.pixel)
-    for ax, name in zip(axes[0, 1:], ("self_attention2d", "nonlocal2d_gaussian")):
+    for ax, name in zip(axes[0, 1:], ("self_attention2d", "non_local_block2d_gaussian")):
         m = pixel_map(neighborhood_of(build(name, 3), photo.features), setting.pixel)
         show_map(ax, photo.rgb, m, setting.pixel, f"{demo(name).title}\nmax weight {m.max():.3f}, sum {m.sum():.2f}")
     return [save(fig, out_dir / "attention-map.png")]

@@ -70,5 +70,5 @@ def test_bad_identity_projections():
         operators.N3Block2d(3, identity_projections="yes")
     with pytest.raises(ValueError, match="qk_channels must equal in_channels"):
         operators.SelfAttention2d(3, qk_channels=4, identity_projections=True)
-    with pytest.raises(ValueError, match="key_channels must be None"):
+    with pytest.raises(ValueError, match="key_channels and out_channels must be None"):
         operators.CrissCrossAttention2d(3, key_channels=2, identity_projections=True)
