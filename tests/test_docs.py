@@ -69,6 +69,21 @@ def test_cited_tests_exist():
                 f"{page.name} cites {path}::{name}, which is not defined there"
 
 
+def test_ablations_page_matches_the_saved_results():
+    """The page's tables are the saved runs' numbers; with no saved run it says the results are pending."""
+    from comparisons.figures.results_figures import markdown_table
+
+    text = (DOCS / "ablations.md").read_text()
+    folders = sorted(p for p in (DOCS / "results").glob("compare-*") if p.is_dir())
+    if not folders:
+        assert "**Pending.**" in text
+        return
+    for folder in folders:
+        for line in markdown_table(folder).splitlines()[2:]:
+            assert line in text, f"ablations.md lacks this row of {folder.name}'s saved results: {line}"
+        assert f"figures/ablation-{folder.name.removeprefix('compare-')}.png" in text
+
+
 def test_mkdocs_builds_strict(tmp_path):
     if importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("mkdocstrings") is None:
         pytest.skip("the docs extra is not installed (pip install -e .[docs]); the site build is not checked")
