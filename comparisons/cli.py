@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from . import compare_command
+
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
@@ -82,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print every registered operator name, its family and what it builds.")
     p.add_argument("filter", nargs="?", default=None, help="wildcard on the names, e.g. 'conv*'")
     p.set_defaults(run=_list)
+    compare_command.register(sub)
     return parser
 
 
