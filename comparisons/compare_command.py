@@ -201,7 +201,15 @@ def run_compare(args: argparse.Namespace, console: Console, on_epoch=None) -> in
     except (ValueError, ConfigError) as err:
         console.print(f"error: {err}", style="red", highlight=False, markup=False)
         return 2
+    threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
+    try:
+        return _run_sweep(args, console, sweep, out, on_epoch)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_sweep(args: argparse.Namespace, console: Console, sweep: Sweep, out: Path, on_epoch: Any) -> int:
     d, device = _init_distributed(sweep.device)
     runs = sweep.shard(*args.shard) if args.shard else sweep.runs()
     command = command_line(args)

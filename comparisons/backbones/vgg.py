@@ -68,8 +68,8 @@ class VGG(nn.Module):
                     size = (size[0] // 2, size[1] // 2)
                 continue
             out = item * width
-            layers += [OperatorSlot(spec, c, out, size, self.name, f"features.{len(layers)}"), nn.BatchNorm2d(out),
-                       nn.ReLU()]
+            place = f"conv{sum(isinstance(m, nn.BatchNorm2d) for m in layers) + 1}"  # VGG's 3x3 convs, 1-based
+            layers += [OperatorSlot(spec, c, out, size, self.name, place), nn.BatchNorm2d(out), nn.ReLU()]
             c = out
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))

@@ -22,12 +22,14 @@ class Digits(TensorTask):
         test_fraction: share of each class held out for testing.
         split_seed: seed of the stratified split.
         subset: keep only the first ``subset`` training images (quick tests), ``None`` for all.
+        test_subset: keep only the first ``test_subset`` test images (quick tests), ``None`` for all.
     """
 
     name = "digits"
     num_classes = 10
 
-    def __init__(self, test_fraction: float = 0.25, split_seed: int = 0, subset: int | None = None) -> None:
+    def __init__(self, test_fraction: float = 0.25, split_seed: int = 0, subset: int | None = None,
+                 test_subset: int | None = None) -> None:
         test_fraction = check_float("test_fraction", test_fraction, low=0.0, high=1.0, low_open=True)
         split_seed = check_int("split_seed", split_seed, minimum=0)
         data = load_digits()
@@ -38,5 +40,7 @@ class Digits(TensorTask):
         train, test = torch.tensor(train), torch.tensor(test)
         if subset is not None:
             train = train[:check_int("subset", subset, minimum=1)]
+        if test_subset is not None:
+            test = test[:check_int("test_subset", test_subset, minimum=1)]
         mean, std = x[train].mean(), x[train].std()
         super().__init__((x[train] - mean) / std, y[train], (x[test] - mean) / std, y[test])
