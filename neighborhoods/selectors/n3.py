@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from .._checks import check_choice, check_float, check_int, check_int_tuple
 from ..functional.continuous_knn import UPDATES, continuous_knn
+from ..footprint import PixelFootprint, TokenGrid
 from ..functional.knn import top_k_stable
 from ..functional.patches import Patches, window_candidates
 from ..functional.similarity import similarity
@@ -146,14 +147,23 @@ class N3(Selector):
                              f"got {tuple(log_t.shape)}")
         return self.items(log_t).mean(-1).exp() * self.temp_bias
 
+    def footprint(self, spatial: tuple[int, ...]) -> PixelFootprint:
+        """Items on the input's pixels: patches (keys and queries alike), or the tokens themselves."""
+        if self.patches is None:
+            return PixelFootprint.pixels(spatial)
+        patches = TokenGrid.blocks(self.patches.grid(spatial), self.patches.patch_size, self.patches.stride)
+        return PixelFootprint(spatial, patches, patches)
+
     def forward(self, x: Tensor) -> Neighborhood:
         s, index, grid = self.scores(x)
+        footprint = self.footprint(tuple(x.shape[2:]))
         if self.hard:
             _, pos = top_k_stable(s, self.k)
             return Neighborhood(num_keys=index.shape[0], query_shape=grid,
-                                index=index.expand(x.shape[0], -1, -1).gather(-1, pos))
+                                index=index.expand(x.shape[0], -1, -1).gather(-1, pos), footprint=footprint)
         weight = continuous_knn(s, self.k, self.temperatures(x), update=self.update)
-        return Neighborhood(num_keys=index.shape[0], query_shape=grid, index=index, weight=weight)
+        return Neighborhood(num_keys=index.shape[0], query_shape=grid, index=index, weight=weight,
+                            footprint=footprint)
 
     def extra_repr(self) -> str:
         s = f"k={self.k}"
