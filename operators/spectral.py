@@ -32,12 +32,11 @@ import torch
 from torch import Tensor, nn
 
 from neighborhoods import ChannelLinear, NeighborAggregator
-from neighborhoods._checks import check_choice, check_divisible, check_int, check_tensor
+from neighborhoods._checks import check_bool, check_choice, check_divisible, check_int, check_tensor
 from neighborhoods.combiners import CayleyFilter, GraphFilter, chebyshev
-from neighborhoods.norms import ChannelSoftmax, SpatialSoftmax, ZeroBatchNorm, ZeroGroupNorm, ZeroScale
+from neighborhoods.norms import ChannelBatchNorm, ChannelSoftmax, Scale, SpatialSoftmax
 from neighborhoods.selectors import CompactAffinity, CrissCross, DenseAffinity
 
-from .conv import Conv1d, Conv2d
 from ._nd import nd_pair
 from .registry import Example, register
 
@@ -45,7 +44,6 @@ from .registry import Example, register
 NONLOCAL_STAGE = ((-1.0, 1.0),)
 #: kernels that keep the symmetric normalisation's degrees positive
 SNL_KERNELS = ("exp", "sigmoid")
-_ONE_BY_ONE = {1: Conv1d, 2: Conv2d}
 _EX1D, _EX2D = (2, 8, 13), (2, 8, 5, 6)
 
 
@@ -110,7 +108,7 @@ class _NonLocalStageNd(_SpectralBlock):
         f = {"device": device, "dtype": dtype}
         super().__init__(
             DenseAffinity(ChannelLinear(c, ci, bias=bias, **f), ChannelLinear(c, ci, bias=bias, **f)),
-            GraphFilter(c, ci, out, NONLOCAL_STAGE, norm=ZeroBatchNorm(out, **f), residual=True, bias=bias, **f),
+            GraphFilter(c, ci, out, NONLOCAL_STAGE, norm=ChannelBatchNorm(out, **f), residual=True, bias=bias, **f),
             path=path)
         self._setup(in_channels=c, inter_channels=ci, **_changed("out_channels", out, c))
 
@@ -147,7 +145,7 @@ class _DoubleAttentionNd(_SpectralBlock):
             DenseAffinity(query=nn.Sequential(ChannelLinear(c, cn, bias=bias, **f), ChannelSoftmax()),
                           key=nn.Sequential(ChannelLinear(c, cn, bias=bias, **f), SpatialSoftmax()),
                           kernel="dot", normalize="none"),
-            GraphFilter(c, cm, out, norm=ZeroBatchNorm(out, **f), residual=True, bias=bias, **f),
+            GraphFilter(c, cm, out, norm=ChannelBatchNorm(out, **f), residual=True, bias=bias, **f),
             path=path)
         self._setup(in_channels=c, feature_channels=cm, attention_maps=cn, **_changed("out_channels", out, c))
 
@@ -187,11 +185,11 @@ class _CGNLNd(_SpectralBlock):
         check_divisible("inter_channels", ci, "groups", groups)
         check_divisible("out_channels", out, "groups", groups)
         f = {"device": device, "dtype": dtype}
-        output = _ONE_BY_ONE[self.spatial_dims](ci, out, 1, groups=groups, bias=False, **f)
+        output = ChannelLinear(ci, out, bias=False, groups=groups, **f)
         super().__init__(
             CompactAffinity(ChannelLinear(c, ci, bias=False, **f), ChannelLinear(c, ci, bias=False, **f),
                             groups=groups, kernel=kernel, order=order, gamma=gamma, normalize=normalize),
-            GraphFilter(c, ci, out, output=output, norm=ZeroGroupNorm(groups, out, **f), residual=True,
+            GraphFilter(c, ci, out, output=output, norm=nn.GroupNorm(groups, out, **f), residual=True,
                         nodes="entries", **f),
             path=path)
         self._setup(in_channels=c, inter_channels=ci, groups=groups, kernel=kernel, **_changed("out_channels", out, c))
@@ -213,6 +211,9 @@ class CrissCrossAttention2d(_SpectralBlock):
         key_channels: channels of queries and keys (default ``out_channels // 8``).
         recurrence: R >= 1 (CCNet: 2).
         bias: whether the 1x1 projections carry a bias.
+        identity_projections: no query and key maps: the affinity compares the raw input
+            features, ``softmax_j(x_u . x_j)`` over the cross (``key_channels`` and
+            ``out_channels`` must be ``None``).
         out_channels: channels of the output (default C). Because the R steps share their
             weights, another value projects the input first (``input_projection``, a 1x1
             map without bias) and the steps run at ``out_channels``.
@@ -225,18 +226,27 @@ class CrissCrossAttention2d(_SpectralBlock):
 
     def __init__(self, in_channels: int, key_channels: int | None = None, recurrence: int = 2, bias: bool = True,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto", *, out_channels: int | None = None) -> None:
+                 path: str = "auto", *, out_channels: int | None = None, identity_projections: bool = False) -> None:
         c_in = check_int("in_channels", in_channels, minimum=1)
-        c, ck = _sizes(_channels("out_channels", out_channels, c_in), "key_channels", key_channels, 8)
+        if check_bool("identity_projections", identity_projections) and (key_channels, out_channels) != (None, None):
+            raise ValueError(f"identity_projections=True compares the raw input channels; key_channels and "
+                             f"out_channels must be None, got key_channels={key_channels}, "
+                             f"out_channels={out_channels}")
+        # without projections the "keys" are the input's own C channels
+        c, ck = _sizes(_channels("out_channels", out_channels, c_in), "key_channels", key_channels,
+                       1 if identity_projections else 8)
         steps = check_int("recurrence", recurrence, minimum=1)
         f = {"device": device, "dtype": dtype}
+        qk = (None, None) if identity_projections else (ChannelLinear(c, ck, bias=bias, **f),
+                                                        ChannelLinear(c, ck, bias=bias, **f))
         super().__init__(
-            CrissCross(ChannelLinear(c, ck, bias=bias, **f), ChannelLinear(c, ck, bias=bias, **f)),
-            GraphFilter(c, c, c, output=False, norm=ZeroScale(**f), residual=True, bias=bias, **f),
+            CrissCross(*qk),
+            GraphFilter(c, c, c, output=False, norm=Scale(**f), residual=True, bias=bias, **f),
             path=path)
         self.input_projection = ChannelLinear(c_in, c, bias=False, **f) if c != c_in else None
         self.recurrence = steps
-        self._setup(in_channels=c_in, key_channels=ck, recurrence=steps, **_changed("out_channels", c, c_in))
+        self._setup(in_channels=c_in, key_channels=ck, recurrence=steps, **_changed("out_channels", c, c_in),
+                    **({"identity_projections": True} if identity_projections else {}))
 
     def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
         if self.input_projection is not None:
@@ -276,7 +286,7 @@ class _SNLNd(_SpectralBlock):
         f = {"device": device, "dtype": dtype}
         super().__init__(
             _symmetric_affinity(c, ci, check_choice("kernel", kernel, SNL_KERNELS), bias, f),
-            GraphFilter(c, ci, out, chebyshev(order), norm=ZeroBatchNorm(out, **f), residual=True, bias=bias, **f),
+            GraphFilter(c, ci, out, chebyshev(order), norm=ChannelBatchNorm(out, **f), residual=True, bias=bias, **f),
             path=path)
         self._setup(in_channels=c, inter_channels=ci, order=order, kernel=kernel, **_changed("out_channels", out, c))
 
@@ -314,7 +324,7 @@ class _CayleySNLNd(_SpectralBlock):
         f = {"device": device, "dtype": dtype}
         super().__init__(
             _symmetric_affinity(c, ci, "sigmoid", bias, f),
-            CayleyFilter(c, ci, out, norm=ZeroBatchNorm(out, **f), residual=True, bias=bias, **f),
+            CayleyFilter(c, ci, out, norm=ChannelBatchNorm(out, **f), residual=True, bias=bias, **f),
             path=path)
         self._setup(in_channels=c, inter_channels=ci, **_changed("out_channels", out, c))
 
