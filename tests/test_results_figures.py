@@ -35,5 +35,18 @@ def test_no_results_no_plots(tmp_path):
 
 def test_folder_without_runs_is_an_error(tmp_path):
     (tmp_path / "compare-empty").mkdir()
-    with pytest.raises(ValueError, match="holds no runs/\\*/records.jsonl"):
+    with pytest.raises(ValueError, match="holds no results.jsonl and no runs/\\*/records.jsonl"):
         results_figures.draw(tmp_path / "out", tmp_path)
+
+
+def test_merged_results_file_keeps_sweep_order(tmp_path):
+    folder = tmp_path / "compare-merged"
+    folder.mkdir()
+    records = [dict(operator=op, index=i, seed=seed, epoch=e, epochs=2, metric="accuracy", value=float(e), test_loss=1.0,
+                    parameters=10, seconds=0.1) for i, op in enumerate(["zeta", "alpha"]) for seed in (1, 0)
+               for e in (2, 1)]
+    (folder / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    runs = results_figures.read_runs(folder)
+    assert list(runs) == ["zeta", "alpha"] and list(runs["zeta"]) == [0, 1]
+    assert [r["epoch"] for r in runs["alpha"][0]] == [1, 2]
+    assert [row["label"] for row in results_figures.summary(folder)] == ["zeta", "alpha"]

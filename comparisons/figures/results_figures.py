@@ -1,7 +1,7 @@
 """Plots of the saved ablation and benchmark results under ``docs/results/``.
 
-Drawn only from committed data: ``compare-*/runs/*/records.jsonl`` (one JSON record per
-finished epoch of a ``neighbor-zoo compare`` run: ``operator``, ``seed``, ``epoch``,
+Drawn only from committed data: ``compare-*/results.jsonl`` (or ``runs/*/records.jsonl``; one
+JSON record per finished epoch of a ``neighbor-zoo compare`` run: ``operator``, ``seed``, ``epoch``,
 ``value`` of ``metric``, ``test_loss``, ``parameters``, ``seconds``) and ``bench-cpu.json``
 (``neighbor-zoo bench``, plotted by the bench report's own ``plot``). A folder that is not
 there draws nothing; a folder that is there but unreadable is an error.
@@ -10,7 +10,6 @@ there draws nothing; a folder that is there but unreadable is an error.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +18,25 @@ import numpy as np
 from .plotting import plt, save
 
 BENCH_FILE = "bench-cpu.json"
+#: the merged records of a compare folder
+RESULTS_FILE = "results.jsonl"
 
 
 def read_runs(folder: Path) -> dict[str, dict[int, list[dict[str, Any]]]]:
-    """``operator -> seed -> records sorted by epoch`` of one compare folder."""
-    runs: dict[str, dict[int, list[dict[str, Any]]]] = defaultdict(dict)
-    files = sorted(folder.glob("runs/*/records.jsonl"))
+    """``operator -> seed -> records sorted by epoch`` of one compare folder, operators in sweep order.
+
+    Reads the folder's merged ``results.jsonl`` or, without one, its ``runs/*/records.jsonl``.
+    """
+    merged = folder / RESULTS_FILE
+    files = [merged] if merged.is_file() else sorted(folder.glob("runs/*/records.jsonl"))
     if not files:
-        raise ValueError(f"results folder {str(folder)!r} holds no runs/*/records.jsonl")
-    for path in files:
-        records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        if not records:
-            continue
-        first = records[0]
-        runs[first["operator"]][int(first["seed"])] = sorted(records, key=lambda r: r["epoch"])
-    return dict(runs)
+        raise ValueError(f"results folder {str(folder)!r} holds no {RESULTS_FILE} and no runs/*/records.jsonl")
+    records = [json.loads(line) for path in files for line in path.read_text().splitlines() if line.strip()]
+    records.sort(key=lambda r: (r.get("index", 0), r["seed"], r["epoch"]))
+    runs: dict[str, dict[int, list[dict[str, Any]]]] = {}
+    for r in records:
+        runs.setdefault(r["operator"], {}).setdefault(int(r["seed"]), []).append(r)
+    return runs
 
 
 def summary(folder: Path) -> list[dict[str, Any]]:
