@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print every registered operator name, its family and what it builds.")
     p.add_argument("filter", nargs="?", default=None, help="wildcard on the names, e.g. 'conv*'")
     p.set_defaults(run=_list)
+    from . import bench_command; bench_command.register(sub)
     return parser
 
 
