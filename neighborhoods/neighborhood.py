@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_tensor
+from .functional.candidates import candidate_sum
 from .functional.gather import gather
 
 
@@ -106,6 +107,12 @@ class Neighborhood:
             if self.valid is not None:
                 weight = weight * self.valid.unsqueeze(-1).to(weight.dtype)
             return torch.einsum("...qns,...nc->...qsc", weight.to(values.dtype), values)
+        if self.weight is not None and self.index.ndim == 2 and self.weight.ndim == 4 and values.ndim == 3:
+            # a static candidate list mixed into slots (N3): never gather the (B, Nq, M, C) candidates
+            weight = self.weight
+            if self.valid is not None:
+                weight = weight * self.valid.unsqueeze(-1).to(weight.dtype)
+            return candidate_sum(values, self.index, weight)
         gathered = gather(values, self.index, self.valid)  # (*lead, q, m, c)
         if self.weight is None:
             return gathered

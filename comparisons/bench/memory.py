@@ -49,6 +49,11 @@ class LiveTensorBytes(TorchDispatchMode):
         for key in dead:
             self.current -= self._live.pop(key)[1]
 
+    def live_bytes(self) -> int:
+        """Bytes held now (storages freed since the last op are dropped first)."""
+        self._collect()
+        return self.current
+
     def __exit__(self, *exc: Any) -> Any:
         self._collect()
         return super().__exit__(*exc)
