@@ -15,7 +15,7 @@ from .bench.runner import plan
 from .bench.timing import MODES
 
 #: defaults chosen to finish in under 5 minutes on a 2-core CPU; larger runs via the flags
-DEFAULT_OPERATORS = "conv2d,convnn2d,convnn2d_random,convnn2d_spatial,self_attention2d,n3block2d"
+DEFAULT_OPERATORS = "conv2d,conv_nn2d,conv_nn2d_random,conv_nn2d_spatial,self_attention2d,n3_block2d"
 DEFAULT_SIZES = {"cpu": "16,32,64", "cuda": "16,32,64,128,256"}
 DEFAULT_N3_SIZES = {"cpu": "80", "cuda": "80,160"}
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
@@ -49,11 +49,11 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     modes = MODES if args.backward else MODES[:1]
     settings = Settings(batch=args.batch, channels=args.channels, k=args.k, device=device, dtype=DTYPES[args.dtype],
                         memory_cap=int(args.memory_cap_gb * 2**30), peer_dir=args.peer_dir, seed=args.seed)
-    if args.peer_dir is not None and "convnn2d" not in args.operators:
-        console.print("[yellow]--peer-dir is used by the convnn2d workload, which is not selected[/yellow]")
+    if args.peer_dir is not None and "conv_nn2d" not in args.operators:
+        console.print("[yellow]--peer-dir is used by the conv_nn2d workload, which is not selected[/yellow]")
     # one step per measurement (and per workload setup) plus the matmul limit
-    per_workload = {op: 1 + len(modes) * (3 + (op in ("conv2d", "self_attention2d", "convnn2d"))
-                                          + (op == "convnn2d" and args.peer_dir is not None))
+    per_workload = {op: 1 + len(modes) * (3 + (op in ("conv2d", "self_attention2d", "conv_nn2d"))
+                                          + (op == "conv_nn2d" and args.peer_dir is not None))
                     for op in args.operators}
     total = 1 + sum(per_workload[op] for op, _ in plan(args.operators, sizes, n3_sizes))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -92,7 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"image sizes H = W, comma-separated (default cpu {DEFAULT_SIZES['cpu']}, "
                         f"cuda {DEFAULT_SIZES['cuda']})")
     p.add_argument("--n3-sizes", type=_ints, default=None,
-                   help=f"image sizes for n3block2d, whose 10x10 / stride 5 patches must tile the image "
+                   help=f"image sizes for n3_block2d, whose 10x10 / stride 5 patches must tile the image "
                         f"(default cpu {DEFAULT_N3_SIZES['cpu']}, cuda {DEFAULT_N3_SIZES['cuda']})")
     p.add_argument("--operators", type=_names, default=_names(DEFAULT_OPERATORS),
                    help=f"comma-separated, from {', '.join(WORKLOADS)} (default all)")

@@ -46,7 +46,7 @@ def convnn2d_all_pairs_bytes(batch: int, tokens: int, channels: int, k: int, ite
     return itemsize * batch * (2 * tokens * tokens + 2 * tokens * channels * k)
 
 
-def n3block2d_all_pairs(block: N3Block2d, x: Tensor) -> Tensor:
+def n3_block2d_all_pairs(block: N3Block2d, x: Tensor) -> Tensor:
     """The N3 block with dense distances and weights over all patch pairs (Ploetz & Roth 2018, Eqs. 4, 8-11).
 
     Patch embeddings ``(B, Np, d)``, the full ``(B, Np, Np)`` squared distances, candidates
@@ -63,6 +63,9 @@ def n3block2d_all_pairs(block: N3Block2d, x: Tensor) -> Tensor:
         raise ValueError(f"the all-pairs form covers the default N3Block2d configuration, got {block!r}")
     patch, stride = sel.patches.patch_size, sel.patches.stride
     b, c, h, w = x.shape
+    if (h - patch[0]) % stride[0] or (w - patch[1]) % stride[1]:
+        raise ValueError(f"the all-pairs form needs patches that tile the image, got {(h, w)} for "
+                         f"patch_size={patch}, stride={stride}")
     grid = ((h - patch[0]) // stride[0] + 1, (w - patch[1]) // stride[1] + 1)
     n = math.prod(grid)
     embed = F.unfold(sel.embedding(x), patch, stride=stride).transpose(1, 2)  # (b, n, d)
@@ -93,8 +96,8 @@ def n3block2d_all_pairs(block: N3Block2d, x: Tensor) -> Tensor:
     return torch.cat([x, folded.flatten(1, 2)], dim=1)
 
 
-def n3block2d_all_pairs_bytes(batch: int, patches: int, k: int, patch_features: int, itemsize: int) -> int:
-    """Estimated peak of :func:`n3block2d_all_pairs`: the ``(B, Np, Np)`` scores and k dense weight matrices."""
+def n3_block2d_all_pairs_bytes(batch: int, patches: int, k: int, patch_features: int, itemsize: int) -> int:
+    """Estimated peak of :func:`n3_block2d_all_pairs`: the ``(B, Np, Np)`` scores and k dense weight matrices."""
     return itemsize * batch * ((k + 3) * patches * patches + (k + 1) * patches * patch_features)
 
 
@@ -107,7 +110,7 @@ def _window_mask(grid: tuple[int, int], window: int | tuple[int, int] | None, pa
         window = (window, window) if isinstance(window, int) else tuple(window)
         per_axis = []
         for n, wpx, p, s in zip(grid, window, patch, stride):
-            size = (wpx - p) // s + 1
+            size = min(n, (wpx - p) // s + 1)  # a window wider than the image covers it
             i = torch.arange(n, device=device)
             start = (i - size // 2).clamp(0, n - size)
             per_axis.append((i.unsqueeze(0) >= start.unsqueeze(1)) & (i.unsqueeze(0) < (start + size).unsqueeze(1)))

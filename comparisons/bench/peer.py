@@ -1,7 +1,7 @@
 """The public ConvNN layer (Kang & Farias' code, ``models/layers2d.py``, ``Conv2d_NN``, MIT) from a local clone.
 
 It is loaded by file path from a checkout the user names with ``--peer-dir`` (never vendored
-here), configured as the library's ``convnn2d`` (cosine, all tokens, no padding, no pixel
+here), configured as the library's ``conv_nn2d`` (cosine, all tokens, no padding, no pixel
 shuffle) and given the same Conv1d weight and bias, so both layers compute the same function.
 """
 

@@ -119,3 +119,23 @@ def plot(data: dict[str, Any], path: Path) -> None:
 
 def fraction(value: float, limit: float) -> float:
     return value / limit if limit > 0 and math.isfinite(value) else float("nan")
+
+
+def markdown(data: dict[str, Any], operators: list[str] | None = None, modes: list[str] | None = None) -> str:
+    """The results as a Markdown table (for docs), optionally only some operators / modes."""
+    lines = ["| operator | size | mode | variant | time | x baseline | peak memory | TFLOP/s | % of matmul limit "
+             "| recall@k |", "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in data["results"]:
+        if (operators and r["operator"] not in operators) or (modes and r["mode"] not in modes):
+            continue
+        if r["time_s"] is None:
+            est = f"~{_bytes(r['estimated_bytes'])} (est.)" if r.get("estimated_bytes") else "-"
+            cells = ["skipped", "-", est, "-", "-"]
+        else:
+            time = f"{r['time_s'] * 1e3:.1f} ms" if r["time_s"] < 1 else f"{r['time_s']:.2f} s"
+            cells = [time, "-" if r["ratio"] is None else f"{r['ratio']:.2f}", _bytes(r["peak_bytes"]),
+                     f"{r['tflops']:.3g}", f"{100 * r['fraction_of_limit']:.1f}"]
+        recall = "-" if r.get("recall") is None else f"{r['recall']:.3f}"
+        lines.append(f"| {r['operator']} | {r['size']}x{r['size']} | {r['mode']} | {r['variant']} | "
+                     + " | ".join(cells) + f" | {recall} |")
+    return "\n".join(lines)

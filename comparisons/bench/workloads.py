@@ -113,7 +113,7 @@ def _convnn(s: Settings, name: str, **kw) -> nn.Module:
 
 def convnn2d(s: Settings, size: int) -> Workload:
     """ConvNN, cosine, k nearest among all tokens: ours vs the all-pairs form (and the public layer)."""
-    layer = _convnn(s, "convnn2d")
+    layer = _convnn(s, "conv_nn2d")
     n = size * size
     variants = _layer_variants(layer)
     need = naive.convnn2d_all_pairs_bytes(s.batch, n, s.channels, s.k, s.dtype.itemsize)
@@ -127,7 +127,7 @@ def convnn2d(s: Settings, size: int) -> Workload:
         else:
             variants.append(Variant("peer", peer, list(peer.parameters()), **_over_cap(need, s)))
     flops = 2.0 * s.batch * n * n * s.channels + 2.0 * s.batch * n * s.channels * s.channels * s.k
-    return Workload("convnn2d", size, _input(s, size), flops, "2 B N^2 C + 2 B N C_in C_out k", variants, "naive",
+    return Workload("conv_nn2d", size, _input(s, size), flops, "2 B N^2 C + 2 B N C_in C_out k", variants, "naive",
                     notes=notes)
 
 
@@ -138,19 +138,19 @@ def _sampled_convnn(s: Settings, size: int, name: str, samples: int, candidates:
     flops = 2.0 * s.batch * n * candidates * s.channels + 2.0 * s.batch * n * s.channels * s.channels * s.k
     variants = _layer_variants(layer)
     return Workload(name, size, x, flops, f"2 B N S C + 2 B N C_in C_out k, S = {candidates} candidates",
-                    variants, None, recall=recall_at_k(layer, _convnn(s, "convnn2d"), x))
+                    variants, None, recall=recall_at_k(layer, _convnn(s, "conv_nn2d"), x))
 
 
 def convnn2d_random(s: Settings, size: int) -> Workload:
     """ConvNN with N/16 random candidates (at least 4k)."""
     samples = min(size * size, max(4 * s.k, size * size // 16))
-    return _sampled_convnn(s, size, "convnn2d_random", samples, samples)
+    return _sampled_convnn(s, size, "conv_nn2d_random", samples, samples)
 
 
 def convnn2d_spatial(s: Settings, size: int) -> Workload:
     """ConvNN with a (size/4) x (size/4) evenly spaced candidate grid (at least 2k candidates)."""
     per_axis = min(size, max(math.isqrt(2 * s.k) + 1, size // 4))
-    return _sampled_convnn(s, size, "convnn2d_spatial", per_axis, per_axis * per_axis)
+    return _sampled_convnn(s, size, "conv_nn2d_spatial", per_axis, per_axis * per_axis)
 
 
 def recall_at_k(sampled: nn.Module, exact: nn.Module, x: Tensor) -> float:
@@ -181,14 +181,14 @@ def self_attention2d(s: Settings, size: int) -> Workload:
                     notes=["native = SDPA on the layer's own q, k, v (projections included, output projection not)"])
 
 
-def n3block2d(s: Settings, size: int) -> Workload:
+def n3_block2d(s: Settings, size: int) -> Workload:
     """The N3 block at the paper's denoising setting (k 7, 10x10 patches, stride 5, 80x80 window).
 
-    Images smaller than the window search the whole image (window = the image), noted in the results.
+    Images smaller than the window search the whole image, noted in the results; the naive
+    all-pairs form runs where the patches tile the image (the block pads other sizes).
     """
     torch.manual_seed(s.seed)
-    window = min(N3_WINDOW, size)
-    block = operators.create("n3block2d", in_channels=s.channels, window=window, **_factory(s))
+    block = operators.create("n3_block2d", in_channels=s.channels, window=N3_WINDOW, **_factory(s))
     sel = block.selector
     grid = sel.patches.grid((size, size))
     patches = math.prod(grid)
@@ -201,11 +201,14 @@ def n3block2d(s: Settings, size: int) -> Workload:
     nets += 2.0 * s.batch * size * size * 9 * hidden * (d_embed // sel.patches.area + 1)
     flops = nets + 2.0 * s.batch * patches * m * d_embed + 2.0 * s.batch * patches * m * sel.k * d_value
     variants = _layer_variants(block)
-    need = naive.n3block2d_all_pairs_bytes(s.batch, patches, sel.k, d_value, s.dtype.itemsize)
-    variants.append(Variant("naive", lambda x: naive.n3block2d_all_pairs(block, x), variants[0].parameters,
-                            **_over_cap(need, s)))
-    notes = [] if window == N3_WINDOW else [f"at {size}x{size} the search window is the whole image ({window}px)"]
-    return Workload("n3block2d", size, _input(s, size), flops,
+    need = naive.n3_block2d_all_pairs_bytes(s.batch, patches, sel.k, d_value, s.dtype.itemsize)
+    tiles = (size - sel.patches.patch_size[0]) % sel.patches.stride[0] == 0
+    skip = {} if tiles else {"skip": "the patches do not tile the image (the block pads it; the all-pairs form "
+                                     "covers tiling sizes)"}
+    variants.append(Variant("naive", lambda x: naive.n3_block2d_all_pairs(block, x), variants[0].parameters,
+                            **(skip or _over_cap(need, s))))
+    notes = [] if size >= N3_WINDOW else [f"at {size}x{size} the {N3_WINDOW}px search window covers the whole image"]
+    return Workload("n3_block2d", size, _input(s, size), flops,
                     "embedding/temperature CNNs + 2 B Np M d_e + 2 B Np M k C p^2", variants, "naive", notes=notes)
 
 
@@ -222,6 +225,6 @@ def _over_cap(need: int, s: Settings) -> dict:
 
 #: operator name -> workload builder; N3 has its own sizes (its patches must tile the image)
 WORKLOADS: dict[str, Callable[[Settings, int], Workload]] = {
-    "conv2d": conv2d, "convnn2d": convnn2d, "convnn2d_random": convnn2d_random,
-    "convnn2d_spatial": convnn2d_spatial, "self_attention2d": self_attention2d, "n3block2d": n3block2d,
+    "conv2d": conv2d, "conv_nn2d": convnn2d, "conv_nn2d_random": convnn2d_random,
+    "conv_nn2d_spatial": convnn2d_spatial, "self_attention2d": self_attention2d, "n3_block2d": n3_block2d,
 }

@@ -16,7 +16,7 @@ TINY = ["--batch", "1", "--channels", "4", "--min-run-time", "0.001", "--matmul-
 
 def test_bench_cli_smoke(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert main(["bench", "--operators", "conv2d,convnn2d,convnn2d_spatial,self_attention2d,n3block2d",
+    assert main(["bench", "--operators", "conv2d,conv_nn2d,conv_nn2d_spatial,self_attention2d,n3_block2d",
                  "--sizes", "6,8", "--n3-sizes", "20", "--backward", "--out", str(out),
                  "--peer-dir", str(tmp_path / "absent"), *TINY]) == 0
     data = json.loads(out.read_text())
@@ -25,21 +25,21 @@ def test_bench_cli_smoke(tmp_path, capsys):
     assert "neighbor-zoo bench" in text and "peer ConvNN skipped" in text
     rows = data["results"]
     seen = {(r["operator"], r["variant"], r["mode"]) for r in rows}
-    for op, variant in [("conv2d", "native"), ("convnn2d", "naive"), ("self_attention2d", "native"),
-                        ("n3block2d", "naive"), ("convnn2d", "fast"), ("convnn2d", "reference")]:
+    for op, variant in [("conv2d", "native"), ("conv_nn2d", "naive"), ("self_attention2d", "native"),
+                        ("n3_block2d", "naive"), ("conv_nn2d", "fast"), ("conv_nn2d", "reference")]:
         assert (op, variant, "forward") in seen and (op, variant, "forward+backward") in seen
     for r in rows:
         assert r["time_s"] > 0 and r["peak_bytes"] >= 0 and r["tflops"] > 0
         if r["variant"] == r["baseline"]:
             assert r["ratio"] == pytest.approx(1.0)
-    assert all(0 <= r["recall"] <= 1 for r in rows if r["operator"] == "convnn2d_spatial")
-    assert {g["operator"] for g in data["growth"]} >= {"conv2d", "convnn2d"}
+    assert all(0 <= r["recall"] <= 1 for r in rows if r["operator"] == "conv_nn2d_spatial")
+    assert {g["operator"] for g in data["growth"]} >= {"conv2d", "conv_nn2d"}
     assert data["meta"]["matmul_tflops"] > 0
 
 
 def test_bench_skips_naive_over_the_memory_cap(tmp_path):
     out = tmp_path / "bench.json"
-    assert main(["bench", "--operators", "convnn2d", "--sizes", "8", "--memory-cap-gb", "1e-6", "--no-plot",
+    assert main(["bench", "--operators", "conv_nn2d", "--sizes", "8", "--memory-cap-gb", "1e-6", "--no-plot",
                  "--out", str(out), *TINY]) == 0
     naive_row = next(r for r in json.loads(out.read_text())["results"] if r["variant"] == "naive")
     assert naive_row["time_s"] is None and naive_row["estimated_bytes"] > 0 and "cap" in naive_row["skip"]
@@ -54,7 +54,7 @@ def test_bench_rejects_unknown_operator(capsys):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_naive_convnn_matches_the_layer(seed):
     torch.manual_seed(seed)
-    layer = operators.create("convnn2d", in_channels=5, out_channels=3, k=4, dtype=torch.float64)
+    layer = operators.create("conv_nn2d", in_channels=5, out_channels=3, k=4, dtype=torch.float64)
     x = torch.randn(2, 5, 6, 7, dtype=torch.float64)
     torch.testing.assert_close(naive.convnn2d_all_pairs(layer, x), layer(x), rtol=0, atol=1e-10)
 
@@ -63,10 +63,10 @@ def test_naive_convnn_matches_the_layer(seed):
 def test_naive_n3_matches_the_block(window):
     torch.manual_seed(0)
     # temp_bias 30: weights well away from one-hot, where the k-th weight vector is ill-conditioned
-    block = operators.create("n3block2d", in_channels=3, k=3, window=window, embed_channels=4, hidden_channels=8,
+    block = operators.create("n3_block2d", in_channels=3, k=3, window=window, embed_channels=4, hidden_channels=8,
                              temp_bias=30.0, dtype=torch.float64)
     x = torch.randn(2, 3, 30, 25, dtype=torch.float64, requires_grad=True)
-    ours, theirs = block(x), naive.n3block2d_all_pairs(block, x)
+    ours, theirs = block(x), naive.n3_block2d_all_pairs(block, x)
     torch.testing.assert_close(theirs, ours, rtol=0, atol=1e-10)
     g = torch.randn_like(ours)
     torch.testing.assert_close(torch.autograd.grad(theirs, x, g)[0], torch.autograd.grad(ours, x, g)[0],
