@@ -99,7 +99,8 @@ class _ConvNNNd(ConvWeights, NeighborAggregator):
                     padding=padding, sampling=sampling, samples=samples, hybrid_lambda=hybrid_lambda,
                     self_first=not location, order="index" if location else "score", block_size=block_size,
                     seed=seed),
-            Conv1D(in_channels, in_channels if out_channels is None else out_channels, k, bias=bias, device=device, dtype=dtype),
+            Conv1D(in_channels, in_channels if out_channels is None else out_channels, k, bias=bias, device=device,
+                   dtype=dtype),
         )
         self.similarity = similarity
         alias_state_dict(self, WEIGHT_ALIASES)

@@ -73,8 +73,16 @@ def _inputs(layer: nn.Module, parts: list[NeighborAggregator], x: Tensor) -> lis
     return [seen[id(p)] for p in parts]
 
 
-def _fast_path(layer: NeighborAggregator, x: Tensor) -> str | None:
-    """The name of the native twin ``layer`` runs on ``x``, or ``None`` when it takes the reference path."""
+def _fast_path(layer: NeighborAggregator, x: Tensor, channels_first: bool) -> str | None:
+    """The native kernel ``layer`` runs on ``x``, or ``None`` when it takes the reference path.
+
+    Where the aggregator can name it (``fast_path_name``, with the registry's ``why_not``
+    deciding on the configuration and ``x``), that answer is used; otherwise the layer runs
+    with ``path='fast'``, which raises when no native twin covers it.
+    """
+    named = getattr(layer, "fast_path_name", None)
+    if named is not None:
+        return named(x if channels_first else None)  # SelfAttention's x is (B, N, E), not what it aggregates
     if layer.fast_path is None:
         return None
     try:
@@ -103,7 +111,7 @@ def info(name: str) -> OperatorInfo:
         with torch.no_grad():
             keeps = kept(x).shape[channel_axis] == x.shape[channel_axis]
         parts = _aggregators(layer)
-        fast = [_fast_path(p, xp) for p, xp in zip(parts, _inputs(layer, parts, x))]
+        fast = [_fast_path(p, xp, channel_axis == 1) for p, xp in zip(parts, _inputs(layer, parts, x))]
     return OperatorInfo(
         name=e.name, family=e.family,
         layout=getattr(e.target, "layout", None) or LAYOUTS[len(ex.input_shape) - 2],

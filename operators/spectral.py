@@ -34,10 +34,9 @@ from torch import Tensor, nn
 from neighborhoods import ChannelLinear, NeighborAggregator
 from neighborhoods._checks import check_choice, check_divisible, check_int, check_tensor
 from neighborhoods.combiners import CayleyFilter, GraphFilter, chebyshev
-from neighborhoods.norms import ChannelSoftmax, SpatialSoftmax, ZeroBatchNorm, ZeroGroupNorm, ZeroScale
+from neighborhoods.norms import ChannelBatchNorm, ChannelSoftmax, Scale, SpatialSoftmax
 from neighborhoods.selectors import CompactAffinity, CrissCross, DenseAffinity
 
-from .conv import Conv1d, Conv2d
 from ._nd import nd_pair
 from .registry import Example, register
 
@@ -45,7 +44,6 @@ from .registry import Example, register
 NONLOCAL_STAGE = ((-1.0, 1.0),)
 #: kernels that keep the symmetric normalisation's degrees positive
 SNL_KERNELS = ("exp", "sigmoid")
-_ONE_BY_ONE = {1: Conv1d, 2: Conv2d}
 _EX1D, _EX2D = (2, 8, 13), (2, 8, 5, 6)
 
 
@@ -110,7 +108,7 @@ class _NonLocalStageNd(_SpectralBlock):
         f = {"device": device, "dtype": dtype}
         super().__init__(
             DenseAffinity(ChannelLinear(c, ci, bias=bias, **f), ChannelLinear(c, ci, bias=bias, **f)),
-            GraphFilter(c, ci, out, NONLOCAL_STAGE, norm=ZeroBatchNorm(out, **f), residual=True, bias=bias, **f),
+            GraphFilter(c, ci, out, NONLOCAL_STAGE, norm=ChannelBatchNorm(out, **f), residual=True, bias=bias, **f),
             path=path)
         self._setup(in_channels=c, inter_channels=ci, **_changed("out_channels", out, c))
 
@@ -147,7 +145,7 @@ class _DoubleAttentionNd(_SpectralBlock):
             DenseAffinity(query=nn.Sequential(ChannelLinear(c, cn, bias=bias, **f), ChannelSoftmax()),
                           key=nn.Sequential(ChannelLinear(c, cn, bias=bias, **f), SpatialSoftmax()),
                           kernel="dot", normalize="none"),
-            GraphFilter(c, cm, out, norm=ZeroBatchNorm(out, **f), residual=True, bias=bias, **f),
+            GraphFilter(c, cm, out, norm=ChannelBatchNorm(out, **f), residual=True, bias=bias, **f),
             path=path)
         self._setup(in_channels=c, feature_channels=cm, attention_maps=cn, **_changed("out_channels", out, c))
 
@@ -187,11 +185,11 @@ class _CGNLNd(_SpectralBlock):
         check_divisible("inter_channels", ci, "groups", groups)
         check_divisible("out_channels", out, "groups", groups)
         f = {"device": device, "dtype": dtype}
-        output = _ONE_BY_ONE[self.spatial_dims](ci, out, 1, groups=groups, bias=False, **f)
+        output = ChannelLinear(ci, out, bias=False, groups=groups, **f)
         super().__init__(
             CompactAffinity(ChannelLinear(c, ci, bias=False, **f), ChannelLinear(c, ci, bias=False, **f),
                             groups=groups, kernel=kernel, order=order, gamma=gamma, normalize=normalize),
-            GraphFilter(c, ci, out, output=output, norm=ZeroGroupNorm(groups, out, **f), residual=True,
+            GraphFilter(c, ci, out, output=output, norm=nn.GroupNorm(groups, out, **f), residual=True,
                         nodes="entries", **f),
             path=path)
         self._setup(in_channels=c, inter_channels=ci, groups=groups, kernel=kernel, **_changed("out_channels", out, c))
@@ -232,7 +230,7 @@ class CrissCrossAttention2d(_SpectralBlock):
         f = {"device": device, "dtype": dtype}
         super().__init__(
             CrissCross(ChannelLinear(c, ck, bias=bias, **f), ChannelLinear(c, ck, bias=bias, **f)),
-            GraphFilter(c, c, c, output=False, norm=ZeroScale(**f), residual=True, bias=bias, **f),
+            GraphFilter(c, c, c, output=False, norm=Scale(**f), residual=True, bias=bias, **f),
             path=path)
         self.input_projection = ChannelLinear(c_in, c, bias=False, **f) if c != c_in else None
         self.recurrence = steps
@@ -276,7 +274,7 @@ class _SNLNd(_SpectralBlock):
         f = {"device": device, "dtype": dtype}
         super().__init__(
             _symmetric_affinity(c, ci, check_choice("kernel", kernel, SNL_KERNELS), bias, f),
-            GraphFilter(c, ci, out, chebyshev(order), norm=ZeroBatchNorm(out, **f), residual=True, bias=bias, **f),
+            GraphFilter(c, ci, out, chebyshev(order), norm=ChannelBatchNorm(out, **f), residual=True, bias=bias, **f),
             path=path)
         self._setup(in_channels=c, inter_channels=ci, order=order, kernel=kernel, **_changed("out_channels", out, c))
 
@@ -314,7 +312,7 @@ class _CayleySNLNd(_SpectralBlock):
         f = {"device": device, "dtype": dtype}
         super().__init__(
             _symmetric_affinity(c, ci, "sigmoid", bias, f),
-            CayleyFilter(c, ci, out, norm=ZeroBatchNorm(out, **f), residual=True, bias=bias, **f),
+            CayleyFilter(c, ci, out, norm=ChannelBatchNorm(out, **f), residual=True, bias=bias, **f),
             path=path)
         self._setup(in_channels=c, inter_channels=ci, **_changed("out_channels", out, c))
 

@@ -18,7 +18,7 @@ from comparisons.theorems.spectral import randomize
 from neighborhoods import ChannelLinear, NeighborAggregator
 from neighborhoods.combiners import CayleyFilter, GraphFilter, chebyshev
 from neighborhoods.functional import criss_cross_index, entry_features, entry_kernel
-from neighborhoods.norms import ZeroBatchNorm
+from neighborhoods.norms import ChannelBatchNorm
 from neighborhoods.selectors import CompactAffinity, DenseAffinity, FixedSpatial
 from operators import (CayleySNL1d, CayleySNL2d, CGNL2d, CrissCrossAttention2d, DoubleAttention2d, NonLocalStage1d,
                        SNL2d)
@@ -198,9 +198,9 @@ def test_wrong_input_rank_is_named(layer, shape):
         layer(torch.randn(*shape))
 
 
-def test_zero_batch_norm_checks_channels():
+def test_channel_batch_norm_checks_channels():
     with pytest.raises(ValueError, match="x must have 4 channels"):
-        ZeroBatchNorm(4)(torch.randn(2, 3, 5))
+        ChannelBatchNorm(4)(torch.randn(2, 3, 5))
 
 
 def test_repr_names_the_configuration():

@@ -39,6 +39,12 @@ def test_residual_blocks_start_as_identity_or_projection(name):
     x, _ = _input(name)
     same = operators.create(name, in_channels=C).eval()
     torch.testing.assert_close(same(x), x, rtol=0, atol=0)  # zero-initialised last map: Y = X
+    with torch.no_grad():
+        for p in same.parameters():
+            p.add_(0.5)
+    assert not torch.equal(same(x), x)
+    same.reset_parameters()  # the residual combiner zeroes its last map again, after its parts reset
+    torch.testing.assert_close(same(x), x, rtol=0, atol=0)
     wider = operators.create(name, in_channels=C, out_channels=24).eval()
     proj = getattr(wider.combiner, "shortcut", None) or wider.input_projection
     # a fresh block with C != out_channels is its 1x1 projection shortcut, P X
