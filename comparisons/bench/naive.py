@@ -55,10 +55,10 @@ def n3_block2d_all_pairs(block: N3Block2d, x: Tensor) -> Tensor:
     product with every patch ``(B, Np, C p^2)``, folded back averaging overlaps.
 
     Shape:
-        x: ``(B, C, H, W)`` -> ``(B, (k + 1) C, H, W)``.
+        x: ``(B, C, H, W)`` -> ``(B, (k + 1) C or out_channels, H, W)``.
     """
     sel, comb = block.selector, block.combiner
-    if sel.hard or sel.distance_bn is not None or comb.project is not None or not comb.relative \
+    if sel.hard or sel.distance_bn is not None or not comb.relative \
             or sel.update != "scores" or sel.patches is None:
         raise ValueError(f"the all-pairs form covers the default N3Block2d configuration, got {block!r}")
     patch, stride = sel.patches.patch_size, sel.patches.stride
@@ -93,7 +93,8 @@ def n3_block2d_all_pairs(block: N3Block2d, x: Tensor) -> Tensor:
     ones = torch.ones(1, math.prod(patch), n, dtype=x.dtype, device=x.device)
     folded = F.fold(cols, (h, w), patch, stride=stride) / F.fold(ones, (h, w), patch, stride=stride)
     folded = folded.view(b, sel.k, c, h, w) - x.unsqueeze(1)
-    return torch.cat([x, folded.flatten(1, 2)], dim=1)
+    y = torch.cat([x, folded.flatten(1, 2)], dim=1)
+    return comb.project(y) if comb.project is not None else y  # the block's own 1x1 projection
 
 
 def n3_block2d_all_pairs_bytes(batch: int, patches: int, k: int, patch_features: int, itemsize: int) -> int:
