@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from . import compare_command, figures
+
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
@@ -86,7 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("filter", nargs="?", default=None,
                    help="case-insensitive substring ('attention') or wildcard ('conv*') on the names")
     p.set_defaults(run=_list)
+<<<<<<< HEAD
     from . import bench_command; bench_command.register(sub)
+=======
+    compare_command.register(sub)  # compare, report
+    figures.register(sub)  # figures, show, explore
+>>>>>>> main
     return parser
 
 
