@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from . import compare_command, figures
+from . import bench_command, compare_command, figures
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -88,12 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("filter", nargs="?", default=None,
                    help="case-insensitive substring ('attention') or wildcard ('conv*') on the names")
     p.set_defaults(run=_list)
-<<<<<<< HEAD
-    from . import bench_command; bench_command.register(sub)
-=======
     compare_command.register(sub)  # compare, report
     figures.register(sub)  # figures, show, explore
->>>>>>> main
+    bench_command.register(sub)  # bench
     return parser
 
 
