@@ -8,6 +8,7 @@ and the test suite run them all.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -23,10 +24,15 @@ DEFAULT_TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-4}
 
 @dataclass(frozen=True)
 class Trial:
-    """One configuration of a theorem: what was compared and the largest absolute difference."""
+    """One configuration of a theorem: what was compared and the largest scaled difference.
+
+    ``tolerance``, when given, replaces the theorem's tolerance for this trial alone: a bound
+    the check derived from this input's conditioning (say so in the theorem's docstring).
+    """
 
     shapes: str
     error: float
+    tolerance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -43,14 +49,32 @@ class Verdict:
     trials: tuple[Trial, ...]
     tolerance: float
 
+    def bound(self, trial: Trial) -> float:
+        """The tolerance ``trial`` is held to: its own, else the theorem's."""
+        return self.tolerance if trial.tolerance is None else trial.tolerance
+
     @property
     def error(self) -> float:
         return max(t.error for t in self.trials)
 
     @property
+    def worst(self) -> Trial | None:
+        """The trial closest to (or furthest past) its tolerance; NaN ranks first."""
+        return max(self.trials, key=self.ratio, default=None)
+
+    def ratio(self, trial: Trial) -> float:
+        """``error / tolerance`` of ``trial`` (inf for NaN)."""
+        bound = self.bound(trial)
+        if math.isnan(trial.error):
+            return math.inf
+        if bound <= 0:
+            return 0.0 if trial.error <= 0 else math.inf
+        return trial.error / bound
+
+    @property
     def passed(self) -> bool:
         # `not >` so that a NaN error fails
-        return len(self.trials) > 0 and all(t.error <= self.tolerance for t in self.trials)
+        return len(self.trials) > 0 and all(t.error <= self.bound(t) for t in self.trials)
 
 
 THEOREMS: dict[str, Theorem] = {}

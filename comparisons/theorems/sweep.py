@@ -17,11 +17,9 @@ from .base import Theorem, Verdict, verify
 
 
 def _severity(verdict: Verdict) -> float:
-    """Sort key for 'worst': NaN and no trials rank above every finite error."""
-    if not verdict.trials:
-        return math.inf
-    error = verdict.error
-    return math.inf if math.isnan(error) else error
+    """Sort key for 'worst': the largest error / tolerance; no trials rank above everything."""
+    worst = verdict.worst
+    return math.inf if worst is None else verdict.ratio(worst)
 
 
 @dataclass(frozen=True)
