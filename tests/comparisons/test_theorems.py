@@ -33,3 +33,17 @@ def test_a_trial_may_state_its_own_tolerance():
     assert verdict.passed and verdict.worst.shapes == "ill-conditioned"  # 0.5 of its bound vs 0.01
     looser = Theorem("own2", "", lambda g, d: iter([Trial("x", 2e-2, tolerance=1e-2)]), {torch.float64: 1.0})
     assert not verify(looser).passed  # the trial's own bound replaces the theorem's, both ways
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("thm", select(), ids=lambda t: t.name)
+def test_theorem_holds_for_seeds_0_to_49(thm, dtype):
+    """What `neighbor-zoo verify --seeds 0:50 --dtype ...` checks (slow: 50 seeds of every theorem)."""
+    from comparisons.theorems import sweep
+
+    result = sweep(thm, range(50), dtype)
+    assert result.failure is None, f"{thm.name} raised at seed {result.failure[0]}: {result.failure[1]}"
+    seed, verdict = result.worst
+    worst = verdict.worst
+    assert result.passed, f"{thm.name}: seed {seed}: {worst.error:.3e} > {verdict.bound(worst):.0e} at {worst.shapes}"
