@@ -19,25 +19,21 @@ from . import verify_command
 def _list(args: argparse.Namespace, console: Console) -> int:
     import operators
 
-    from .filters import match
-
-    if args.filter is not None and args.pattern is not None and args.filter != args.pattern:
-        console.print(f"[red]give the filter once: positional {args.pattern!r} or --filter {args.filter!r}[/red]")
+    if args.filter is not None and args.pattern is not None:
+        console.print(f"[red]give the filter once: {args.pattern!r} or --filter {args.filter!r}[/red]")
         return 2
     pattern = args.filter if args.filter is not None else args.pattern
-    names = match(operators.available(), pattern)
+    names = operators.available(pattern)  # the filter `verify --filter` uses too (operators.registry.match)
     if not names:
         console.print(f"[red]no operator matches filter {pattern!r}[/red]")
         return 2
     table = Table(title="neighbor-zoo operators")
-    table.add_column("name")
-    table.add_column("family")
-    table.add_column("builds")
+    for col in ("name", "family", "layout", "selection", "locality", "cost", "fast path", "residual", "aliases"):
+        table.add_column(col, overflow="fold")
     for name in names:
-        ctor = operators.registry.constructor(name)
-        target = getattr(ctor, "func", ctor)
-        preset = ", ".join(f"{k}={v!r}" for k, v in getattr(ctor, "keywords", {}).items())
-        table.add_row(name, operators.family(name), f"{target.__name__}({preset})")
+        i = operators.info(name)
+        table.add_row(name, i.family, i.layout, i.selection, i.locality, i.cost, i.fast_path or "-",
+                      "yes" if i.residual else "-", ", ".join(i.aliases))
     console.print(table)
     return 0
 
@@ -51,10 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify_command.register(sub)
 
     p = sub.add_parser("list", help="list the operator catalogue",
-                       description="Print every registered operator name, its family and what it builds.")
+                       description="Print every registered operator with what operators.info says about it "
+                                   "(layout, selection kind, locality, cost class, fast path); exit 2 if the "
+                                   "filter matches nothing.")
     p.add_argument("pattern", nargs="?", default=None, metavar="FILTER", help="same as --filter")
     p.add_argument("--filter", default=None,
-                   help="only names containing this text or matching this wildcard, case-insensitive (e.g. 'conv*')")
+                   help="case-insensitive substring ('attention') or wildcard ('conv*') on the names")
     p.set_defaults(run=_list)
     return parser
 

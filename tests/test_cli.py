@@ -46,7 +46,7 @@ def test_list_filter(pattern, expected, excluded, capsys):
 
 def test_list_and_verify_share_one_filter():
     import operators
-    from comparisons.filters import match
+    from operators.registry import match
     from comparisons.theorems import THEOREMS, select
 
     for pattern in ["CGNL", "conv*", "spectral.?n*", "knn"]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..filters import match
+from operators.registry import match
 
 #: Absolute tolerance per dtype unless a theorem states its own.
 DEFAULT_TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-4}
@@ -118,7 +118,7 @@ def theorem(name: str, statement: str, *, float64: float | None = None, float32:
 
 def select(filter: str | None = None) -> list[Theorem]:
     """Registered theorems, sorted by name; ``filter`` is a substring or a shell wildcard
-    (case-insensitive, see :mod:`comparisons.filters`)."""
+    (case-insensitive, see :func:`operators.registry.match`)."""
     return [THEOREMS[n] for n in match(sorted(THEOREMS), filter)]
 
 

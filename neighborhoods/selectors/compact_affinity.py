@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from .._checks import check_choice, check_divisible, check_float, check_int
 from ..functional.taylor import ENTRY_KERNELS, entry_kernel
+from ..footprint import PixelFootprint, TokenGrid
 from ..neighborhood import Neighborhood
 from .base import Selector
 
@@ -70,9 +71,16 @@ class CompactAffinity(Selector):
 
     def forward(self, x: Tensor) -> Neighborhood:
         weight = self.affinity(x).unsqueeze(-1)
-        c = weight.shape[-3] // x.shape[2:].numel()
-        return Neighborhood(num_keys=weight.shape[-2], query_shape=(c, *x.shape[2:]), weight=weight,
-                            num_heads=self.groups)
+        spatial = tuple(x.shape[2:])
+        c, c_key = (n // x.shape[2:].numel() for n in weight.shape[-3:-1])
+        # nodes are (channel, position) entries: each sits on its position's pixel
+        footprint = PixelFootprint(spatial, TokenGrid.pixels(spatial, copies=c_key), TokenGrid.pixels(spatial, copies=c))
+        return Neighborhood(num_keys=weight.shape[-2], query_shape=(c, *spatial), weight=weight,
+                            num_heads=self.groups, footprint=footprint)
+
+    def cost(self, fast: bool) -> str:
+        # the fast path's separable (Taylor) features never form the (N C)^2 entry affinity
+        return "O(N C^2)" if fast else "O((N C)^2)"
 
     def extra_repr(self) -> str:
         s = f"groups={self.groups}, kernel={self.kernel!r}"

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import check_float
+from ..footprint import PixelFootprint
 from ..functional.criss_cross import criss_cross_index
 from ..functional.gather import gather
 from ..neighborhood import Neighborhood
@@ -49,7 +50,13 @@ class CrissCross(Selector):
         keys = gather(to_tokens(k), index)  # (b, q, m, d)
         scores = torch.einsum("bqd,bqmd->bqm", to_tokens(q), keys) * self.scale
         return Neighborhood(num_keys=index.shape[0], query_shape=tuple(x.shape[2:]), index=index,
-                            weight=scores.softmax(-1).unsqueeze(-1))
+                            weight=scores.softmax(-1).unsqueeze(-1),
+                            footprint=PixelFootprint.pixels(tuple(x.shape[2:])))
+
+    selection = "soft content"
+
+    def cost(self, fast: bool) -> str:
+        return "O(N (H+W))"  # a row and a column per query
 
     def extra_repr(self) -> str:
         return f"scale={self.scale:.4g}"

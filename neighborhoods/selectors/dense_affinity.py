@@ -16,6 +16,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from .._checks import check_choice, check_divisible, check_float, check_int
+from ..footprint import PixelFootprint, pooled_grid
 from ..neighborhood import Neighborhood
 from ..tokens import to_tokens
 from .base import Selector
@@ -118,8 +119,15 @@ class DenseAffinity(Selector):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Neighborhood:
         weight = self.affinity(x, mask).unsqueeze(-1)
-        return Neighborhood(num_keys=weight.shape[-2], query_shape=tuple(x.shape[2:]), weight=weight,
-                            num_heads=self.num_heads)
+        spatial = tuple(x.shape[2:])
+        keys, queries = pooled_grid(spatial, weight.shape[-2]), pooled_grid(spatial, weight.shape[-3])
+        return Neighborhood(num_keys=weight.shape[-2], query_shape=spatial, weight=weight, num_heads=self.num_heads,
+                            footprint=None if keys is None or queries is None else PixelFootprint(spatial, keys, queries))
+
+    def cost(self, fast: bool) -> str:
+        # a linear kernel without a softmax factorises, A Z = Q (K^T Z): the fast path never forms A
+        linear = self.kernel == "dot" and self.normalize in ("none", "mean")
+        return "O(N C^2)" if fast and linear else "O(N^2)"
 
     def extra_repr(self) -> str:
         return (f"kernel={self.kernel!r}, normalize={self.normalize!r}, num_heads={self.num_heads}, "

@@ -7,6 +7,7 @@ import math
 from torch import Tensor
 
 from .._checks import check_choice, check_int_tuple
+from ..footprint import PixelFootprint, TokenGrid
 from ..functional.windows import PADDING_MODES, output_size, window_index
 from ..neighborhood import Neighborhood
 from .base import Selector
@@ -78,8 +79,17 @@ class FixedSpatial(Selector):
         self.output_shape(spatial)
         index, valid, out_shape = window_index(spatial, self.kernel_size, self.stride, self.pad_pairs,
                                                self.dilation, self.padding_mode, device=x.device)
-        return Neighborhood(num_keys=math.prod(spatial), query_shape=out_shape,
-                            index=index, valid=valid)
+        # a query sits on the window it reads (taps in padding included: they reach no pixel)
+        windows = TokenGrid(out_shape, self.kernel_size, self.stride, tuple(-lo for lo, _ in self.pad_pairs),
+                            self.dilation)
+        return Neighborhood(num_keys=math.prod(spatial), query_shape=out_shape, index=index, valid=valid,
+                            footprint=PixelFootprint(spatial, TokenGrid.pixels(spatial), windows))
+
+    selection = "fixed"
+    locality = "local"
+
+    def cost(self, fast: bool) -> str:
+        return "O(N k)"
 
     def extra_repr(self) -> str:
         s = f"kernel_size={self.kernel_size}, stride={self.stride}"
