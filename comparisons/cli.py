@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from . import figures, verify_command
+from . import compare_command, figures, verify_command
 
 
 def _list(args: argparse.Namespace, console: Console) -> int:
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filter", default=None,
                    help="case-insensitive substring ('attention') or wildcard ('conv*') on the names")
     p.set_defaults(run=_list)
-
+    compare_command.register(sub)  # compare, report
     figures.register(sub)  # figures, show, explore
     return parser
 
