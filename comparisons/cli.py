@@ -51,15 +51,16 @@ def _list(args: argparse.Namespace, console: Console) -> int:
     import operators
 
     names = operators.available(args.filter)
+    if not names:
+        console.print(f"[red]no operator matches filter {args.filter!r}[/red]")
+        return 2
     table = Table(title="neighbor-zoo operators")
-    table.add_column("name")
-    table.add_column("family")
-    table.add_column("builds")
+    for col in ("name", "family", "layout", "selection", "locality", "cost", "fast path", "residual", "aliases"):
+        table.add_column(col, overflow="fold")
     for name in names:
-        ctor = operators.registry.constructor(name)
-        target = getattr(ctor, "func", ctor)
-        preset = ", ".join(f"{k}={v!r}" for k, v in getattr(ctor, "keywords", {}).items())
-        table.add_row(name, operators.family(name), f"{target.__name__}({preset})")
+        i = operators.info(name)
+        table.add_row(name, i.family, i.layout, i.selection, i.locality, i.cost, i.fast_path or "-",
+                      "yes" if i.residual else "-", ", ".join(i.aliases))
     console.print(table)
     return 0
 
@@ -79,8 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_verify)
 
     p = sub.add_parser("list", help="list the operator catalogue",
-                       description="Print every registered operator name, its family and what it builds.")
-    p.add_argument("filter", nargs="?", default=None, help="wildcard on the names, e.g. 'conv*'")
+                       description="Print every registered operator with what operators.info says about it "
+                                   "(layout, selection kind, locality, cost class, fast path); exit 2 if the "
+                                   "filter matches nothing.")
+    p.add_argument("filter", nargs="?", default=None,
+                   help="case-insensitive substring ('attention') or wildcard ('conv*') on the names")
     p.set_defaults(run=_list)
     return parser
 

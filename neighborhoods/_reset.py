@@ -6,11 +6,15 @@ from torch import nn
 
 
 def reset_submodules(module: nn.Module) -> None:
-    """Call ``reset_parameters`` on every descendant of ``module`` that has one (depth first).
+    """Re-initialise every part of ``module``: each child that has ``reset_parameters`` resets itself.
 
-    Containers such as ``nn.Sequential`` have no ``reset_parameters`` of their own; walking
-    all descendants reaches the layers inside them.
+    A child that knows how to reset owns its whole subtree (so a part's own rule, such as a
+    residual filter starting at zero, is applied last and not undone by a later reset of a
+    module inside it); containers without ``reset_parameters`` (``nn.Sequential``) are
+    walked into.
     """
-    for m in module.modules():
-        if m is not module and callable(getattr(m, "reset_parameters", None)):
-            m.reset_parameters()
+    for child in module.children():
+        if callable(getattr(child, "reset_parameters", None)):
+            child.reset_parameters()
+        else:
+            reset_submodules(child)

@@ -74,9 +74,11 @@ class TokenGrid:
     def axis_coverage(self, axis: int, length: int, device: torch.device | None = None) -> Tensor:
         """``(shape[axis], length)``: the share of each token's weight that each pixel of the axis gets.
 
-        Row ``g`` holds ``1 / size`` at each covered coordinate inside ``[0, length)`` (a
-        coordinate covered twice, possible only with ``dilation = 0``, which is not allowed,
-        would add up); coordinates outside the input get nothing.
+        Row ``g`` holds ``1 / n_g`` at each of the ``n_g`` coordinates it covers inside
+        ``[0, length)`` (a coordinate covered twice, possible only with ``dilation = 0``, which
+        is not allowed, would add up); coordinates outside the input get nothing. ``n_g`` is
+        ``size`` unless the token hangs over the border (an N3 patch of a zero-padded image),
+        so every token that touches the input passes on all of its weight.
         """
         g = torch.arange(self.shape[axis], device=device).unsqueeze(1)
         pos = g * self.stride[axis] + self.offset[axis] + torch.arange(self.size[axis], device=device) \
@@ -84,8 +86,8 @@ class TokenGrid:
         inside = (pos >= 0) & (pos < length)
         out = torch.zeros(self.shape[axis], length, dtype=torch.float64, device=device)
         rows = g.expand_as(pos)[inside]
-        out.index_put_((rows, pos[inside]), torch.full_like(rows, 1, dtype=torch.float64) / self.size[axis],
-                       accumulate=True)
+        share = 1 / inside.sum(1, keepdim=True).clamp(min=1).to(torch.float64)  # (n, 1)
+        out.index_put_((rows, pos[inside]), share.expand_as(pos)[inside], accumulate=True)
         return out
 
     def centres(self, axis: int) -> Tensor:
@@ -93,9 +95,9 @@ class TokenGrid:
         g = torch.arange(self.shape[axis], dtype=torch.float64)
         return g * self.stride[axis] + self.offset[axis] + self.dilation[axis] * (self.size[axis] - 1) / 2
 
-    def fits_inside(self, input_shape: tuple[int, ...]) -> bool:
-        """Whether every token's pixels lie inside the input (true of keys, not of padded conv windows)."""
-        return all(o >= 0 and (n - 1) * s + o + (k - 1) * dl < length
+    def touches(self, input_shape: tuple[int, ...]) -> bool:
+        """Whether every token covers at least one pixel of the input."""
+        return all(o + (k - 1) * dl >= 0 and (n - 1) * s + o < length
                    for n, k, s, o, dl, length in zip(self.shape, self.size, self.stride, self.offset, self.dilation,
                                                     input_shape))
 
@@ -106,7 +108,7 @@ class PixelFootprint:
 
     Args:
         input_shape: the input's spatial shape, e.g. ``(H, W)``.
-        keys: the key tokens' grid; every key must lie inside the input.
+        keys: the key tokens' grid; every key must cover some pixel of the input.
         queries: the query tokens' grid (a query's centre locates it, see :meth:`query_at`).
     """
 
@@ -118,7 +120,7 @@ class PixelFootprint:
         for name, grid in (("keys", self.keys), ("queries", self.queries)):
             if len(grid.shape) != len(self.input_shape):
                 raise ValueError(f"{name} grid {grid.shape} must have one axis per input axis {self.input_shape}")
-        if not self.keys.fits_inside(self.input_shape):
+        if not self.keys.touches(self.input_shape):
             raise ValueError(f"every key must cover pixels inside the input {self.input_shape}, got {self.keys}")
 
     @classmethod

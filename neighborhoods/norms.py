@@ -1,9 +1,13 @@
-"""Output normalisations that start at zero, and a softmax over positions.
+"""Output normalisations of the non-local family, and softmaxes over positions and channels.
 
-The non-local family adds its output to the input (``Y = X + norm(F)``) and initialises
-the last affine map at zero so that a freshly inserted block is the identity: Wang et al.
-2018 (Sec. 4.1) zero the BatchNorm scale after ``W``; CGNL (Yue et al. 2018) zeroes a
-GroupNorm; CCNet (Huang et al. 2019) multiplies by a scalar ``gamma`` initialised to 0.
+The non-local family adds its output to the input (``Y = X + norm(F)``) and starts with the
+last affine map at zero so that a freshly inserted block is the identity: Wang et al. 2018
+(Sec. 4.1) zero the BatchNorm scale after ``W``; CGNL (Yue et al. 2018) zeroes a GroupNorm;
+CCNet (Huang et al. 2019) multiplies by a scalar ``gamma`` initialised to 0. That zero start
+belongs to the residual, so it lives with it, in
+:meth:`~neighborhoods.combiners.GraphFilter.start_as_identity`; the modules here are plain
+(a BatchNorm's scale starts at 1, a :class:`Scale` at 1) and the combiner zeroes whichever
+is last.
 
 All modules here act on channels-first tensors ``(B, C, *spatial)`` of any number of
 spatial axes, so one class serves the 1-D and 2-D blocks.
@@ -17,20 +21,8 @@ from torch import Tensor, nn
 from ._checks import check_channels, check_tensor
 
 
-class _ZeroScaleInit:
-    """Mixin for an affine normalisation whose scale starts at 0, so ``norm(F) = 0`` at first."""
-
-    affine: bool
-    weight: nn.Parameter
-
-    def reset_parameters(self) -> None:
-        super().reset_parameters()  # type: ignore[misc]
-        if self.affine:
-            nn.init.zeros_(self.weight)
-
-
-class ZeroBatchNorm(_ZeroScaleInit, nn.BatchNorm1d):
-    """BatchNorm over dim 1 of ``(B, C, *spatial)`` whose scale starts at 0.
+class ChannelBatchNorm(nn.BatchNorm1d):
+    """BatchNorm over dim 1 of ``(B, C, *spatial)``, for any number of spatial axes.
 
     Same parameters and buffers as ``nn.BatchNorm2d`` (``weight, bias, running_mean,
     running_var, num_batches_tracked``); the spatial axes are flattened so that one
@@ -49,16 +41,8 @@ class ZeroBatchNorm(_ZeroScaleInit, nn.BatchNorm1d):
         return super().forward(x.flatten(2)).reshape(x.shape)
 
 
-class ZeroGroupNorm(_ZeroScaleInit, nn.GroupNorm):
-    """GroupNorm whose scale starts at 0 (CGNL's output normalisation).
-
-    Shape:
-        x: ``(B, C, *spatial)`` -> same.
-    """
-
-
-class ZeroScale(nn.Module):
-    """``gamma * x`` with one learned scalar ``gamma`` starting at 0 (CCNet, Sec. 3.2).
+class Scale(nn.Module):
+    """``gamma * x`` with one learned scalar ``gamma`` (CCNet's output scale, Sec. 3.2).
 
     Shape:
         x: any -> same.
@@ -70,7 +54,7 @@ class ZeroScale(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.zeros_(self.gamma)
+        nn.init.ones_(self.gamma)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.gamma * x

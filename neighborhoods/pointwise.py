@@ -1,9 +1,12 @@
-"""A linear map over the channel axis of a channels-first tensor."""
+"""A linear map over the channel axis of a channels-first tensor: the zoo's one 1x1 projection."""
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ._checks import check_divisible, check_int
 
 
 class ChannelLinear(nn.Linear):
@@ -12,11 +15,34 @@ class ChannelLinear(nn.Linear):
     Projections in selectors and combiners act on channels-first input (so they can be
     swapped for any module that does, e.g. a 1x1 conv followed by pooling), while keeping
     ``nn.Linear``'s ``(out, in)`` weight so that, for instance, ``nn.MultiheadAttention``'s
-    weights load unchanged.
+    weights load unchanged. Every learned 1x1 map the zoo adds (attention's projections,
+    a residual block's projection shortcut, N3's projection of its concatenation, CGNL's
+    grouped ``W``) is one of these.
+
+    Args:
+        in_features, out_features, bias, device, dtype: as ``nn.Linear``.
+        groups: split the channels into ``groups`` blocks mapped independently, as a grouped
+            1x1 convolution; the weight is then ``(out_features, in_features / groups)``.
 
     Shape:
         x: ``(B, in_features, *spatial)`` -> ``(B, out_features, *spatial)``.
     """
 
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None, *,
+                 groups: int = 1) -> None:
+        groups = check_int("groups", groups, minimum=1)
+        check_divisible("in_features", check_int("in_features", in_features, minimum=1), "groups", groups)
+        check_divisible("out_features", check_int("out_features", out_features, minimum=1), "groups", groups)
+        # nn.Linear's initialisation on the (out, in / groups) weight is a grouped conv's: same fan-in
+        super().__init__(in_features // groups, out_features, bias, device, dtype)
+        self.in_features, self.groups = in_features, groups
+
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x.movedim(1, -1), self.weight, self.bias).movedim(-1, 1)
+        if self.groups == 1:
+            return F.linear(x.movedim(1, -1), self.weight, self.bias).movedim(-1, 1)
+        y = F.conv1d(x.flatten(2), self.weight.unsqueeze(-1), self.bias, groups=self.groups)
+        return y.view(x.shape[0], self.out_features, *x.shape[2:])
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (f", groups={self.groups}" if self.groups != 1 else "")

@@ -1,6 +1,8 @@
 """Named layers of the zoo, each a configuration of ``neighborhoods.NeighborAggregator``.
 
-``create(name, **kwargs)`` builds one by name; ``available(filter)`` lists the names.
+``create(name, in_channels=C, out_channels=None, **kwargs)`` builds one by name (any case,
+old names as aliases); ``available(filter)`` lists the names; ``info(name)`` says what an
+operator is (layout, selection kind, locality, cost class, fast path).
 """
 
 from .attention import SelfAttention, SelfAttention2d
@@ -9,7 +11,8 @@ from .conv import Conv1d, Conv2d
 from .convnn import ConvNN1d, ConvNN2d
 from .n3 import KNNBlock2d, N3Block1d, N3Block2d
 from .non_local import NonLocalBlock1d, NonLocalBlock2d
-from .registry import Example, available, create, example, family, register
+from .info import OperatorInfo, info
+from .registry import Example, aliases, available, canonical, create, example, family, match, register
 from .spectral import (CGNL, SNL, CayleySNL, CayleySNL1d, CayleySNL2d, CGNL1d, CGNL2d, CrissCrossAttention,
                        CrissCrossAttention2d, DoubleAttention, DoubleAttention1d, DoubleAttention2d, NonLocalStage,
                        NonLocalStage1d, NonLocalStage2d, SNL1d, SNL2d)
@@ -18,6 +21,7 @@ __all__ = [
     "CGNL", "SNL", "BranchingConv2d", "CGNL1d", "CGNL2d", "CayleySNL", "CayleySNL1d", "CayleySNL2d", "Conv1d",
     "Conv2d", "ConvNN1d", "ConvNN2d", "CrissCrossAttention", "CrissCrossAttention2d", "DoubleAttention",
     "DoubleAttention1d", "DoubleAttention2d", "Example", "KNNBlock2d", "N3Block1d", "N3Block2d", "NonLocalBlock1d",
-    "NonLocalBlock2d", "NonLocalStage", "NonLocalStage1d", "NonLocalStage2d", "SNL1d", "SNL2d", "SelfAttention",
-    "SelfAttention2d", "available", "create", "example", "family", "register",
+    "NonLocalBlock2d", "NonLocalStage", "NonLocalStage1d", "NonLocalStage2d", "OperatorInfo", "SNL1d", "SNL2d",
+    "SelfAttention", "SelfAttention2d", "aliases", "available", "canonical", "create", "example", "family", "info",
+    "match", "register",
 ]

@@ -11,6 +11,7 @@ state_dict keys (``in_proj_weight`` = [W_q; W_k; W_v], ``in_proj_bias``, ``out_p
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -67,7 +68,6 @@ def mha_mask(attn_mask: Tensor | None, key_padding_mask: Tensor | None, batch: i
     return additive[0] if len(additive) == 1 else additive[0] + additive[1]
 
 
-@register("self_attention", family="attention", example=Example(dict(embed_dim=8, num_heads=2), (2, 5, 8)))
 class SelfAttention(NeighborAggregator):
     """Multi-head self-attention (Vaswani et al. 2017, Eqs. 1-2) over a token sequence.
 
@@ -77,7 +77,10 @@ class SelfAttention(NeighborAggregator):
 
     Args:
         embed_dim, num_heads, bias, device, dtype: as ``torch.nn.MultiheadAttention``
-            (``embed_dim`` divisible by ``num_heads``).
+            (``embed_dim`` divisible by ``num_heads``). ``operators.create("self_attention",
+            in_channels=E)`` passes ``embed_dim=E`` (and ``num_heads=1`` unless given).
+        out_channels: width of ``out_proj``'s output (default ``embed_dim``, MHA's; only then
+            does an MHA state_dict load).
         path: ``'auto'`` | ``'fast'`` | ``'reference'``, see :class:`NeighborAggregator`.
 
     Forward:
@@ -86,18 +89,22 @@ class SelfAttention(NeighborAggregator):
         attention weights are ``neighborhood(x)``).
 
     Shape:
-        x: ``(B, N, E)`` -> ``(B, N, E)``; attn_mask ``(N, N)`` or ``(B * num_heads, N, N)``;
+        x: ``(B, N, E)`` -> ``(B, N, out_channels)``; attn_mask ``(N, N)`` or ``(B * num_heads, N, N)``;
         key_padding_mask ``(B, N)``.
     """
 
+    #: MHA's token-major layout, not the channels-first one of the other layers
+    layout: ClassVar[str] = "(B, N, E)"
+
     def __init__(self, embed_dim: int, num_heads: int, bias: bool = True, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None, path: str = "auto") -> None:
+                 dtype: torch.dtype | None = None, path: str = "auto", *, out_channels: int | None = None) -> None:
         embed_dim = check_int("embed_dim", embed_dim, minimum=1)
         num_heads = check_int("num_heads", num_heads, minimum=1)
         check_divisible("embed_dim", embed_dim, "num_heads", num_heads)
         factory = {"device": device, "dtype": dtype}
+        out = embed_dim if out_channels is None else out_channels
         super().__init__(SoftmaxAll(embed_dim, embed_dim, num_heads, bias=bias, **factory),
-                         WeightedMean(embed_dim, embed_dim, embed_dim, bias=bias, **factory), path=path)
+                         WeightedMean(embed_dim, embed_dim, out, bias=bias, **factory), path=path)
         self.embed_dim, self.num_heads = embed_dim, num_heads
         alias_state_dict(self, MHA_ALIASES)
         self.reset_parameters()
@@ -138,12 +145,18 @@ class SelfAttention(NeighborAggregator):
 
     def extra_repr(self) -> str:
         s = f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
+        if self.combiner.out_channels != self.embed_dim:
+            s += f", out_channels={self.combiner.out_channels}"
         if self.combiner.output.bias is None:
             s += ", bias=False"
         return s + (f", path={self.path!r}" if self.path != "auto" else "")
 
 
-@register("self_attention2d", family="attention", example=Example(dict(in_channels=4, num_heads=2), (2, 4, 5, 6)))
+register(SelfAttention, family="attention", example=Example(dict(embed_dim=8, num_heads=2), (2, 5, 8)),
+         num_heads=1)
+
+
+@register(family="attention", example=Example(dict(in_channels=4, num_heads=2), (2, 4, 5, 6)))
 class SelfAttention2d(NeighborAggregator):
     """Multi-head self-attention over the pixels of an image (Vaswani et al. 2017, Eqs. 1-2).
 

@@ -20,13 +20,12 @@ from .convnn import ConvNN2d
 from .registry import Example, register
 
 
-@register("branching_conv2d", family="convnn",
-          example=Example(dict(in_channels=4, out_channels=6, ratio=0.5), (2, 4, 5, 6)))
+@register(family="convnn", example=Example(dict(in_channels=4, out_channels=6, ratio=0.5), (2, 4, 5, 6)))
 class BranchingConv2d(nn.Module):
     """Concatenate a ConvNN2d branch (``int(out * ratio)`` channels) and a Conv2d 'same' branch.
 
     Args:
-        in_channels, out_channels: channels of the input and of the output.
+        in_channels, out_channels: channels of the input and of the output (default: ``in_channels``).
         ratio: fraction of the output channels computed by the ConvNN branch, in [0, 1].
         kernel_size: the Conv2d branch's kernel (odd or even; ``padding='same'``).
         k, similarity, sampling, samples, padding, hybrid_lambda, metric, seed: the ConvNN branch's
@@ -42,18 +41,20 @@ class BranchingConv2d(nn.Module):
         x: ``(B, C_in, H, W)`` -> ``(B, C_out, H, W)``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, ratio: float = 0.5, kernel_size: int | tuple[int, int] = 3,
-                 k: int = 9, similarity: str = "cosine", sampling: str = "all", samples: int | None = None,
-                 padding: int | None = None, hybrid_lambda: float = 0.5, metric: str | None = None,
-                 seed: int | None = None, pointwise: bool = True, bias: bool = True,
+    def __init__(self, in_channels: int, out_channels: int | None = None, ratio: float = 0.5,
+                 kernel_size: int | tuple[int, int] = 3, k: int = 9, similarity: str = "cosine", sampling: str = "all",
+                 samples: int | None = None, padding: int | None = None, hybrid_lambda: float = 0.5,
+                 metric: str | None = None, seed: int | None = None, pointwise: bool = True, bias: bool = True,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels, minimum=1)
-        self.out_channels = check_int("out_channels", out_channels, minimum=1)
+        self.out_channels = check_int("out_channels", in_channels if out_channels is None else out_channels,
+                                      minimum=1)
         self.ratio = check_float("ratio", ratio, low=0.0, high=1.0)
         if not isinstance(pointwise, bool):
             raise TypeError(f"pointwise must be a bool, got {pointwise!r} of type {type(pointwise).__name__}")
         factory = {"device": device, "dtype": dtype}
+        out_channels = self.out_channels
         self.nn_channels = int(out_channels * self.ratio)
         conv_channels = out_channels - self.nn_channels
         self.convnn = ConvNN2d(in_channels, self.nn_channels, k, similarity, sampling, samples, padding, hybrid_lambda,

@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from neighborhoods import NeighborAggregator
 from neighborhoods._checks import check_int_tuple
 from neighborhoods.combiners import Conv1D
 from neighborhoods.selectors import FixedSpatial
 
+from ._nd import nd_pair
 from ._state_dict import alias_state_dict
 from .registry import Example, register
 
@@ -50,6 +51,16 @@ class ConvWeights:
 
 
 class _ConvNd(ConvWeights, NeighborAggregator):
+    """``torch.nn.Conv{d}d`` as a fixed-window NeighborAggregator.
+
+    Same constructor arguments as torch's; the registry entry ``conv{d}d`` adds the
+    defaults ``kernel_size=3, padding='same'`` (and ``out_channels = in_channels``), so
+    ``operators.create("conv{d}d", in_channels=C)`` is complete.
+
+    Shape:
+        x: ``{layout}`` -> ``(B, C_out, {spatial} after the window)``.
+    """
+
     spatial_dims: ClassVar[int]
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, ...],
@@ -75,31 +86,10 @@ class _ConvNd(ConvWeights, NeighborAggregator):
         return s + (f", path={self.path!r}" if self.path != "auto" else "")
 
 
-@register("conv1d", family="convolution",
-          example=Example(dict(in_channels=4, out_channels=6, kernel_size=3, padding=1), (2, 4, 11)))
-class Conv1d(_ConvNd):
-    """``torch.nn.Conv1d`` as a fixed-window NeighborAggregator.
-
-    Shape:
-        x: ``(B, C_in, L)`` -> ``(B, C_out, L_out)``.
-    """
-
-    spatial_dims = 1
-
-    def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
-        return super().forward(x, path=path)
-
-
-@register("conv2d", family="convolution",
-          example=Example(dict(in_channels=4, out_channels=6, kernel_size=3, padding=1), (2, 4, 7, 8)))
-class Conv2d(_ConvNd):
-    """``torch.nn.Conv2d`` as a fixed-window NeighborAggregator.
-
-    Shape:
-        x: ``(B, C_in, H, W)`` -> ``(B, C_out, H_out, W_out)``.
-    """
-
-    spatial_dims = 2
-
-    def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
-        return super().forward(x, path=path)
+Conv1d, Conv2d = nd_pair(_ConvNd, __name__)
+#: registry defaults that make ``create("conv2d", in_channels=C)`` complete: a 3x3 'same' window
+SAME_3X3 = {"kernel_size": 3, "padding": "same"}
+register(Conv1d, family="convolution", example=Example(dict(in_channels=4, out_channels=6), (2, 4, 11)),
+         **SAME_3X3)
+register(Conv2d, family="convolution", example=Example(dict(in_channels=4, out_channels=6), (2, 4, 7, 8)),
+         **SAME_3X3)

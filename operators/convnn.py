@@ -36,6 +36,7 @@ from neighborhoods._checks import check_choice, check_int
 from neighborhoods.combiners import Conv1D
 from neighborhoods.selectors import HardKNN
 
+from ._nd import nd_pair
 from ._state_dict import alias_state_dict
 from .conv import WEIGHT_ALIASES, ConvWeights
 from .registry import Example, register
@@ -58,9 +59,31 @@ def location_padding(k: int, ndim: int = 2) -> int:
 
 
 class _ConvNNNd(ConvWeights, NeighborAggregator):
+    """ConvNN over {layout}: every token aggregates its k nearest tokens (see the module docstring).
+
+    Args:
+        in_channels: C of the input.
+        out_channels: channels of the output (default: C).
+        k: slots per token (the weight's last axis), default 9.
+        similarity: ``'cosine'`` | ``'euclidean'`` | ``'location'`` | ``'hybrid'`` (module docstring).
+        sampling, samples: candidate sampling of :class:`~neighborhoods.selectors.HardKNN`
+            (``'all'``, ``'random'`` with ``samples`` tokens, ``'spatial'`` with ``samples`` per axis).
+        padding: zero tokens added around the grid as candidates; default 0 for feature
+            similarity and r = ceil((sqrt(k)-1)/2) (1-D: ceil((k-1)/2)) for ``'location'``.
+        hybrid_lambda: feature weight of ``'hybrid'``, in [0, 1].
+        bias: learn a bias ``(C_out,)``.
+        metric: override the similarity's default metric.
+        seed: seed of random sampling (reproducible draws).
+        block_size: queries scored at a time by the k-NN search.
+        device, dtype: factory kwargs of the weight.
+
+    Shape:
+        x: ``{layout}`` -> ``(B, C_out, {spatial})``; weight ``(C_out, C_in, k)``, bias ``(C_out,)``.
+    """
+
     spatial_dims: ClassVar[int]
 
-    def __init__(self, in_channels: int, out_channels: int, k: int = 9, similarity: str = "cosine",
+    def __init__(self, in_channels: int, out_channels: int | None = None, k: int = 9, similarity: str = "cosine",
                  sampling: str = "all", samples: int | None = None, padding: int | None = None,
                  hybrid_lambda: float = 0.5, bias: bool = True, metric: str | None = None, seed: int | None = None,
                  block_size: int = 1024, device: torch.device | str | None = None,
@@ -76,7 +99,8 @@ class _ConvNNNd(ConvWeights, NeighborAggregator):
                     padding=padding, sampling=sampling, samples=samples, hybrid_lambda=hybrid_lambda,
                     self_first=not location, order="index" if location else "score", block_size=block_size,
                     seed=seed),
-            Conv1D(in_channels, out_channels, k, bias=bias, device=device, dtype=dtype),
+            Conv1D(in_channels, in_channels if out_channels is None else out_channels, k, bias=bias, device=device,
+                   dtype=dtype),
         )
         self.similarity = similarity
         alias_state_dict(self, WEIGHT_ALIASES)
@@ -96,53 +120,16 @@ class _ConvNNNd(ConvWeights, NeighborAggregator):
         return s + (", bias=False" if self.bias is None else "")
 
 
-_ARGS_DOC = """
-    Args:
-        in_channels, out_channels: channels of the input and of the output.
-        k: slots per token (the weight's last axis), default 9.
-        similarity: ``'cosine'`` | ``'euclidean'`` | ``'location'`` | ``'hybrid'`` (module docstring).
-        sampling, samples: candidate sampling of :class:`~neighborhoods.selectors.HardKNN`
-            (``'all'``, ``'random'`` with ``samples`` tokens, ``'spatial'`` with ``samples`` per axis).
-        padding: zero tokens added around the grid as candidates; default 0 for feature
-            similarity and r = ceil((sqrt(k)-1)/2) (1-D: ceil((k-1)/2)) for ``'location'``.
-        hybrid_lambda: feature weight of ``'hybrid'``, in [0, 1].
-        bias: learn a bias ``(C_out,)``.
-        metric: override the similarity's default metric.
-        seed: seed of random sampling (reproducible draws).
-        block_size: queries scored at a time by the k-NN search.
-        device, dtype: factory kwargs of the weight.
-"""
-
-
-@register("convnn1d", family="convnn", example=Example(dict(in_channels=4, out_channels=6, k=3), (2, 4, 10)))
-class ConvNN1d(_ConvNNNd):
-    """ConvNN over a sequence: every token aggregates its k nearest tokens.
-
-    Shape:
-        x: ``(B, C_in, N)`` -> ``(B, C_out, N)``; weight ``(C_out, C_in, k)``, bias ``(C_out,)``.
-    """
-
-    __doc__ = __doc__ + _ARGS_DOC
-    spatial_dims = 1
-
-
-@register("convnn2d", family="convnn", example=Example(dict(in_channels=4, out_channels=6, k=5), (2, 4, 5, 6)))
-@register("convnn2d_euclidean", family="convnn", similarity="euclidean",
-          example=Example(dict(in_channels=4, out_channels=6, k=5), (2, 4, 5, 6)))
-@register("convnn2d_location", family="convnn", similarity="location",
-          example=Example(dict(in_channels=4, out_channels=6, k=9), (2, 4, 5, 6)))
-@register("convnn2d_hybrid", family="convnn", similarity="hybrid",
-          example=Example(dict(in_channels=4, out_channels=6, k=5), (2, 4, 5, 6)))
-@register("convnn2d_random", family="convnn", sampling="random", samples=16,
-          example=Example(dict(in_channels=4, out_channels=6, k=5, seed=0), (2, 4, 6, 6)))
-@register("convnn2d_spatial", family="convnn", sampling="spatial", samples=3,
-          example=Example(dict(in_channels=4, out_channels=6, k=5), (2, 4, 6, 6)))
-class ConvNN2d(_ConvNNNd):
-    """ConvNN over an image: every pixel aggregates its k nearest pixels.
-
-    Shape:
-        x: ``(B, C_in, H, W)`` -> ``(B, C_out, H, W)``; weight ``(C_out, C_in, k)``, bias ``(C_out,)``.
-    """
-
-    __doc__ = __doc__ + _ARGS_DOC
-    spatial_dims = 2
+ConvNN1d, ConvNN2d = nd_pair(_ConvNNNd, __name__)
+_EX2D = dict(in_channels=4, out_channels=6, k=5)
+register(ConvNN1d, family="convnn", example=Example(dict(in_channels=4, out_channels=6, k=3), (2, 4, 10)),
+         aliases=["convnn1d"])
+register(ConvNN2d, family="convnn", example=Example(_EX2D, (2, 4, 5, 6)), aliases=["convnn2d"])
+for _variant, _presets, _example in (
+        ("euclidean", dict(similarity="euclidean"), Example(_EX2D, (2, 4, 5, 6))),
+        ("location", dict(similarity="location"), Example(dict(_EX2D, k=9), (2, 4, 5, 6))),
+        ("hybrid", dict(similarity="hybrid"), Example(_EX2D, (2, 4, 5, 6))),
+        ("random", dict(sampling="random", samples=16), Example(dict(_EX2D, seed=0), (2, 4, 6, 6))),
+        ("spatial", dict(sampling="spatial", samples=3), Example(_EX2D, (2, 4, 6, 6)))):
+    register(ConvNN2d, family="convnn", example=_example, variant=_variant, aliases=[f"convnn2d_{_variant}"],
+             **_presets)

@@ -3,7 +3,17 @@
 ``N3Block2d = NeighborAggregator(N3 selector, Projection combiner)``: an embedding network and
 a temperature network (the paper's appendix, Tables 7 and 8) feed the continuous k-NN
 selection of patches in a search window; the combiner concatenates the input with the k
-neighbour volumes, folded back to the image (col2im averaging overlaps).
+neighbour volumes, folded back to the image (col2im averaging overlaps), and a 1x1
+projection maps that ``(k + 1) C``-channel concatenation to ``out_channels`` (default C, so
+that the block drops into any network). ``project=False`` returns the concatenation itself,
+the block's output in the paper (Fig. 2a), whose ``(k + 1) C`` channels the next layer of
+N3Net takes.
+
+Images that the patches do not tile are zero-padded to the next size they do and the output
+is cropped back (the authors' public code does the same); a search window larger than the
+image covers all of it. The presets ``n3_block2d_digits`` (3x3 patches every pixel, 7x7
+window: 8x8 digits) and ``n3_block2d_cifar`` (4x4 patches every 2 pixels, 16x16 window:
+32x32 images) scale the paper's 10 / 5 / 80 pixels down to small images.
 ``KNNBlock2d`` is the same block with hard k-NN on the input's own patches (a fixed feature
 space, the paper's "KNN block" baseline); ``N3Block1d`` is the block for set data (items are
 tokens, searched among all items by default, as in the correspondence experiment).
@@ -55,8 +65,15 @@ class _N3Nd(NeighborAggregator):
 
     def _build(self, in_channels: int, k: int, patch_size: int | None, stride: int | None, window: int | None,
                embed_channels: int, hidden_channels: int, depth: int, temperature: str, temp_bias: float,
-               distance_bn: bool, relative: bool, out_channels: int | None, update: str, hard: bool,
+               distance_bn: bool, relative: bool, out_channels: int | None, project: bool, update: str, hard: bool,
                factory: dict, path: str) -> None:
+        if not isinstance(project, bool):
+            raise TypeError(f"project must be a bool, got {project!r} of type {type(project).__name__}")
+        if not project and out_channels is not None:
+            raise ValueError(f"project=False returns the (k + 1) * in_channels = {(k + 1) * in_channels} channels of "
+                             f"the concatenation; out_channels must be None, got out_channels={out_channels}")
+        if project:
+            out_channels = in_channels if out_channels is None else out_channels
         nets = dict(hidden_channels=hidden_channels, depth=depth, spatial_dims=self.spatial_dims, **factory)
         check_choice("temperature", temperature, TEMPERATURES)
         embedding = None if hard else embedding_network(in_channels, embed_channels, **nets)
@@ -64,13 +81,13 @@ class _N3Nd(NeighborAggregator):
         selector = N3(k, embedding, temp, temp_bias, patch_size, stride, window, distance_bn, hard, update, **factory)
         NeighborAggregator.__init__(self, selector, Projection(in_channels, k, out_channels, relative,
                                                                selector.patches, **factory), path=path)
+        self.project = project
 
     def extra_repr(self) -> str:
-        return f"{self.combiner.in_channels}, {self.selector.extra_repr()}, out_channels={self.combiner.out_channels}"
+        s = f"{self.combiner.in_channels}, {self.selector.extra_repr()}, out_channels={self.combiner.out_channels}"
+        return s + ("" if self.project else ", project=False")
 
 
-@register("n3block2d", family="n3", example=Example(
-    dict(in_channels=3, k=2, patch_size=4, stride=2, window=8, embed_channels=4, hidden_channels=8), (2, 3, 12, 12)))
 class N3Block2d(_N3Nd):
     """The N3 block for images (Ploetz & Roth 2018, Sec. 4, Fig. 2a; appendix Tables 7-8).
 
@@ -86,12 +103,14 @@ class N3Block2d(_N3Nd):
         temperature: ``'network'`` (Table 8) or ``'scalar'`` (one learned ``log_t``).
         temp_bias: the constant factor of the temperature.
         distance_bn: batch-normalise the distances.
-        relative: output ``[y, N_1 - y, ...]`` (default, the public code) or raw ``[y, N_1, ...]``.
-        out_channels: optional 1x1 projection of the concatenation.
+        relative: concatenate ``[y, N_1 - y, ...]`` (default, the public code) or ``[y, N_1, ...]``.
+        out_channels: channels of the 1x1 projection of the concatenation (default C).
+        project: ``False`` returns the ``(k + 1) C``-channel concatenation itself (the paper's
+            output; ``out_channels`` must then be ``None``).
         update: the weight recursion of :func:`~neighborhoods.functional.continuous_knn`.
 
     Shape:
-        x: ``(B, C, H, W)`` -> ``(B, (k + 1) C, H, W)`` (or ``out_channels``).
+        x: ``(B, C, H, W)`` -> ``(B, out_channels, H, W)`` (``project=False``: ``(B, (k + 1) C, H, W)``).
     """
 
     spatial_dims = 2
@@ -100,14 +119,12 @@ class N3Block2d(_N3Nd):
                  embed_channels: int = 8, hidden_channels: int = 64, depth: int = 3, temperature: str = "network",
                  temp_bias: float = 0.1, distance_bn: bool = False, relative: bool = True,
                  out_channels: int | None = None, update: str = "scores", device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None, path: str = "auto") -> None:
+                 dtype: torch.dtype | None = None, path: str = "auto", *, project: bool = True) -> None:
         self._build(in_channels, k, patch_size, stride, window, embed_channels, hidden_channels, depth, temperature,
-                    temp_bias, distance_bn, relative, out_channels, update, False,
+                    temp_bias, distance_bn, relative, out_channels, project, update, False,
                     {"device": device, "dtype": dtype}, path)
 
 
-@register("knnblock2d", family="n3", example=Example(dict(in_channels=3, k=2, patch_size=4, stride=2, window=8),
-                                                     (2, 3, 12, 12)))
 class KNNBlock2d(_N3Nd):
     """The N3 block with hard k-NN on the input's own patches (Ploetz & Roth 2018, Sec. 5.1, baseline iii).
 
@@ -116,28 +133,28 @@ class KNNBlock2d(_N3Nd):
     replace the continuous weights, so nothing about the matching is learned.
 
     Shape:
-        x: ``(B, C, H, W)`` -> ``(B, (k + 1) C, H, W)`` (or ``out_channels``).
+        x: ``(B, C, H, W)`` -> ``(B, out_channels, H, W)`` (``project=False``: ``(B, (k + 1) C, H, W)``).
     """
 
     spatial_dims = 2
 
     def __init__(self, in_channels: int, k: int = 7, patch_size: int = 10, stride: int = 5, window: int | None = 80,
                  relative: bool = True, out_channels: int | None = None, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None, path: str = "auto") -> None:
+                 dtype: torch.dtype | None = None, path: str = "auto", *, project: bool = True) -> None:
         self._build(in_channels, k, patch_size, stride, window, 1, 1, 1, "scalar", 1.0, False, relative,
-                    out_channels, "scores", True, {"device": device, "dtype": dtype}, path)
+                    out_channels, project, "scores", True, {"device": device, "dtype": dtype}, path)
 
 
-@register("n3block1d", family="n3", example=Example(dict(in_channels=4, k=2, embed_channels=4, hidden_channels=8),
-                                                    (2, 4, 9)))
 class N3Block1d(_N3Nd):
     """The N3 block for set data (Ploetz & Roth 2018, Sec. 4 and 5.5): items are tokens.
 
     The embedding and temperature networks are MLPs on every item (1x1 convolutions); each
     item searches all other items (``window=None``) or a window of items around it.
 
+    Args: as :class:`N3Block2d` without the patches (``window`` counts items).
+
     Shape:
-        x: ``(B, C, N)`` -> ``(B, (k + 1) C, N)`` (or ``out_channels``).
+        x: ``(B, C, N)`` -> ``(B, out_channels, N)`` (``project=False``: ``(B, (k + 1) C, N)``).
     """
 
     spatial_dims = 1
@@ -146,7 +163,22 @@ class N3Block1d(_N3Nd):
                  hidden_channels: int = 64, depth: int = 3, temperature: str = "network", temp_bias: float = 0.1,
                  distance_bn: bool = False, relative: bool = True, out_channels: int | None = None,
                  update: str = "scores", device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto") -> None:
+                 path: str = "auto", *, project: bool = True) -> None:
         self._build(in_channels, k, None, None, window, embed_channels, hidden_channels, depth, temperature,
-                    temp_bias, distance_bn, relative, out_channels, update, False,
+                    temp_bias, distance_bn, relative, out_channels, project, update, False,
                     {"device": device, "dtype": dtype}, path)
+
+
+_SMALL_NETS = dict(embed_channels=4, hidden_channels=8)
+register(N3Block2d, family="n3", example=Example(dict(in_channels=3, k=2, patch_size=4, stride=2, window=8,
+                                                      **_SMALL_NETS), (2, 3, 12, 12)), aliases=["n3block2d"])
+#: the paper's 10 / 5 / 80 pixel patches, stride and window, scaled to 8x8 and 32x32 images
+SMALL_IMAGE_PRESETS = {"digits": dict(patch_size=3, stride=1, window=7),
+                       "cifar": dict(patch_size=4, stride=2, window=16)}
+for _variant, _sizes in SMALL_IMAGE_PRESETS.items():
+    register(N3Block2d, family="n3", variant=_variant, example=Example(dict(in_channels=3, k=2, **_SMALL_NETS),
+                                                                       (2, 3, 8, 8)), **_sizes)
+register(KNNBlock2d, family="n3", example=Example(dict(in_channels=3, k=2, patch_size=4, stride=2, window=8),
+                                                  (2, 3, 12, 12)), aliases=["knnblock2d"])
+register(N3Block1d, family="n3", example=Example(dict(in_channels=4, k=2, **_SMALL_NETS), (2, 4, 9)),
+         aliases=["n3block1d"])

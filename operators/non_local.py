@@ -17,6 +17,12 @@ concatenation       ReLU(w_f^T [theta_i, phi_j])     N           ConcatAffinity
 ``sub_sample`` max-pools the keys and values (``phi`` and ``g``) by 2 per axis; ``W`` is a
 1x1 convolution followed by BatchNorm whose scale and shift start at zero (without
 ``bn_layer``, the convolution starts at zero), so a fresh block is the identity.
+
+In the spectral view (Zhu et al. 2021, appendix Eqs. 2-5) the block is the plain graph
+filter ``X + W(A g(X))``: the combiner is a residual
+:class:`~neighborhoods.combiners.GraphFilter` with ``g`` as its value map and ``W`` as its
+output map, which also owns the residual and the zero start. ``out_channels != C`` adds
+GraphFilter's 1x1 projection shortcut, ``z = W(y) + P x``.
 """
 
 from __future__ import annotations
@@ -28,9 +34,10 @@ from torch import Tensor, nn
 
 from neighborhoods import NeighborAggregator
 from neighborhoods._checks import check_choice, check_int, check_tensor
-from neighborhoods.combiners import WeightedMean
+from neighborhoods.combiners import GraphFilter
 from neighborhoods.selectors import ConcatAffinity, DenseAffinity
 
+from ._nd import nd_pair
 from ._state_dict import alias_state_dict
 from .registry import Example, register
 
@@ -38,13 +45,29 @@ MODES = ("embedded_gaussian", "gaussian", "dot_product", "concatenation")
 _LAYERS = {1: (nn.Conv1d, nn.MaxPool1d, nn.BatchNorm1d), 2: (nn.Conv2d, nn.MaxPool2d, nn.BatchNorm2d)}
 
 
-class _NonLocalNd(NeighborAggregator):
+class _NonLocalBlockNd(NeighborAggregator):
+    """The non-local block on {layout} (Wang et al. 2018, Eqs. 1-6); see the module docstring.
+
+    Args:
+        in_channels: C.
+        inter_channels: channels of theta, phi, g (default ``C // 2``).
+        mode: one of :data:`MODES`.
+        sub_sample: max-pool keys and values by 2.
+        bn_layer: ``W`` = conv + BatchNorm (zero-initialised BN) instead of a zero conv.
+        out_channels: channels of the output (default C); another value adds a 1x1
+            projection of the input on the residual path, ``z = W(y) + P x``.
+
+    Shape:
+        x: ``{layout}`` -> ``(B, out_channels, {spatial})``.
+    """
+
     spatial_dims: ClassVar[int]
 
     def __init__(self, in_channels: int, inter_channels: int | None = None, mode: str = "embedded_gaussian",
                  sub_sample: bool = True, bn_layer: bool = True, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None, path: str = "auto") -> None:
+                 dtype: torch.dtype | None = None, path: str = "auto", *, out_channels: int | None = None) -> None:
         in_channels = check_int("in_channels", in_channels, minimum=1)
+        out = check_int("out_channels", in_channels if out_channels is None else out_channels, minimum=1)
         inter = check_int("inter_channels", inter_channels if inter_channels is not None else max(in_channels // 2, 1),
                           minimum=1)
         mode = check_choice("mode", mode, MODES)
@@ -59,20 +82,21 @@ class _NonLocalNd(NeighborAggregator):
             theta, phi = nn.Identity(), (pool(2) if sub_sample else nn.Identity())
         else:
             theta, phi = conv(in_channels, inter, 1, **factory), pooled(conv(in_channels, inter, 1, **factory))
-        w = (nn.Sequential(conv(inter, in_channels, 1, **factory), bn(in_channels, **factory)) if bn_layer
-             else conv(inter, in_channels, 1, **factory))
+        w = (nn.Sequential(conv(inter, out, 1, **factory), bn(out, **factory)) if bn_layer
+             else conv(inter, out, 1, **factory))
         if mode == "concatenation":
             selector = ConcatAffinity(inter, theta, phi, **factory)
         else:
             selector = DenseAffinity(theta, phi, kernel="dot", normalize="mean" if mode == "dot_product" else "softmax")
-        super().__init__(selector, WeightedMean(in_channels, inter, in_channels, value=g, output=w), path=path)
-        self.in_channels, self.inter_channels, self.mode = in_channels, inter, mode
+        super().__init__(selector, GraphFilter(in_channels, inter, out, value=g, output=w, residual=True, **factory),
+                         path=path)
+        self.in_channels, self.inter_channels, self.out_channels, self.mode = in_channels, inter, out, mode
         self.sub_sample, self.bn_layer = bool(sub_sample), bool(bn_layer)
-        # state_dict keys under Wang et al.'s names: g.*, theta.*, phi.*, W.*
+        # state_dict keys under Wang et al.'s names: g.*, theta.*, phi.*, W.* (and the shortcut's, if any)
         alias_state_dict(self, {"g.": ["combiner.value."], "theta.": ["selector.query."],
                                 "phi.": ["selector.key."], "W.": ["combiner.output."],
-                                "concat_project.": ["selector.concat_project."]})
-        self.reset_parameters()
+                                "concat_project.": ["selector.concat_project."],
+                                "shortcut.": ["combiner.shortcut."]})
 
     # Wang et al.'s names for the four embeddings
     @property
@@ -91,53 +115,21 @@ class _NonLocalNd(NeighborAggregator):
     def W(self) -> nn.Module:  # noqa: N802 (the paper's name)
         return self.combiner.output
 
-    def reset_parameters(self) -> None:
-        super().reset_parameters()
-        last = self.W[-1] if isinstance(self.W, nn.Sequential) else self.W  # BN, or the conv itself
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
-
     def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
         check_tensor("x", x, ndim=2 + self.spatial_dims)
-        return x + super().forward(x, path=path)
+        return super().forward(x, path=path)
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, inter_channels={self.inter_channels}, mode={self.mode!r}"
         s += f", sub_sample={self.sub_sample}, bn_layer={self.bn_layer}"
+        if self.out_channels != self.in_channels:
+            s += f", out_channels={self.out_channels}"
         return s + (f", path={self.path!r}" if self.path != "auto" else "")
 
 
-@register("nonlocal1d", family="nonlocal", example=Example(dict(in_channels=4), (2, 4, 10)))
-class NonLocalBlock1d(_NonLocalNd):
-    """The non-local block on sequences (Wang et al. 2018, Eqs. 1-6); see the module docstring.
-
-    Args:
-        in_channels: C.
-        inter_channels: channels of theta, phi, g (default ``C // 2``).
-        mode: one of :data:`MODES`.
-        sub_sample: max-pool keys and values by 2.
-        bn_layer: ``W`` = conv + BatchNorm (zero-initialised BN) instead of a zero conv.
-
-    Shape:
-        x: ``(B, C, L)`` -> ``(B, C, L)``.
-    """
-
-    spatial_dims = 1
-
-
-@register("nonlocal2d", family="nonlocal", example=Example(dict(in_channels=4), (2, 4, 6, 6)))
-class NonLocalBlock2d(_NonLocalNd):
-    """The non-local block on images (Wang et al. 2018, Eqs. 1-6); see the module docstring.
-
-    Args: as :class:`NonLocalBlock1d`.
-
-    Shape:
-        x: ``(B, C, H, W)`` -> ``(B, C, H, W)``.
-    """
-
-    spatial_dims = 2
-
-
+NonLocalBlock1d, NonLocalBlock2d = nd_pair(_NonLocalBlockNd, __name__)
+register(NonLocalBlock1d, family="nonlocal", example=Example(dict(in_channels=4), (2, 4, 10)), aliases=["nonlocal1d"])
+register(NonLocalBlock2d, family="nonlocal", example=Example(dict(in_channels=4), (2, 4, 6, 6)), aliases=["nonlocal2d"])
 for _mode in MODES[1:]:
-    register(f"nonlocal2d_{_mode}", NonLocalBlock2d, family="nonlocal",
-             example=Example(dict(in_channels=4), (2, 4, 6, 6)), mode=_mode)
+    register(NonLocalBlock2d, family="nonlocal", example=Example(dict(in_channels=4), (2, 4, 6, 6)), variant=_mode,
+             aliases=[f"nonlocal2d_{_mode}"], mode=_mode)

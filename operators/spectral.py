@@ -6,6 +6,9 @@ non-local block as a graph with affinity ``A`` over the positions and a graph fi
 :class:`~neighborhoods.Neighborhood`) and ``F`` is a
 :class:`~neighborhoods.combiners.GraphFilter`; every block adds its input back
 (``Y = X + norm(F)``) with a zero-initialised ``norm``, so a fresh block is the identity.
+Every block takes ``out_channels`` (default C); another value adds GraphFilter's 1x1
+projection shortcut, ``Y = P X + norm(F)`` (criss-cross, whose steps share weights,
+projects the input first instead).
 
 =======================  ====================================  ===========================
 block                    selector (A)                          combiner (F)
@@ -31,22 +34,26 @@ from torch import Tensor, nn
 from neighborhoods import ChannelLinear, NeighborAggregator
 from neighborhoods._checks import check_choice, check_divisible, check_int, check_tensor
 from neighborhoods.combiners import CayleyFilter, GraphFilter, chebyshev
-from neighborhoods.norms import ChannelSoftmax, SpatialSoftmax, ZeroBatchNorm, ZeroGroupNorm, ZeroScale
+from neighborhoods.norms import ChannelBatchNorm, ChannelSoftmax, Scale, SpatialSoftmax
 from neighborhoods.selectors import CompactAffinity, CrissCross, DenseAffinity
 
-from .conv import Conv1d, Conv2d
+from ._nd import nd_pair
 from .registry import Example, register
 
 #: Tao et al.'s non-local stage filter, A - I (appendix Eq. 9)
 NONLOCAL_STAGE = ((-1.0, 1.0),)
 #: kernels that keep the symmetric normalisation's degrees positive
 SNL_KERNELS = ("exp", "sigmoid")
-_ONE_BY_ONE = {1: Conv1d, 2: Conv2d}
 _EX1D, _EX2D = (2, 8, 13), (2, 8, 5, 6)
 
 
 def _channels(name: str, value: int | None, default: int) -> int:
     return check_int(name, value if value is not None else max(default, 1), minimum=1)
+
+
+def _changed(name: str, value: int, default: int) -> dict[str, int]:
+    """``{name: value}`` for the repr when it differs from the default, else nothing."""
+    return {} if value == default else {name: value}
 
 
 def _sizes(in_channels: int, name: str, value: int | None, divisor: int) -> tuple[int, int]:
@@ -76,7 +83,7 @@ class _SpectralBlock(NeighborAggregator):
 
 
 # ---- non-local stage -----------------------------------------------------------------------
-class _NonLocalStage(_SpectralBlock):
+class _NonLocalStageNd(_SpectralBlock):
     """``Y = X + BN(W sum_j A_ij (Z_j - Z_i))``, ``A = softmax(theta(X) phi(X)^T)``.
 
     The non-local stage of Tao et al. 2018 (their Eq. 11), i.e. the first-order Chebyshev
@@ -87,25 +94,27 @@ class _NonLocalStage(_SpectralBlock):
         in_channels: C.
         inter_channels: channels of theta, phi, g (default ``C // 2``).
         bias: whether the 1x1 projections carry a bias.
+        out_channels: channels of the output (default C; see the module docstring).
 
     Shape:
-        x: ``(B, C, *spatial)`` -> same.
+        x: ``{layout}`` -> ``(B, out_channels, {spatial})``.
     """
 
     def __init__(self, in_channels: int, inter_channels: int | None = None, bias: bool = True,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto") -> None:
+                 path: str = "auto", *, out_channels: int | None = None) -> None:
         c, ci = _sizes(in_channels, "inter_channels", inter_channels, 2)
+        out = _channels("out_channels", out_channels, c)
         f = {"device": device, "dtype": dtype}
         super().__init__(
             DenseAffinity(ChannelLinear(c, ci, bias=bias, **f), ChannelLinear(c, ci, bias=bias, **f)),
-            GraphFilter(c, ci, c, NONLOCAL_STAGE, norm=ZeroBatchNorm(c, **f), residual=True, bias=bias, **f),
+            GraphFilter(c, ci, out, NONLOCAL_STAGE, norm=ChannelBatchNorm(out, **f), residual=True, bias=bias, **f),
             path=path)
-        self._setup(in_channels=c, inter_channels=ci)
+        self._setup(in_channels=c, inter_channels=ci, **_changed("out_channels", out, c))
 
 
 # ---- double attention ----------------------------------------------------------------------
-class _DoubleAttention(_SpectralBlock):
+class _DoubleAttentionNd(_SpectralBlock):
     """``Y = X + BN(W A Z)``, ``A = softmax_c(X W_v) softmax_N(X W_b)^T``, ``Z = X W_a``.
 
     The double-attention block of Chen et al. 2018 (Eqs. 3-4: gather ``c_n`` global
@@ -119,28 +128,30 @@ class _DoubleAttention(_SpectralBlock):
         feature_channels: ``c_m``, channels of the gathered features Z (default ``C // 4``).
         attention_maps: ``c_n``, gathering/distributing maps (default ``feature_channels``).
         bias: whether the 1x1 projections carry a bias.
+        out_channels: channels of the output (default C; see the module docstring).
 
     Shape:
-        x: ``(B, C, *spatial)`` -> same.
+        x: ``{layout}`` -> ``(B, out_channels, {spatial})``.
     """
 
     def __init__(self, in_channels: int, feature_channels: int | None = None, attention_maps: int | None = None,
                  bias: bool = True, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto") -> None:
+                 path: str = "auto", *, out_channels: int | None = None) -> None:
         c, cm = _sizes(in_channels, "feature_channels", feature_channels, 4)
         cn = _channels("attention_maps", attention_maps, cm)
+        out = _channels("out_channels", out_channels, c)
         f = {"device": device, "dtype": dtype}
         super().__init__(
             DenseAffinity(query=nn.Sequential(ChannelLinear(c, cn, bias=bias, **f), ChannelSoftmax()),
                           key=nn.Sequential(ChannelLinear(c, cn, bias=bias, **f), SpatialSoftmax()),
                           kernel="dot", normalize="none"),
-            GraphFilter(c, cm, c, norm=ZeroBatchNorm(c, **f), residual=True, bias=bias, **f),
+            GraphFilter(c, cm, out, norm=ChannelBatchNorm(out, **f), residual=True, bias=bias, **f),
             path=path)
-        self._setup(in_channels=c, feature_channels=cm, attention_maps=cn)
+        self._setup(in_channels=c, feature_channels=cm, attention_maps=cn, **_changed("out_channels", out, c))
 
 
 # ---- compact generalized non-local ---------------------------------------------------------
-class _CGNL(_SpectralBlock):
+class _CGNLNd(_SpectralBlock):
     """``Y = X + GN(W vec^-1(A^f vec Z))`` over (channel, position) entries, per channel group.
 
     The compact generalized non-local block of Yue et al. 2018 (Eqs. 3-4, grouping Sec.
@@ -154,9 +165,11 @@ class _CGNL(_SpectralBlock):
         inter_channels: channels of theta, phi, g (default ``C // 2``, divisible by ``groups``).
         groups: channel groups.
         kernel, order, gamma, normalize: see :class:`~neighborhoods.selectors.CompactAffinity`.
+        out_channels: channels of the output (default C, divisible by ``groups``; see the
+            module docstring).
 
     Shape:
-        x: ``(B, C, *spatial)`` -> same.
+        x: ``{layout}`` -> ``(B, out_channels, {spatial})``.
     """
 
     example_kwargs: ClassVar[dict[str, Any]] = {"groups": 2}
@@ -164,24 +177,26 @@ class _CGNL(_SpectralBlock):
     def __init__(self, in_channels: int, inter_channels: int | None = None, groups: int = 1, kernel: str = "dot",
                  order: int = 3, gamma: float = 0.5, normalize: str = "mean",
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto") -> None:
+                 path: str = "auto", *, out_channels: int | None = None) -> None:
         c, ci = _sizes(in_channels, "inter_channels", inter_channels, 2)
+        out = _channels("out_channels", out_channels, c)
         groups = check_int("groups", groups, minimum=1)
         check_divisible("in_channels", c, "groups", groups)
         check_divisible("inter_channels", ci, "groups", groups)
+        check_divisible("out_channels", out, "groups", groups)
         f = {"device": device, "dtype": dtype}
-        output = _ONE_BY_ONE[self.spatial_dims](ci, c, 1, groups=groups, bias=False, **f)
+        output = ChannelLinear(ci, out, bias=False, groups=groups, **f)
         super().__init__(
             CompactAffinity(ChannelLinear(c, ci, bias=False, **f), ChannelLinear(c, ci, bias=False, **f),
                             groups=groups, kernel=kernel, order=order, gamma=gamma, normalize=normalize),
-            GraphFilter(c, ci, c, output=output, norm=ZeroGroupNorm(groups, c, **f), residual=True,
+            GraphFilter(c, ci, out, output=output, norm=nn.GroupNorm(groups, out, **f), residual=True,
                         nodes="entries", **f),
             path=path)
-        self._setup(in_channels=c, inter_channels=ci, groups=groups, kernel=kernel)
+        self._setup(in_channels=c, inter_channels=ci, groups=groups, kernel=kernel, **_changed("out_channels", out, c))
 
 
 # ---- criss-cross attention -----------------------------------------------------------------
-@register("criss_cross_attention2d", family="spectral", example=Example(dict(in_channels=8), _EX2D))
+@register(family="spectral", example=Example(dict(in_channels=8), _EX2D))
 class CrissCrossAttention2d(_SpectralBlock):
     """CCNet's recurrent criss-cross attention: ``X <- X + gamma A X W_v``, ``recurrence`` times.
 
@@ -193,37 +208,45 @@ class CrissCrossAttention2d(_SpectralBlock):
 
     Args:
         in_channels: C.
-        key_channels: channels of queries and keys (default ``C // 8``).
+        key_channels: channels of queries and keys (default ``out_channels // 8``).
         recurrence: R >= 1 (CCNet: 2).
         bias: whether the 1x1 projections carry a bias.
+        out_channels: channels of the output (default C). Because the R steps share their
+            weights, another value projects the input first (``input_projection``, a 1x1
+            map without bias) and the steps run at ``out_channels``.
 
     Shape:
-        x: ``(B, C, H, W)`` -> same.
+        x: ``(B, C, H, W)`` -> ``(B, out_channels, H, W)``.
     """
 
     spatial_dims = 2
 
     def __init__(self, in_channels: int, key_channels: int | None = None, recurrence: int = 2, bias: bool = True,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto") -> None:
-        c, ck = _sizes(in_channels, "key_channels", key_channels, 8)
+                 path: str = "auto", *, out_channels: int | None = None) -> None:
+        c_in = check_int("in_channels", in_channels, minimum=1)
+        c, ck = _sizes(_channels("out_channels", out_channels, c_in), "key_channels", key_channels, 8)
         steps = check_int("recurrence", recurrence, minimum=1)
         f = {"device": device, "dtype": dtype}
         super().__init__(
             CrissCross(ChannelLinear(c, ck, bias=bias, **f), ChannelLinear(c, ck, bias=bias, **f)),
-            GraphFilter(c, c, c, output=False, norm=ZeroScale(**f), residual=True, bias=bias, **f),
+            GraphFilter(c, c, c, output=False, norm=Scale(**f), residual=True, bias=bias, **f),
             path=path)
+        self.input_projection = ChannelLinear(c_in, c, bias=False, **f) if c != c_in else None
         self.recurrence = steps
-        self._setup(in_channels=c, key_channels=ck, recurrence=steps)
+        self._setup(in_channels=c_in, key_channels=ck, recurrence=steps, **_changed("out_channels", c, c_in))
 
     def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
+        if self.input_projection is not None:
+            check_tensor("x", x, ndim=4)
+            x = self.input_projection(x)
         for _ in range(self.recurrence):
             x = super().forward(x, path=path)
         return x
 
 
 # ---- SNL, gSNL -----------------------------------------------------------------------------
-class _SNL(_SpectralBlock):
+class _SNLNd(_SpectralBlock):
     """``Y = X + BN(sum_k T_k(A) Z W_k)`` with the symmetric ``A = D^-1/2 (M + M^T)/2 D^-1/2``.
 
     The spectral non-local block of Zhu et al. 2021 (Sec. 4): order 1 gives SNL,
@@ -236,22 +259,24 @@ class _SNL(_SpectralBlock):
         order: Chebyshev order K >= 1 (one ``W_k`` per term ``T_0 .. T_K``).
         kernel: ``'exp'`` or ``'sigmoid'``.
         bias: whether the 1x1 projections carry a bias.
+        out_channels: channels of the output (default C; see the module docstring).
 
     Shape:
-        x: ``(B, C, *spatial)`` -> same.
+        x: ``{layout}`` -> ``(B, out_channels, {spatial})``.
     """
 
     def __init__(self, in_channels: int, inter_channels: int | None = None, order: int = 1, kernel: str = "exp",
                  bias: bool = False, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto") -> None:
+                 path: str = "auto", *, out_channels: int | None = None) -> None:
         c, ci = _sizes(in_channels, "inter_channels", inter_channels, 2)
+        out = _channels("out_channels", out_channels, c)
         order = check_int("order", order, minimum=1)
         f = {"device": device, "dtype": dtype}
         super().__init__(
             _symmetric_affinity(c, ci, check_choice("kernel", kernel, SNL_KERNELS), bias, f),
-            GraphFilter(c, ci, c, chebyshev(order), norm=ZeroBatchNorm(c, **f), residual=True, bias=bias, **f),
+            GraphFilter(c, ci, out, chebyshev(order), norm=ChannelBatchNorm(out, **f), residual=True, bias=bias, **f),
             path=path)
-        self._setup(in_channels=c, inter_channels=ci, order=order, kernel=kernel)
+        self._setup(in_channels=c, inter_channels=ci, order=order, kernel=kernel, **_changed("out_channels", out, c))
 
 
 def _symmetric_affinity(c: int, ci: int, kernel: str, bias: bool, factory: dict) -> DenseAffinity:
@@ -260,7 +285,7 @@ def _symmetric_affinity(c: int, ci: int, kernel: str, bias: bool, factory: dict)
 
 
 # ---- Cayley SNL ----------------------------------------------------------------------------
-class _CayleySNL(_SpectralBlock):
+class _CayleySNLNd(_SpectralBlock):
     """``Y = X + BN(Z W_1 + 2 (L^2 Z W_h + Z) W_2)``, ``L = I - A`` (Zhu et al. 2021, appendix Eq. 23).
 
     The first-order Cayley filter (appendix Eqs. 20-22) on the symmetric affinity of a
@@ -271,46 +296,41 @@ class _CayleySNL(_SpectralBlock):
         inter_channels: channels of theta, phi, g (default ``C // 2``).
         order: Cayley order; only 1, the form the appendix defines (Eq. 22), is available.
         bias: whether the 1x1 projections carry a bias.
+        out_channels: channels of the output (default C; see the module docstring).
 
     Shape:
-        x: ``(B, C, *spatial)`` -> same.
+        x: ``{layout}`` -> ``(B, out_channels, {spatial})``.
     """
 
     def __init__(self, in_channels: int, inter_channels: int | None = None, order: int = 1, bias: bool = False,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto") -> None:
+                 path: str = "auto", *, out_channels: int | None = None) -> None:
         c, ci = _sizes(in_channels, "inter_channels", inter_channels, 2)
+        out = _channels("out_channels", out_channels, c)
         if check_int("order", order, minimum=1) != 1:
             raise ValueError(f"order must be 1 (the first-order Cayley filter of Eq. 22), got order={order}")
         f = {"device": device, "dtype": dtype}
         super().__init__(
             _symmetric_affinity(c, ci, "sigmoid", bias, f),
-            CayleyFilter(c, ci, c, norm=ZeroBatchNorm(c, **f), residual=True, bias=bias, **f),
+            CayleyFilter(c, ci, out, norm=ChannelBatchNorm(out, **f), residual=True, bias=bias, **f),
             path=path)
-        self._setup(in_channels=c, inter_channels=ci)
+        self._setup(in_channels=c, inter_channels=ci, **_changed("out_channels", out, c))
 
 
-def _variants(base: type[_SpectralBlock], name: str, **presets: dict[str, Any]) -> tuple[type, type]:
-    """The public ``<Block>1d`` / ``<Block>2d`` classes of a dimension-generic block, registered as
-    ``<name>1d`` / ``<name>2d`` (plus ``<preset>1d`` / ``<preset>2d`` for each preset's defaults)."""
-    classes = []
-    for dims, shape in ((1, _EX1D), (2, _EX2D)):
-        public = f"{base.__name__.lstrip('_')}{dims}d"
-        cls = type(public, (base,), {"__doc__": base.__doc__, "__module__": __name__, "__qualname__": public,
-                                     "spatial_dims": dims})
-        example = Example(dict(in_channels=8, **base.example_kwargs), shape)
-        register(f"{name}{dims}d", cls, family="spectral", example=example)
-        for preset, defaults in presets.items():
-            register(f"{preset}{dims}d", cls, family="spectral", example=example, **defaults)
-        classes.append(cls)
-    return classes[0], classes[1]
+NonLocalStage1d, NonLocalStage2d = nd_pair(_NonLocalStageNd, __name__)
+DoubleAttention1d, DoubleAttention2d = nd_pair(_DoubleAttentionNd, __name__)
+CGNL1d, CGNL2d = nd_pair(_CGNLNd, __name__)
+SNL1d, SNL2d = nd_pair(_SNLNd, __name__)
+CayleySNL1d, CayleySNL2d = nd_pair(_CayleySNLNd, __name__)
 
-
-NonLocalStage1d, NonLocalStage2d = _variants(_NonLocalStage, "nonlocal_stage")
-DoubleAttention1d, DoubleAttention2d = _variants(_DoubleAttention, "double_attention")
-CGNL1d, CGNL2d = _variants(_CGNL, "cgnl")
-SNL1d, SNL2d = _variants(_SNL, "snl", gsnl={"order": 2})
-CayleySNL1d, CayleySNL2d = _variants(_CayleySNL, "cayley_snl")
+for _cls, _old in ((NonLocalStage1d, "nonlocal_stage1d"), (NonLocalStage2d, "nonlocal_stage2d"),
+                   (DoubleAttention1d, None), (DoubleAttention2d, None), (CGNL1d, None), (CGNL2d, None),
+                   (SNL1d, None), (SNL2d, None), (CayleySNL1d, None), (CayleySNL2d, None)):
+    _example = Example(dict(in_channels=8, **_cls.example_kwargs), _EX1D if _cls.spatial_dims == 1 else _EX2D)
+    register(_cls, family="spectral", example=_example, aliases=[_old] if _old else [])
+    if _cls in (SNL1d, SNL2d):  # gSNL: the second-order Chebyshev filter
+        register(_cls, family="spectral", example=_example, variant="order2", aliases=[f"gsnl{_cls.spatial_dims}d"],
+                 order=2)
 
 # DESIGN.md's family names, for images (the common case), as torch names its 2-D layers' defaults
 NonLocalStage, DoubleAttention, CGNL, CrissCrossAttention, SNL, CayleySNL = (

@@ -90,7 +90,7 @@ def test_nonlocal_dot_product_normalises_by_key_count():
 def test_registry_lists_new_families():
     for name, fam in [("self_attention", "attention"), ("self_attention2d", "attention"), ("nonlocal2d", "nonlocal"),
                       ("nonlocal1d", "nonlocal"), ("nonlocal2d_concatenation", "nonlocal")]:
-        assert name in operators.available() and operators.family(name) == fam
+        assert operators.canonical(name) in operators.available() and operators.family(name) == fam
 
 
 def test_bad_input():

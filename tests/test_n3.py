@@ -35,19 +35,22 @@ def test_paper_setting_has_224_candidates_shifted_inward():
 
 def test_block_shapes_and_layouts():
     x = torch.randn(2, 3, 16, 16)
-    block = N3Block2d(3, k=2, **SMALL)
+    block = N3Block2d(3, k=2, project=False, **SMALL)
     y = block(x)
     assert y.shape == (2, 9, 16, 16)
     torch.testing.assert_close(y[:, :3], x)
     nbhd = block.neighborhood(x)
     assert nbhd.index.shape == (49, 8) and nbhd.weight.shape == (2, 49, 8, 2)  # 7x7 patches, 3x3 window - 1
-    raw = N3Block2d(3, k=2, relative=False, **SMALL)
+    raw = N3Block2d(3, k=2, relative=False, project=False, **SMALL)
     raw.load_state_dict(block.state_dict())
     torch.testing.assert_close(raw(x)[:, 3:], y[:, 3:] + x.repeat(1, 2, 1, 1))
     proj = N3Block2d(3, k=2, out_channels=5, **SMALL)
     assert proj(x).shape == (2, 5, 16, 16)
-    assert N3Block2d(3, k=1, temperature="scalar", **SMALL)(x).shape == (2, 6, 16, 16)
-    assert N3Block1d(4, k=3, embed_channels=2, hidden_channels=4)(torch.randn(2, 4, 6)).shape == (2, 16, 6)
+    assert N3Block2d(3, k=2, **SMALL)(x).shape == (2, 3, 16, 16)  # projected back to C by default
+    assert N3Block2d(3, k=1, temperature="scalar", project=False, **SMALL)(x).shape == (2, 6, 16, 16)
+    assert N3Block1d(4, k=3, embed_channels=2, hidden_channels=4, project=False)(torch.randn(2, 4, 6)).shape == (
+        2, 16, 6)
+    assert N3Block1d(4, k=3, embed_channels=2, hidden_channels=4)(torch.randn(2, 4, 6)).shape == (2, 4, 6)
 
 
 def test_temperature_is_exp_log_t_times_bias_averaged_over_patch():
@@ -65,7 +68,7 @@ def test_temperature_is_exp_log_t_times_bias_averaged_over_patch():
 def test_knn_block_equals_brute_force_hard_knn():
     g = torch.Generator().manual_seed(5)
     x = torch.randn(2, 2, 8, 8, generator=g, dtype=torch.float64, requires_grad=True)
-    block = KNNBlock2d(2, k=3, patch_size=2, stride=2, window=6, relative=False)  # 4x4 patches, 3x3 window
+    block = KNNBlock2d(2, k=3, patch_size=2, stride=2, window=6, relative=False, project=False)  # 4x4 patches
     y = block(x)
     patches = F.unfold(x, 2, stride=2).transpose(1, 2)  # (b, 16, 8), no overlap: fold is a reshape
     vols = torch.zeros(2, 16, 3, 8, dtype=torch.float64)
@@ -113,12 +116,12 @@ def test_bad_input():
         N3Block2d(2, patch_size=4, stride=2, window=3)
     with pytest.raises(ValueError, match="window - patch_size must be a multiple of stride"):
         N3Block2d(2, patch_size=4, stride=2, window=7)
-    with pytest.raises(ValueError, match=r"patch_size=\(10, 10\) is larger than the image"):
+    with pytest.raises(ValueError, match=r"holds only the query itself"):  # one 10x10 patch on a padded 8x8 image
         N3Block2d(2, k=1, patch_size=10, stride=5, window=10)(torch.randn(1, 2, 8, 8))
-    with pytest.raises(ValueError, match="do not tile the image"):
-        N3Block2d(2, k=1, **SMALL)(torch.randn(1, 2, 15, 16))
-    with pytest.raises(ValueError, match="window=80 is larger than the input"):
-        N3Block2d(2, k=1, patch_size=4, stride=2)(x)
+    with pytest.raises(ValueError, match="project=False returns the .* out_channels must be None"):
+        N3Block2d(2, out_channels=4, project=False)
+    with pytest.raises(TypeError, match="project must be a bool"):
+        N3Block2d(2, project=1)
     with pytest.raises(ValueError, match=r"k must be <= the number of candidates, got k=30, candidates=8"):
         N3Block2d(2, k=30, **SMALL)(x)
     with pytest.raises(ValueError, match=r"k must be <= the number of candidates, got k=5, candidates=4"):

@@ -18,7 +18,7 @@ from comparisons.theorems.spectral import randomize
 from neighborhoods import ChannelLinear, NeighborAggregator
 from neighborhoods.combiners import CayleyFilter, GraphFilter, chebyshev
 from neighborhoods.functional import criss_cross_index, entry_features, entry_kernel
-from neighborhoods.norms import ZeroBatchNorm
+from neighborhoods.norms import ChannelBatchNorm
 from neighborhoods.selectors import CompactAffinity, DenseAffinity, FixedSpatial
 from operators import (CayleySNL1d, CayleySNL2d, CGNL2d, CrissCrossAttention2d, DoubleAttention2d, NonLocalStage1d,
                        SNL2d)
@@ -39,8 +39,9 @@ def test_theorem(name, seed, dtype):
 
 
 def test_all_seven_blocks_are_registered_and_have_theorems():
-    assert set(SPECTRAL) >= {"nonlocal_stage2d", "double_attention2d", "cgnl2d", "criss_cross_attention2d",
-                             "snl2d", "gsnl2d", "cayley_snl2d", "nonlocal_stage1d", "snl1d", "cayley_snl1d"}
+    assert set(SPECTRAL) >= {operators.canonical(n) for n in (
+        "nonlocal_stage2d", "double_attention2d", "cgnl2d", "criss_cross_attention2d", "snl2d", "gsnl2d",
+        "cayley_snl2d", "nonlocal_stage1d", "snl1d", "cayley_snl1d")}
     assert {"spectral.nonlocal", "spectral.nonlocal_stage", "spectral.double_attention", "spectral.cgnl",
             "spectral.criss_cross", "spectral.snl", "spectral.cayley_snl",
             "spectral.affinity_properties"} <= set(THEOREMS)
@@ -149,7 +150,6 @@ def test_non_softmax_symmetric_blocks_have_no_fast_path():
     (lambda: SNL2d(4, kernel="dot"), "kernel must be one of"),
     (lambda: CGNL2d(4, kernel="cosine"), "kernel must be one of"),
     (lambda: CGNL2d(4, kernel="gaussian", order=0), "order must be >= 1"),
-    (lambda: GraphFilter(4, 2, 6, residual=True), "residual=True needs out_channels == in_channels"),
     (lambda: GraphFilter(4, 4, 4, chebyshev(1), output=False), "single polynomial"),
     (lambda: GraphFilter(4, polynomials=[(0.0, 0.0)]), "non-zero coefficient"),
     (lambda: GraphFilter(4, nodes="edges"), "nodes must be one of"),
@@ -198,12 +198,22 @@ def test_wrong_input_rank_is_named(layer, shape):
         layer(torch.randn(*shape))
 
 
-def test_zero_batch_norm_checks_channels():
+def test_channel_batch_norm_checks_channels():
     with pytest.raises(ValueError, match="x must have 4 channels"):
-        ZeroBatchNorm(4)(torch.randn(2, 3, 5))
+        ChannelBatchNorm(4)(torch.randn(2, 3, 5))
 
 
 def test_repr_names_the_configuration():
     text = repr(DoubleAttention2d(16))
     assert "feature_channels=4" in text and "GraphFilter" in text and "DenseAffinity" in text
     assert "polynomials=((1.0,), (0.0, 1.0), (-1.0, 0.0, 2.0))" in repr(operators.create("gsnl2d", in_channels=4))
+
+
+def test_residual_filter_with_new_width_has_a_projection_shortcut():
+    # out_channels != in_channels: Y = P X + norm(F), P a 1x1 map without bias; a fresh filter is P X
+    f = GraphFilter(4, 2, 6, residual=True, norm=torch.nn.BatchNorm1d(6)).eval()
+    assert f.shortcut.weight.shape == (6, 4) and f.shortcut.bias is None
+    x = torch.randn(2, 4, 5)
+    nbhd = DenseAffinity()(x)
+    torch.testing.assert_close(f(x, nbhd), torch.einsum("oc,bcn->bon", f.shortcut.weight, x), rtol=0, atol=1e-6)
+    assert GraphFilter(4, 2, 4, residual=True).shortcut is None

@@ -98,8 +98,13 @@ class GraphFilter(WeightedMean):
         output: ``W = [W_0 | W_1 | ...]`` mapping ``K * filter_channels`` to
             ``out_channels`` (``True``: a :class:`ChannelLinear`; ``False``: identity, one
             term only; or a channels-first module, e.g. a grouped 1x1 conv).
-        norm: module applied after ``W`` (the zero-initialised normalisation), or ``None``.
-        residual: add the input (``Y = X + ...``); needs ``out_channels == in_channels``.
+        norm: module applied after ``W`` (the block's output normalisation), or ``None``.
+        residual: add the input, ``Y = X + norm(F)``, and start as the identity: the last
+            affine map (``norm``, else the last module of ``W``) has all its parameters set
+            to 0 at construction and by :meth:`reset_parameters` (Wang et al. 2018, Sec.
+            4.1). With ``out_channels != in_channels`` the input passes through a learned
+            1x1 projection first, ``Y = P X + norm(F)`` (``shortcut``, no bias; He et al.
+            2016's projection shortcut), so a fresh block is ``P X``.
         nodes: ``'positions'`` (one node per token) or ``'entries'`` (one node per
             (channel, position) entry of each channel group, CGNL; the neighbourhood's
             heads are the groups).
@@ -128,13 +133,27 @@ class GraphFilter(WeightedMean):
                          device=device, dtype=dtype)
         if norm is not None and not isinstance(norm, nn.Module):
             raise TypeError(f"norm must be an nn.Module or None, got {type(norm).__name__}")
-        if residual and out_channels != in_channels:
-            raise ValueError(f"residual=True needs out_channels == in_channels, got out_channels={out_channels}, "
-                             f"in_channels={in_channels}")
         self.polynomials = polynomials
         self.norm = norm
         self.residual = bool(residual)
         self.nodes = check_choice("nodes", nodes, NODES)
+        self.shortcut = (ChannelLinear(in_channels, out_channels, bias=False, device=device, dtype=dtype)
+                         if self.residual and out_channels != in_channels else None)
+        self.start_as_identity()
+
+    def start_as_identity(self) -> None:
+        """Zero the last affine map of a residual filter, so that ``Y = X`` (or ``P X``) at first."""
+        last = self.norm if self.norm is not None else self.output
+        if isinstance(last, nn.Sequential):
+            last = last[-1]
+        if self.residual and last is not None:
+            with torch.no_grad():
+                for p in last.parameters():
+                    p.zero_()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        self.start_as_identity()
 
     @property
     def needs_square(self) -> bool:
@@ -176,7 +195,9 @@ class GraphFilter(WeightedMean):
         y = self.finish(y, tuple(query_shape))
         if self.norm is not None:
             y = self.norm(y)
-        return y + x if self.residual else y
+        if not self.residual:
+            return y
+        return y + (self.shortcut(x) if self.shortcut is not None else x)
 
     def forward(self, x: Tensor, nbhd: Neighborhood) -> Tensor:
         if nbhd.num_slots != 1:

@@ -2,7 +2,9 @@
 
 The N3 block matches image *patches*, not pixels (Ploetz & Roth 2018, Sec. 4, "N3 block for
 image data"): a strided im2col turns an image into a grid of patch items, and col2im turns
-per-patch results back into an image, averaging where patches overlap. Each query item
+per-patch results back into an image, averaging where patches overlap. An image the patches
+do not tile is zero-padded to the next size they do (as the authors' public code does) and
+the folded result is cropped back. Each query item
 searches only a window of items around it, shifted inward at the border so that every
 query has the same number of candidates.
 """
@@ -23,8 +25,11 @@ from .._checks import check_int_tuple, check_tensor
 class Patches:
     """``patch_size`` x ``patch_size`` patches taken every ``stride`` pixels (2-D images).
 
-    The patches must tile the image exactly, ``(H - patch) % stride == 0`` (and likewise for
-    W), so that col2im covers every pixel; other sizes are an error, not a silent crop.
+    col2im covers every pixel only when the patches tile the image, ``(H - patch) % stride
+    == 0`` (likewise W). Other images are zero-padded, per axis, to the smallest size
+    ``>= max(H, patch)`` that tiles, ``floor(pad / 2)`` before and ``ceil(pad / 2)`` after
+    (:meth:`pads`); :meth:`unfold` pads, :meth:`fold` crops back, so every pixel of the
+    image is in some patch and the output has the image's size.
     """
 
     patch_size: tuple[int, int]
@@ -39,35 +44,44 @@ class Patches:
     def area(self) -> int:
         return math.prod(self.patch_size)
 
-    def grid(self, spatial: tuple[int, ...]) -> tuple[int, int]:
-        """The grid of patch positions on an ``(H, W)`` image."""
+    def pads(self, spatial: tuple[int, ...]) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Zeros added ``(before, after)`` on each axis of an ``(H, W)`` image so that the patches tile it."""
         if len(spatial) != 2:
             raise ValueError(f"patches need a 2-D image (B, C, H, W), got spatial shape {tuple(spatial)}")
         out = []
-        for axis, (size, p, s) in enumerate(zip(spatial, self.patch_size, self.stride)):
-            if p > size:
-                raise ValueError(f"patch_size={self.patch_size} is larger than the image {tuple(spatial)} "
-                                 f"on spatial axis {axis}")
-            if (size - p) % s:
-                raise ValueError(f"patches of patch_size={self.patch_size}, stride={self.stride} do not tile the "
-                                 f"image {tuple(spatial)}: (size - patch_size) must be divisible by stride on "
-                                 f"every axis (axis {axis}: {size} - {p} is not a multiple of {s})")
-            out.append((size - p) // s + 1)
+        for size, p, s in zip(spatial, self.patch_size, self.stride):
+            pad = max(p - size, 0) + (-(max(size, p) - p)) % s
+            out.append((pad // 2, pad - pad // 2))
         return out[0], out[1]
 
+    def padded(self, spatial: tuple[int, ...]) -> tuple[int, int]:
+        """The size of the image the patches are taken from: ``spatial`` plus :meth:`pads`."""
+        (top, bottom), (left, right) = self.pads(spatial)
+        return spatial[0] + top + bottom, spatial[1] + left + right
+
+    def grid(self, spatial: tuple[int, ...]) -> tuple[int, int]:
+        """The grid of patch positions on an ``(H, W)`` image (padded to tile, see :meth:`pads`)."""
+        h, w = self.padded(spatial)
+        return ((h - self.patch_size[0]) // self.stride[0] + 1, (w - self.patch_size[1]) // self.stride[1] + 1)
+
     def unfold(self, x: Tensor) -> Tensor:
-        """im2col: ``(B, C, H, W) -> (B, Np, C * ph * pw)``, patches row-major, features ``(c, i, j)``."""
+        """im2col of the zero-padded image: ``(B, C, H, W) -> (B, Np, C * ph * pw)``, patches row-major,
+        features ``(c, i, j)``."""
         check_tensor("x", x, ndim=4)
-        self.grid(tuple(x.shape[2:]))
+        (top, bottom), (left, right) = self.pads(tuple(x.shape[2:]))
+        if top or bottom or left or right:
+            x = F.pad(x, (left, right, top, bottom))
         return F.unfold(x, self.patch_size, stride=self.stride).transpose(1, 2)
 
     def fold(self, items: Tensor, spatial: tuple[int, int]) -> Tensor:
-        """col2im averaging overlaps: ``(B, Np, C * ph * pw) -> (B, C, H, W)``."""
-        self.grid(spatial)
+        """col2im averaging overlaps, cropped to the image: ``(B, Np, C * ph * pw) -> (B, C, H, W)``."""
+        (top, bottom), (left, right) = self.pads(tuple(spatial))
+        size = self.padded(tuple(spatial))
         cols = items.transpose(1, 2)
-        total = F.fold(cols, spatial, self.patch_size, stride=self.stride)
+        total = F.fold(cols, size, self.patch_size, stride=self.stride)
         ones = torch.ones(1, self.area, cols.shape[-1], dtype=items.dtype, device=items.device)
-        return total / F.fold(ones, spatial, self.patch_size, stride=self.stride)
+        out = total / F.fold(ones, size, self.patch_size, stride=self.stride)
+        return out[..., top:size[0] - bottom, left:size[1] - right]
 
 
 def window_candidates(grid: tuple[int, ...], window: tuple[int, ...] | None, exclude_self: bool = True,

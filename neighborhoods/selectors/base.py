@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from torch import Tensor, nn
 
 from .._checks import check_tensor
@@ -15,8 +17,22 @@ class Selector(nn.Module):
     tokens that also carry grid positions.
     """
 
+    #: how keys are chosen: ``'fixed'`` (by position only), ``'hard content'`` (the k best by
+    #: similarity), ``'soft content'`` (learned or softmax weights over a candidate set) or
+    #: ``'dense'`` (a weight for every key)
+    selection: ClassVar[str] = "dense"
+    #: ``'local'`` (a window around the query) or ``'global'`` (anywhere in the input)
+    locality: ClassVar[str] = "global"
+
     def forward(self, x: Tensor) -> Neighborhood:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def cost(self, fast: bool) -> str:
+        """The cost class of selecting and aggregating, for N tokens: on the fast path or the reference one.
+
+        ``'O(N k)'``: k keys per query; ``'O(N^2)'``: every pair of tokens.
+        """
+        return "O(N^2)"
 
     @staticmethod
     def check_input(x: Tensor, spatial_dims: int | tuple[int, ...], name: str = "x") -> Tensor:

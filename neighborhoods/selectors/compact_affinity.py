@@ -79,6 +79,10 @@ class CompactAffinity(Selector):
         return Neighborhood(num_keys=weight.shape[-2], query_shape=(c, *spatial), weight=weight,
                             num_heads=self.groups, footprint=footprint)
 
+    def cost(self, fast: bool) -> str:
+        # the fast path's separable (Taylor) features never form the (N C)^2 entry affinity
+        return "O(N C^2)" if fast else "O((N C)^2)"
+
     def extra_repr(self) -> str:
         s = f"groups={self.groups}, kernel={self.kernel!r}"
         if self.kernel == "gaussian":

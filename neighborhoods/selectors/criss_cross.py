@@ -53,5 +53,10 @@ class CrissCross(Selector):
                             weight=scores.softmax(-1).unsqueeze(-1),
                             footprint=PixelFootprint.pixels(tuple(x.shape[2:])))
 
+    selection = "soft content"
+
+    def cost(self, fast: bool) -> str:
+        return "O(N (H+W))"  # a row and a column per query
+
     def extra_repr(self) -> str:
         return f"scale={self.scale:.4g}"

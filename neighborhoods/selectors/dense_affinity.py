@@ -125,6 +125,11 @@ class DenseAffinity(Selector):
         return Neighborhood(num_keys=weight.shape[-2], query_shape=spatial, weight=weight, num_heads=self.num_heads,
                             footprint=footprint)
 
+    def cost(self, fast: bool) -> str:
+        # a linear kernel without a softmax factorises, A Z = Q (K^T Z): the fast path never forms A
+        linear = self.kernel == "dot" and self.normalize in ("none", "mean")
+        return "O(N C^2)" if fast and linear else "O(N^2)"
+
     def extra_repr(self) -> str:
         return (f"kernel={self.kernel!r}, normalize={self.normalize!r}, num_heads={self.num_heads}, "
                 f"scale={self.scale:.4g}")

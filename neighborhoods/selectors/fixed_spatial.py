@@ -85,6 +85,12 @@ class FixedSpatial(Selector):
         return Neighborhood(num_keys=math.prod(spatial), query_shape=out_shape, index=index, valid=valid,
                             footprint=PixelFootprint(spatial, TokenGrid.pixels(spatial), windows))
 
+    selection = "fixed"
+    locality = "local"
+
+    def cost(self, fast: bool) -> str:
+        return "O(N k)"
+
     def extra_repr(self) -> str:
         s = f"kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != 0:

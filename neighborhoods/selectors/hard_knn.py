@@ -224,6 +224,19 @@ class HardKNN(Selector):
         return Neighborhood(num_keys=math.prod(spatial), query_shape=spatial, index=to_image[chosen],
                             valid=None if self.padding == 0 else valid, footprint=PixelFootprint.pixels(spatial))
 
+    @property
+    def selection(self) -> str:  # type: ignore[override]
+        return "fixed" if self.space == "positions" else "hard content"
+
+    @property
+    def locality(self) -> str:  # type: ignore[override]
+        return "local" if self.space == "positions" else "global"
+
+    def cost(self, fast: bool) -> str:
+        if fast:
+            return "O(N k)"  # positions: the k nearest are a window, a convolution
+        return "O(N^2)" if self.sampling == "all" else "O(N s)"  # every pair, or s sampled candidates
+
     def extra_repr(self) -> str:
         s = f"k={self.k}, space={self.space!r}, metric={self.metric!r}"
         if self.padding:

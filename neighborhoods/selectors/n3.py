@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import check_choice, check_float, check_int, check_int_tuple
+from .._reset import reset_submodules
 from ..functional.continuous_knn import UPDATES, continuous_knn
 from ..footprint import PixelFootprint, TokenGrid
 from ..functional.knn import top_k_stable
@@ -31,7 +32,8 @@ class N3(Selector):
     2. candidates: the items of a ``window`` around the query (in pixels for patches, a
        block of ``(window - patch_size) / stride + 1`` patch positions per axis, shifted
        inward at the border; in items otherwise), or all items (``window=None``), minus the
-       query itself;
+       query itself. On an axis where the input has fewer items than the window, the
+       window is the whole axis (so the paper's 80-pixel window works on a 32x32 image);
     3. scores ``-|E_q - E_m|^2`` (negative squared euclidean, Eq. 4), optionally
        batch-normalised (``distance_bn``);
     4. temperature ``t = exp(log_t) * temp_bias``, where ``log_t`` is ``temperature(x)``
@@ -47,7 +49,9 @@ class N3(Selector):
         temperature: channels-first module giving ``log_t`` ``(B, 1, *spatial)``; ``None``
             learns one scalar ``log_temperature`` (initialised to 0). Unused with ``hard``.
         temp_bias: the constant factor of ``t``.
-        patch_size, stride: patch items (2-D input); ``None`` makes every token an item.
+        patch_size, stride: patch items (2-D input); ``None`` makes every token an item. An
+            image the patches do not tile is zero-padded and cropped back, see
+            :class:`~neighborhoods.functional.Patches`.
         window: search window (int or per-axis tuple); ``None`` searches all items.
         distance_bn: batch-normalise the scores (a ``BatchNorm1d(1)`` over all of them).
         hard: select the hard k nearest candidates instead (no temperature).
@@ -88,6 +92,7 @@ class N3(Selector):
         self.distance_bn = nn.BatchNorm1d(1, **factory) if distance_bn else None
 
     def reset_parameters(self) -> None:
+        reset_submodules(self)  # the embedding and temperature networks
         if self.log_temperature is not None:
             nn.init.zeros_(self.log_temperature)
 
@@ -116,9 +121,8 @@ class N3(Selector):
         else:
             grid = spatial
             window = None if self.window is None else check_int_tuple("window", self.window, len(spatial))
-        if window is not None and any(w > n for w, n in zip(window, grid)):
-            raise ValueError(f"window={self.window} is larger than the input {tuple(spatial)} "
-                             f"({window} items for a grid of {tuple(grid)}); use a smaller window or window=None")
+        if window is not None:  # a window wider than the (padded) input covers all of it on that axis
+            window = tuple(min(w, n) for w, n in zip(window, grid))
         return window_candidates(grid, window, exclude_self=True, device=device), grid
 
     def scores(self, x: Tensor) -> tuple[Tensor, Tensor, tuple[int, ...]]:
@@ -151,7 +155,9 @@ class N3(Selector):
         """Items on the input's pixels: patches (keys and queries alike), or the tokens themselves."""
         if self.patches is None:
             return PixelFootprint.pixels(spatial)
-        patches = TokenGrid.blocks(self.patches.grid(spatial), self.patches.patch_size, self.patches.stride)
+        # an image the patches do not tile is zero-padded: the patch grid starts before pixel 0
+        offset = tuple(-before for before, _ in self.patches.pads(spatial))
+        patches = TokenGrid(self.patches.grid(spatial), self.patches.patch_size, self.patches.stride, offset, (1, 1))
         return PixelFootprint(spatial, patches, patches)
 
     def forward(self, x: Tensor) -> Neighborhood:
@@ -164,6 +170,17 @@ class N3(Selector):
         weight = continuous_knn(s, self.k, self.temperatures(x), update=self.update)
         return Neighborhood(num_keys=index.shape[0], query_shape=grid, index=index, weight=weight,
                             footprint=footprint)
+
+    @property
+    def selection(self) -> str:  # type: ignore[override]
+        return "hard content" if self.hard else "soft content"
+
+    @property
+    def locality(self) -> str:  # type: ignore[override]
+        return "global" if self.window is None else "local"
+
+    def cost(self, fast: bool) -> str:
+        return "O(N^2)" if self.window is None else "O(N w)"  # w candidates in the window
 
     def extra_repr(self) -> str:
         s = f"k={self.k}"

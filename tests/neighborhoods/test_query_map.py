@@ -246,5 +246,5 @@ def test_unknown_footprint_is_a_named_error():
     with pytest.raises(ValueError, match="footprint places"):
         Neighborhood(num_keys=3, query_shape=(2,), weight=torch.rand(1, 2, 3, 1),
                      footprint=PixelFootprint.pixels((3,)))
-    with pytest.raises(ValueError, match="inside the input"):
-        PixelFootprint((4,), TokenGrid.blocks((2,), (3,), (2,)), TokenGrid.pixels((4,)))
+    with pytest.raises(ValueError, match="inside the input"):  # the third 2-pixel block starts at pixel 4 of 4
+        PixelFootprint((4,), TokenGrid.blocks((3,), (2,), (2,)), TokenGrid.pixels((4,)))
