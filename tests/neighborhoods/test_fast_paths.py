@@ -34,12 +34,14 @@ CASES = {
     ],
     (HardKNN, Conv1D): [op("convnn2d_location", (2, 3, 5, 6), in_channels=3, out_channels=4),
                         op("convnn1d", (2, 3, 8), in_channels=3, out_channels=2, k=3, similarity="location")],
-    (DenseAffinity, WeightedMean): [op("nonlocal2d", (2, 4, 6, 6), in_channels=4),
-                                    op("nonlocal1d", (2, 4, 9), in_channels=4, mode="gaussian")],
+    (DenseAffinity, WeightedMean): [pair(lambda: DenseAffinity(num_heads=3), lambda: WeightedMean(6), (2, 6, 3, 4)),
+                                    pair(lambda: DenseAffinity(scale=0.5), lambda: WeightedMean(3, 4, 5), (2, 3, 7))],
     (SoftmaxAll, WeightedMean): [op("self_attention2d", (2, 4, 3, 5), in_channels=4, num_heads=2),
                                  op("self_attention", (2, 5, 4), embed_dim=4, num_heads=1)],
     (DenseAffinity, GraphFilter): [op("nonlocal_stage2d", (2, 8, 4, 5), in_channels=8),
-                                   op("double_attention1d", (2, 8, 11), in_channels=8)],
+                                   op("double_attention1d", (2, 8, 11), in_channels=8),
+                                   op("nonlocal2d", (2, 4, 6, 6), in_channels=4),
+                                   op("nonlocal1d", (2, 4, 9), in_channels=4, mode="gaussian")],
     (SoftmaxAll, GraphFilter): [pair(lambda: SoftmaxAll(4, num_heads=2),
                                      lambda: GraphFilter(4, 4, polynomials=chebyshev(2)), (2, 4, 3, 4))],
     (DenseAffinity, CayleyFilter): [pair(lambda: DenseAffinity(), lambda: CayleyFilter(3), (2, 3, 4, 4))],
@@ -111,7 +113,7 @@ def test_reasons_name_the_configuration():
     assert "padding=0" in NeighborAggregator(HardKNN(9, space="positions", metric="chebyshev", order="index"),
                                              Conv1D(2, 2, 9)).why_not_fast()
     assert "normalize='symmetric'" in operators.create("snl2d", in_channels=4).why_not_fast()
-    assert "no fast path is registered for (ConcatAffinity, WeightedMean)" in operators.create(
+    assert "no fast path is registered for (ConcatAffinity, GraphFilter)" in operators.create(
         "nonlocal2d_concatenation", in_channels=4).why_not_fast()
     assert "(N3, Projection)" in operators.create("knnblock2d", in_channels=2, patch_size=2, stride=1,
                                                   window=4).why_not_fast()
