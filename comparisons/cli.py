@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from . import figures
+
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
@@ -86,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("filter", nargs="?", default=None,
                    help="case-insensitive substring ('attention') or wildcard ('conv*') on the names")
     p.set_defaults(run=_list)
+
+    figures.register(sub)  # figures, show, explore
     return parser
 
 

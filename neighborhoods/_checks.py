@@ -91,3 +91,10 @@ def check_like(name: str, x: Tensor, reference: Tensor, reference_name: str) -> 
 def check_divisible(name: str, value: int, divisor_name: str, divisor: int) -> None:
     if value % divisor != 0:
         raise ValueError(f"{name} must be divisible by {divisor_name}, got {name}={value}, {divisor_name}={divisor}")
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` if it is a ``bool`` (``0``/``1`` and other truthy things are rejected)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {value!r} of type {type(value).__name__}")
+    return value

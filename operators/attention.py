@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from neighborhoods import NeighborAggregator, Neighborhood
-from neighborhoods._checks import check_channels, check_divisible, check_int, check_tensor
+from neighborhoods._checks import check_bool, check_channels, check_divisible, check_int, check_tensor
 from neighborhoods.combiners import WeightedMean
 from neighborhoods.selectors import SoftmaxAll
 
@@ -168,6 +168,9 @@ class SelfAttention2d(NeighborAggregator):
         num_heads: heads (divides ``qk_channels`` and ``value_channels``).
         qk_channels, value_channels, out_channels: default ``in_channels``.
         bias: whether the projections carry biases.
+        identity_projections: no ``W_q, W_k, W_v, W_o`` at all: ``y = softmax(x x^T / sqrt(d)) x``
+            per head, so the weights compare the raw input features (what an untrained
+            layer should show in a figure); the channel arguments must then be ``None`` or C.
 
     Shape:
         x: ``(B, C, H, W)`` -> ``(B, out_channels, H, W)``; ``mask`` (bool ``True`` = may
@@ -177,15 +180,19 @@ class SelfAttention2d(NeighborAggregator):
     def __init__(self, in_channels: int, num_heads: int = 1, qk_channels: int | None = None,
                  value_channels: int | None = None, out_channels: int | None = None, bias: bool = True,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto") -> None:
+                 path: str = "auto", *, identity_projections: bool = False) -> None:
         factory = {"device": device, "dtype": dtype}
-        combiner = WeightedMean(in_channels, value_channels, out_channels, bias=bias, **factory)
+        learned = not check_bool("identity_projections", identity_projections)
+        combiner = WeightedMean(in_channels, value_channels, out_channels, value=learned, output=learned, bias=bias,
+                                **factory)
         check_divisible("value_channels", combiner.value_channels, "num_heads", num_heads)
-        super().__init__(SoftmaxAll(in_channels, qk_channels, num_heads, bias=bias, **factory), combiner, path=path)
+        super().__init__(SoftmaxAll(in_channels, qk_channels, num_heads, bias=bias, project=learned, **factory),
+                         combiner, path=path)
 
     def forward(self, x: Tensor, mask: Tensor | None = None, *, path: str | None = None) -> Tensor:
         check_tensor("x", x, ndim=4)
         return super().forward(x, path=path, mask=mask)
 
     def extra_repr(self) -> str:
-        return f"{self.selector.extra_repr()}, out_channels={self.combiner.out_channels}"
+        s = f"{self.selector.extra_repr()}, out_channels={self.combiner.out_channels}"
+        return s + (", identity_projections=True" if self.selector.query is None else "")

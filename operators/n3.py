@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from neighborhoods import NeighborAggregator
-from neighborhoods._checks import check_choice, check_int
+from neighborhoods._checks import check_bool, check_choice, check_int
 from neighborhoods.combiners import Projection
 from neighborhoods.selectors import N3
 
@@ -66,7 +66,7 @@ class _N3Nd(NeighborAggregator):
     def _build(self, in_channels: int, k: int, patch_size: int | None, stride: int | None, window: int | None,
                embed_channels: int, hidden_channels: int, depth: int, temperature: str, temp_bias: float,
                distance_bn: bool, relative: bool, out_channels: int | None, project: bool, update: str, hard: bool,
-               factory: dict, path: str) -> None:
+               factory: dict, path: str, identity_projections: bool = False) -> None:
         if not isinstance(project, bool):
             raise TypeError(f"project must be a bool, got {project!r} of type {type(project).__name__}")
         if not project and out_channels is not None:
@@ -76,7 +76,8 @@ class _N3Nd(NeighborAggregator):
             out_channels = in_channels if out_channels is None else out_channels
         nets = dict(hidden_channels=hidden_channels, depth=depth, spatial_dims=self.spatial_dims, **factory)
         check_choice("temperature", temperature, TEMPERATURES)
-        embedding = None if hard else embedding_network(in_channels, embed_channels, **nets)
+        raw = hard or check_bool("identity_projections", identity_projections)
+        embedding = None if raw else embedding_network(in_channels, embed_channels, **nets)
         temp = embedding_network(in_channels, 1, **nets) if temperature == "network" and not hard else None
         selector = N3(k, embedding, temp, temp_bias, patch_size, stride, window, distance_bn, hard, update, **factory)
         NeighborAggregator.__init__(self, selector, Projection(in_channels, k, out_channels, relative,
@@ -108,6 +109,9 @@ class N3Block2d(_N3Nd):
         project: ``False`` returns the ``(k + 1) C``-channel concatenation itself (the paper's
             output; ``out_channels`` must then be ``None``).
         update: the weight recursion of :func:`~neighborhoods.functional.continuous_knn`.
+        identity_projections: no embedding network: distances are measured between the raw
+            input patches (as in :class:`KNNBlock2d`, but soft), so an untrained block already
+            matches similar patches; ``embed_channels`` is then unused.
 
     Shape:
         x: ``(B, C, H, W)`` -> ``(B, out_channels, H, W)`` (``project=False``: ``(B, (k + 1) C, H, W)``).
@@ -119,10 +123,11 @@ class N3Block2d(_N3Nd):
                  embed_channels: int = 8, hidden_channels: int = 64, depth: int = 3, temperature: str = "network",
                  temp_bias: float = 0.1, distance_bn: bool = False, relative: bool = True,
                  out_channels: int | None = None, update: str = "scores", device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None, path: str = "auto", *, project: bool = True) -> None:
+                 dtype: torch.dtype | None = None, path: str = "auto", *, project: bool = True,
+                 identity_projections: bool = False) -> None:
         self._build(in_channels, k, patch_size, stride, window, embed_channels, hidden_channels, depth, temperature,
                     temp_bias, distance_bn, relative, out_channels, project, update, False,
-                    {"device": device, "dtype": dtype}, path)
+                    {"device": device, "dtype": dtype}, path, identity_projections)
 
 
 class KNNBlock2d(_N3Nd):
@@ -152,6 +157,7 @@ class N3Block1d(_N3Nd):
     item searches all other items (``window=None``) or a window of items around it.
 
     Args: as :class:`N3Block2d` without the patches (``window`` counts items).
+    ``identity_projections=True`` drops the embedding network (raw item features are compared).
 
     Shape:
         x: ``(B, C, N)`` -> ``(B, out_channels, N)`` (``project=False``: ``(B, (k + 1) C, N)``).
@@ -163,10 +169,11 @@ class N3Block1d(_N3Nd):
                  hidden_channels: int = 64, depth: int = 3, temperature: str = "network", temp_bias: float = 0.1,
                  distance_bn: bool = False, relative: bool = True, out_channels: int | None = None,
                  update: str = "scores", device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto", *, project: bool = True) -> None:
+                 path: str = "auto", *, project: bool = True,
+                 identity_projections: bool = False) -> None:
         self._build(in_channels, k, None, None, window, embed_channels, hidden_channels, depth, temperature,
                     temp_bias, distance_bn, relative, out_channels, project, update, False,
-                    {"device": device, "dtype": dtype}, path)
+                    {"device": device, "dtype": dtype}, path, identity_projections)
 
 
 _SMALL_NETS = dict(embed_channels=4, hidden_channels=8)

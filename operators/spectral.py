@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from neighborhoods import ChannelLinear, NeighborAggregator
-from neighborhoods._checks import check_choice, check_divisible, check_int, check_tensor
+from neighborhoods._checks import check_bool, check_choice, check_divisible, check_int, check_tensor
 from neighborhoods.combiners import CayleyFilter, GraphFilter, chebyshev
 from neighborhoods.norms import ChannelBatchNorm, ChannelSoftmax, Scale, SpatialSoftmax
 from neighborhoods.selectors import CompactAffinity, CrissCross, DenseAffinity
@@ -211,6 +211,9 @@ class CrissCrossAttention2d(_SpectralBlock):
         key_channels: channels of queries and keys (default ``out_channels // 8``).
         recurrence: R >= 1 (CCNet: 2).
         bias: whether the 1x1 projections carry a bias.
+        identity_projections: no query and key maps: the affinity compares the raw input
+            features, ``softmax_j(x_u . x_j)`` over the cross (``key_channels`` and
+            ``out_channels`` must be ``None``).
         out_channels: channels of the output (default C). Because the R steps share their
             weights, another value projects the input first (``input_projection``, a 1x1
             map without bias) and the steps run at ``out_channels``.
@@ -223,18 +226,27 @@ class CrissCrossAttention2d(_SpectralBlock):
 
     def __init__(self, in_channels: int, key_channels: int | None = None, recurrence: int = 2, bias: bool = True,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto", *, out_channels: int | None = None) -> None:
+                 path: str = "auto", *, out_channels: int | None = None, identity_projections: bool = False) -> None:
         c_in = check_int("in_channels", in_channels, minimum=1)
-        c, ck = _sizes(_channels("out_channels", out_channels, c_in), "key_channels", key_channels, 8)
+        if check_bool("identity_projections", identity_projections) and (key_channels, out_channels) != (None, None):
+            raise ValueError(f"identity_projections=True compares the raw input channels; key_channels and "
+                             f"out_channels must be None, got key_channels={key_channels}, "
+                             f"out_channels={out_channels}")
+        # without projections the "keys" are the input's own C channels
+        c, ck = _sizes(_channels("out_channels", out_channels, c_in), "key_channels", key_channels,
+                       1 if identity_projections else 8)
         steps = check_int("recurrence", recurrence, minimum=1)
         f = {"device": device, "dtype": dtype}
+        qk = (None, None) if identity_projections else (ChannelLinear(c, ck, bias=bias, **f),
+                                                        ChannelLinear(c, ck, bias=bias, **f))
         super().__init__(
-            CrissCross(ChannelLinear(c, ck, bias=bias, **f), ChannelLinear(c, ck, bias=bias, **f)),
+            CrissCross(*qk),
             GraphFilter(c, c, c, output=False, norm=Scale(**f), residual=True, bias=bias, **f),
             path=path)
         self.input_projection = ChannelLinear(c_in, c, bias=False, **f) if c != c_in else None
         self.recurrence = steps
-        self._setup(in_channels=c_in, key_channels=ck, recurrence=steps, **_changed("out_channels", c, c_in))
+        self._setup(in_channels=c_in, key_channels=ck, recurrence=steps, **_changed("out_channels", c, c_in),
+                    **({"identity_projections": True} if identity_projections else {}))
 
     def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
         if self.input_projection is not None:

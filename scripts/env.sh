@@ -11,4 +11,5 @@ fi
 if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
   "$VENV/bin/python" -m pip install -q "torch==2.13.0"
 fi
-"$VENV/bin/python" -m pip install -q -e "$ROOT[dev]"
+# NEIGHBOR_ZOO_EXTRAS adds extras, e.g. "dev,docs,browser" (CI: the docs build and the browser test)
+"$VENV/bin/python" -m pip install -q -e "$ROOT[${NEIGHBOR_ZOO_EXTRAS:-dev}]"

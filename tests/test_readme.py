@@ -1,12 +1,28 @@
-"""The README's usage example runs as written."""
+"""Every python example in the README and the docs runs as written.
+
+The blocks of one page run in order in one namespace (a page may build on its earlier
+blocks), each page in a fresh one.
+"""
 
 import re
 from pathlib import Path
 
+import pytest
 
-def test_readme_usage_runs():
-    text = (Path(__file__).parents[1] / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    assert blocks, "README has no python example"
-    for block in blocks:
-        exec(compile(block, "README.md", "exec"), {})
+ROOT = Path(__file__).parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def python_blocks(page: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+
+
+def test_readme_has_examples():
+    assert python_blocks(ROOT / "README.md"), "README has no python example"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_examples_run(page):
+    namespace: dict = {}
+    for i, block in enumerate(python_blocks(page)):
+        exec(compile(block, f"{page.name} block {i + 1}", "exec"), namespace)

@@ -61,7 +61,7 @@ def test_soft_n3_pad_and_crop_equals_running_on_the_padded_image(dtype, tol):
         torch.testing.assert_close(layer(x), _pad_run_crop(layer, x), rtol=0, atol=tol)
 
 
-@pytest.mark.parametrize("size", [16, 32, 64])
+@pytest.mark.parametrize("size", [16, 32, 64, 128])
 def test_default_n3_block_runs_on_small_images(size):
     block = operators.create("n3_block2d", in_channels=3)
     x = torch.randn(1, 3, size, size)

@@ -1,0 +1,54 @@
+"""``neighbor-zoo explore``: write the interactive explorer, one self-contained HTML page."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from importlib import resources
+from pathlib import Path
+
+from rich.console import Console
+
+from .photo import IMAGES
+from .setting import Setting
+
+PLACEHOLDER = "/*DATA*/"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("explore", help="write the interactive explorer (one self-contained HTML page)",
+                       description="Precompute every demo operator's query_map on a grid of query pixels of a sample "
+                                   "photo and write one HTML page (no server, no network) where clicking a pixel "
+                                   "shows what each operator reads for it, with a temperature slider for N3.")
+    p.add_argument("--out", type=Path, default=Path("neighbor-zoo-explorer.html"),
+                   help="HTML file to write (default %(default)s)")
+    p.add_argument("--image", choices=IMAGES, default=Setting.image, help="sample photo (default %(default)s)")
+    p.add_argument("--size", type=int, default=Setting.size, help="side of the downscaled photo (default %(default)s)")
+    p.add_argument("--step", type=int, default=2,
+                   help="precompute every STEP-th row and column as a query pixel (default %(default)s)")
+    p.set_defaults(run=run)
+
+
+def render(data: dict) -> str:
+    """The page with ``data`` embedded as JSON (``</`` escaped so it cannot close the script tag)."""
+    template = resources.files(__package__).joinpath("explorer.html").read_text(encoding="utf-8")
+    if template.count(PLACEHOLDER) != 1:
+        raise RuntimeError(f"explorer.html must contain {PLACEHOLDER} exactly once")
+    return template.replace(PLACEHOLDER, json.dumps(data, separators=(",", ":")).replace("</", "<\\/"))
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    from .explorer import page_data
+
+    start = time.perf_counter()
+    with console.status("computing query maps"):
+        html = render(page_data(Setting(image=args.image, size=args.size), args.step))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(f".{args.out.name}.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    os.replace(tmp, args.out)
+    console.print(f"wrote {args.out} ({len(html) / 1e6:.1f} MB) in {time.perf_counter() - start:.1f} s; "
+                  f"open it in a browser")
+    return 0

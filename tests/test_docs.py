@@ -1,0 +1,79 @@
+"""The docs: every figure they show exists and `neighbor-zoo figures` draws it; every theorem
+and test they cite exists; the site builds with `mkdocs build --strict`."""
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from comparisons.cli import main
+from comparisons.theorems import THEOREMS
+
+ROOT = Path(__file__).parents[1]
+DOCS = ROOT / "docs"
+PAGES = sorted(DOCS.glob("*.md"))
+
+
+def referenced_figures() -> set[str]:
+    """File names of the images the pages show from ``docs/figures/``."""
+    names = set()
+    for page in PAGES:
+        names |= set(re.findall(r"!\[[^\]]*\]\(figures/([^)\s]+)\)", page.read_text()))
+    return names
+
+
+def backticked(page: Path) -> set[str]:
+    return set(re.findall(r"`([^`\n]+)`", page.read_text()))
+
+
+def test_every_referenced_figure_exists():
+    names = referenced_figures()
+    assert names, "the docs show no figure"
+    missing = sorted(n for n in names if not (DOCS / "figures" / n).is_file())
+    assert not missing, f"docs show figures that docs/figures lacks: {missing}"
+
+
+def test_figures_command_regenerates_exactly_the_referenced_figures(tmp_path, capsys):
+    """A reduced run (a 16 x 16 photo) writes every figure the docs show, and nothing they don't."""
+    assert main(["figures", "--out", str(tmp_path), "--size", "16", "--results", str(DOCS / "results")]) == 0
+    written = {p.name for p in tmp_path.iterdir() if p.suffix == ".png"}
+    assert written == referenced_figures(), (f"written but not shown: {sorted(written - referenced_figures())}; "
+                                             f"shown but not written: {sorted(referenced_figures() - written)}")
+    for name in written:
+        assert (tmp_path / name).stat().st_size > 1000, f"{name} is suspiciously small"
+
+
+def test_cited_theorems_exist():
+    """Every `prefix.rest` or `a==b` token whose prefix is a theorem family names a registered theorem."""
+    families = {re.split(r"\.|==", name)[0] for name in THEOREMS}
+    cited = 0
+    for page in PAGES:
+        for token in backticked(page):
+            if re.fullmatch(r"[a-z0-9_]+(\.|==)[a-z0-9_.=>\-]+", token) and re.split(r"\.|==", token)[0] in families \
+                    and not token.endswith((".md", ".png", ".py")):
+                cited += 1
+                assert token in THEOREMS, f"{page.name} cites theorem `{token}`, which is not registered"
+    assert cited >= 20, f"only {cited} theorem citations found: the pattern no longer matches the docs"
+
+
+def test_cited_tests_exist():
+    for page in PAGES:
+        for path, name in re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", page.read_text()):
+            source = ROOT / path
+            assert source.is_file(), f"{page.name} cites {path}, which does not exist"
+            assert re.search(rf"^def {name}\(", source.read_text(), flags=re.M), \
+                f"{page.name} cites {path}::{name}, which is not defined there"
+
+
+def test_mkdocs_builds_strict(tmp_path):
+    if importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("mkdocstrings") is None:
+        pytest.skip("the docs extra is not installed (pip install -e .[docs]); the site build is not checked")
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (tmp_path / "index.html").is_file()
