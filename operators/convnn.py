@@ -74,7 +74,8 @@ class _ConvNNNd(ConvWeights, NeighborAggregator):
         bias: learn a bias ``(C_out,)``.
         metric: override the similarity's default metric.
         seed: seed of random sampling (reproducible draws).
-        block_size: queries scored at a time by the k-NN search.
+        block_size: queries scored at a time by the k-NN search; ``None`` picks it from free
+            memory (:func:`~neighborhoods.functional.knn.auto_block_size`); never changes the result.
         device, dtype: factory kwargs of the weight.
 
     Shape:
@@ -86,7 +87,7 @@ class _ConvNNNd(ConvWeights, NeighborAggregator):
     def __init__(self, in_channels: int, out_channels: int | None = None, k: int = 9, similarity: str = "cosine",
                  sampling: str = "all", samples: int | None = None, padding: int | None = None,
                  hybrid_lambda: float = 0.5, bias: bool = True, metric: str | None = None, seed: int | None = None,
-                 block_size: int = 1024, device: torch.device | str | None = None,
+                 block_size: int | None = None, device: torch.device | str | None = None,
                  dtype: torch.dtype | None = None) -> None:
         k = check_int("k", k, minimum=1)
         similarity = check_choice("similarity", similarity, SIMILARITIES)

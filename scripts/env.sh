@@ -11,5 +11,5 @@ fi
 if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
   "$VENV/bin/python" -m pip install -q "torch==2.13.0"
 fi
-# NEIGHBOR_ZOO_EXTRAS adds extras, e.g. "dev,docs,browser" (CI: the docs build and the browser test)
+# NEIGHBOR_ZOO_EXTRAS adds extras, e.g. "dev,docs,browser,gpu" (CI: the docs build, the browser test, triton)
 "$VENV/bin/python" -m pip install -q -e "$ROOT[${NEIGHBOR_ZOO_EXTRAS:-dev}]"

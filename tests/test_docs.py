@@ -38,11 +38,17 @@ def test_every_referenced_figure_exists():
 
 
 def test_figures_command_regenerates_exactly_the_referenced_figures(tmp_path, capsys):
-    """A reduced run (a 16 x 16 photo) writes every figure the docs show, and nothing they don't."""
+    """A reduced run (a 16 x 16 photo) writes every figure the docs show, and nothing else they should show.
+
+    The one allowance: a plot of saved results (``ablation-*``, ``bench-*``) that no page shows
+    yet, so that committing new results never breaks the suite before the pages catch up.
+    """
     assert main(["figures", "--out", str(tmp_path), "--size", "16", "--results", str(DOCS / "results")]) == 0
     written = {p.name for p in tmp_path.iterdir() if p.suffix == ".png"}
-    assert written == referenced_figures(), (f"written but not shown: {sorted(written - referenced_figures())}; "
-                                             f"shown but not written: {sorted(referenced_figures() - written)}")
+    shown = referenced_figures()
+    unshown = {n for n in written - shown if not n.startswith(("ablation-", "bench-"))}
+    assert shown <= written and not unshown, (f"written but not shown: {sorted(unshown)}; "
+                                             f"shown but not written: {sorted(shown - written)}")
     for name in written:
         assert (tmp_path / name).stat().st_size > 1000, f"{name} is suspiciously small"
 
@@ -67,6 +73,24 @@ def test_cited_tests_exist():
             assert source.is_file(), f"{page.name} cites {path}, which does not exist"
             assert re.search(rf"^def {name}\(", source.read_text(), flags=re.M), \
                 f"{page.name} cites {path}::{name}, which is not defined there"
+
+
+def test_ablations_page_matches_the_saved_results():
+    """Every saved run the page cites is tabulated with the records' own numbers, and its plot shown.
+
+    With no saved run cited the page must say the results are pending.
+    """
+    from comparisons.figures.results_figures import markdown_table
+
+    text = (DOCS / "ablations.md").read_text()
+    cited = sorted(p for p in (DOCS / "results").glob("compare-*") if p.is_dir() and f"docs/results/{p.name}" in text)
+    if not cited:
+        assert "**Pending.**" in text
+        return
+    for folder in cited:
+        for line in markdown_table(folder).splitlines()[2:]:
+            assert line in text, f"ablations.md lacks this row of {folder.name}'s saved results: {line}"
+        assert f"figures/ablation-{folder.name.removeprefix('compare-')}.png" in text
 
 
 def test_mkdocs_builds_strict(tmp_path):

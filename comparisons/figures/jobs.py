@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import selection_figures, simplex_figure, spectrum_figure
+from . import results_figures, selection_figures, simplex_figure, spectrum_figure
 from .setting import Setting
 
 
@@ -31,4 +31,5 @@ JOBS: tuple[Job, ...] = (
     Job("criss-cross", selection_figures.criss_cross),
     Job("n3 relaxation on the simplex", lambda out, setting: simplex_figure.draw(out)),
     Job("the spectrum", lambda out, setting: spectrum_figure.draw(out)),
+    Job("saved ablation and benchmark results", lambda out, setting: results_figures.draw(out, setting.results)),
 )

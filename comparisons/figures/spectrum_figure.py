@@ -21,7 +21,7 @@ from .plotting import plt, save
 SELECTIONS = ("fixed", "hard content", "soft content", "dense")
 LOCALITIES = ("local", "global")
 _LABELS = {"fixed": "fixed\n(position only)", "hard content": "hard, by content\n(k chosen)",
-           "soft content": "soft, by content\n(k weighted averages)", "dense": "dense\n(every key weighted)"}
+           "soft content": "soft, by content\n(weights on a candidate set)", "dense": "dense\n(every key weighted)"}
 
 
 def _position(kind: str, axis: tuple[str, ...], what: str, name: str) -> float:

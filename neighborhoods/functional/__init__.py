@@ -1,19 +1,20 @@
-"""Functional kernels: similarity, blocked and continuous k-NN, gathering, sliding windows, patches, coordinates,
+"""Functional kernels: similarity, stable top-k, blocked and continuous k-NN, gathering, sliding windows, patches, coordinates,
 criss-cross index sets and separable entry kernels."""
 
 from .continuous_knn import UPDATES, continuous_knn, log1mexp
 from .criss_cross import criss_cross_index
 from .gather import gather
-from .knn import knn, top_k_stable
+from .knn import auto_block_size, knn
 from .patches import Patches, window_candidates
 from .positions import grid_coordinates, padded_to_image_index
-from .similarity import DISTANCES, METRICS, SIMILARITIES, larger_is_nearer, similarity
+from .similarity import DISTANCES, METRICS, SIMILARITIES, PairScorer, larger_is_nearer, similarity
+from .topk import top_k_stable
 from .taylor import ENTRY_KERNELS, entry_features, entry_kernel
 from .windows import PADDING_MODES, output_size, window_index
 
 __all__ = [
-    "DISTANCES", "ENTRY_KERNELS", "METRICS", "PADDING_MODES", "Patches", "SIMILARITIES", "UPDATES",
-    "continuous_knn", "criss_cross_index", "entry_features", "entry_kernel", "gather", "grid_coordinates", "knn",
+    "DISTANCES", "ENTRY_KERNELS", "PairScorer", "METRICS", "PADDING_MODES", "Patches", "SIMILARITIES", "UPDATES",
+    "auto_block_size", "continuous_knn", "criss_cross_index", "entry_features", "entry_kernel", "gather", "grid_coordinates", "knn",
     "larger_is_nearer", "log1mexp", "output_size", "padded_to_image_index", "similarity", "top_k_stable",
     "window_candidates", "window_index",
 ]

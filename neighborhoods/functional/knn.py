@@ -2,44 +2,93 @@
 
 Axis legend: ``b`` batch, ``q`` queries, ``n`` keys, ``k`` neighbours.
 
-The full score matrix is never held: queries are processed ``block_size`` at a time, so
-peak memory is ``B * block_size * Nk`` scores, not ``B * Nq * Nk``.
+The full score matrix is never held: queries are scored ``block_size`` at a time against
+all keys and each block keeps only its top k, so peak memory is ``B * block_size * Nk``
+scores, not ``B * Nq * Nk``. The block size comes from :func:`auto_block_size` unless given.
 """
 
 from __future__ import annotations
+
+import importlib.util
+import os
 
 import torch
 from torch import Tensor
 
 from .._checks import check_int, check_tensor
-from .similarity import larger_is_nearer, similarity
+from .similarity import PairScorer, larger_is_nearer
+from .topk import top_k_rows, top_k_stable
+
+__all__ = ["BLOCK_BYTES", "auto_block_size", "available_memory", "fused_reason", "knn", "top_k_stable"]
+
+#: Most bytes one query block's scores (and their temporaries) may take, whatever memory is free:
+#: beyond a few tens of MB larger blocks are no faster on a CPU (the blocks fall out of cache)
+#: and on a GPU they only compete with the activations.
+BLOCK_BYTES = 64 * 2 ** 20
+
+# Score-sized temporaries alive at once per metric (the score block itself included):
+# euclidean adds the squared-norm sum and the product; chebyshev broadcasts (q, n, D) twice.
+_TEMPORARIES = {"cosine": 2, "dot": 2, "euclidean": 4}
 
 
-def top_k_stable(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """Top-k of ``scores`` (larger first) along the last axis, ties to the lower index.
+def available_memory(device: torch.device) -> int:
+    """Bytes free on ``device``: CUDA's free memory, or the host's ``MemAvailable``."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
-    ``torch.topk`` makes no promise about which of several equal scores it returns, so the
-    threshold value is found with topk and the tied entries at the threshold are then taken
-    in index order; the k winners are finally sorted by (score desc, index asc).
+
+def auto_block_size(batch: int, num_queries: int, num_keys: int, dim: int, metric: str, dtype: torch.dtype,
+                    device: torch.device) -> int:
+    """Queries per block: the most whose score temporaries fit ``min(BLOCK_BYTES, free / 8)``.
+
+    A query row costs ``batch * num_keys * itemsize`` bytes per score-sized temporary (2 for
+    ``cosine``/``dot``, 4 for ``euclidean``, ``2 * dim + 2`` for ``chebyshev``). At least one
+    query per block, at most ``num_queries``. Under ``torch.compile`` the free memory is not
+    read (``BLOCK_BYTES`` alone), so tracing stays free of side effects.
     """
-    n = scores.shape[-1]
-    kth = scores.topk(k, dim=-1).values[..., -1:]
-    above = scores > kth
-    at = scores == kth
-    need = k - above.sum(-1, keepdim=True)
-    chosen = above | (at & (at.cumsum(-1) <= need))
-    # distinct keys (n - position) among the chosen: topk returns them in ascending index
-    rank = torch.arange(n, 0, -1, device=scores.device)
-    idx = torch.where(chosen, rank, torch.zeros_like(rank)).topk(k, dim=-1).values
-    idx = n - idx
-    picked = scores.gather(-1, idx)
-    order = torch.sort(picked, dim=-1, descending=True, stable=True).indices
-    return picked.gather(-1, order), idx.gather(-1, order)
+    budget = BLOCK_BYTES
+    if not torch.compiler.is_compiling():
+        budget = min(budget, available_memory(device) // 8)
+    per_query = batch * num_keys * torch.finfo(dtype).bits // 8 * _TEMPORARIES.get(metric, 2 * dim + 2)
+    return max(1, min(num_queries, budget // max(per_query, 1)))
 
 
-def knn(queries: Tensor, keys: Tensor, k: int, metric: str = "cosine", *, block_size: int = 1024,
-        key_mask: Tensor | None = None, exclude: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """The ``k`` nearest keys of every query, best first, ties broken by lower key index.
+def fused_reason(queries: Tensor, k: int, metric: str) -> str | None:
+    """Why the fused Triton kernel cannot run this search (``None`` when it can).
+
+    It needs Triton installed, a CUDA tensor (or Triton's CPU interpreter, ``TRITON_INTERPRET=1``),
+    float32, a metric it scores (``cosine``, ``dot``, ``euclidean``) and ``k <= 64``.
+    """
+    if importlib.util.find_spec("triton") is None:
+        return "triton is not installed (pip install neighbor-zoo[gpu])"
+    interpret = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+    if queries.device.type != "cuda" and not (interpret and queries.device.type == "cpu"):
+        return f"the tensors are on {queries.device.type}, not CUDA (nor CPU with TRITON_INTERPRET=1)"
+    if queries.dtype != torch.float32:
+        return f"the kernel computes in float32, got {queries.dtype}"
+    if metric not in ("cosine", "dot", "euclidean"):
+        return f"the kernel does not score metric={metric!r}"
+    if k > 64:
+        return f"the kernel keeps at most 64 neighbours in registers, got k={k}"
+    return None
+
+
+def knn(queries: Tensor, keys: Tensor, k: int, metric: str = "cosine", *, block_size: int | None = None,
+        key_mask: Tensor | None = None, exclude: Tensor | None = None,
+        fused: bool | None = None) -> tuple[Tensor, Tensor]:
+    """The ``k`` nearest keys of every query, best first, in :func:`top_k_stable`'s order.
+
+    Ties go to the lower key index; a NaN score ranks after every other candidate (so one
+    non-finite token only reorders its own sample's last places) and a masked or excluded
+    key after that. Per-token work (normalisation, squared norms) is done once for all blocks.
 
     Args:
         queries: ``(B, Nq, D)``.
@@ -47,10 +96,16 @@ def knn(queries: Tensor, keys: Tensor, k: int, metric: str = "cosine", *, block_
         k: neighbours per query, ``1 <= k <=`` the number of keys a query may choose.
         metric: ``cosine`` | ``dot`` (larger is nearer) or ``euclidean`` (squared) |
             ``chebyshev`` (smaller is nearer); see :func:`similarity`.
-        block_size: queries scored at a time; the result does not depend on it.
+        block_size: queries scored at a time, ``None`` for :func:`auto_block_size`; the
+            result does not depend on it.
         key_mask: ``(Nk,)`` or ``(B, Nk)`` bool, keys that may be chosen.
         exclude: ``(Nq,)`` or ``(B, Nq)`` long, one key per query that may not be chosen
             (the query itself, when slot 0 is reserved for it).
+        fused: use the fused Triton kernel (:mod:`~neighborhoods.functional.triton_knn`):
+            ``None`` where :func:`fused_reason` allows it (CUDA, float32, Triton installed),
+            ``True`` always (``ValueError`` saying why when it cannot), ``False`` never. Its
+            neighbours are the blocked path's up to round-off in the scores (a different
+            summation order), with the same tie rule; its scores carry no gradient.
 
     Returns:
         ``(scores, indices)``, both ``(B, Nq, k)``: the metric's values (similarities
@@ -59,7 +114,8 @@ def knn(queries: Tensor, keys: Tensor, k: int, metric: str = "cosine", *, block_
     check_tensor("queries", queries, ndim=3)
     check_tensor("keys", keys, ndim=3)
     k = check_int("k", k, minimum=1)
-    block_size = check_int("block_size", block_size, minimum=1)
+    if block_size is not None:
+        block_size = check_int("block_size", block_size, minimum=1)
     b, nq, _ = queries.shape
     nk = keys.shape[1]
     allowed = nk
@@ -75,18 +131,57 @@ def knn(queries: Tensor, keys: Tensor, k: int, metric: str = "cosine", *, block_
         allowed -= 1
     if k > allowed:
         raise ValueError(f"k must be <= the number of candidate keys, got k={k}, candidates={allowed}")
+    if queries.shape[0] != keys.shape[0] or queries.shape[-1] != keys.shape[-1]:
+        raise ValueError(f"queries (B, Nq, D) and keys (B, Nk, D) must agree in B and D, "
+                         f"got queries {tuple(queries.shape)}, keys {tuple(keys.shape)}")
+    if nq == 0:
+        empty = queries.new_empty(b, 0, k)
+        return empty, empty.long()
+    if fused is not None and not isinstance(fused, bool):
+        raise TypeError(f"fused must be None, True or False, got {fused!r}")
+    if fused is not False:
+        reason = fused_reason(queries, k, metric)
+        if reason is None:
+            from .triton_knn import fused_knn
+            mask = None if key_mask is None else key_mask.view(-1, nk)
+            excl = None if exclude is None else exclude.view(-1, nq)
+            return fused_knn(queries.detach(), keys.detach(), k, metric, key_mask=mask, exclude=excl)
+        if fused:
+            raise ValueError(f"fused=True but the fused kernel cannot run: {reason}")
+    if block_size is None:
+        block_size = auto_block_size(b, nq, nk, queries.shape[-1], metric, queries.dtype, queries.device)
 
-    sign = 1.0 if larger_is_nearer(metric) else -1.0
+    nearer_is_larger = larger_is_nearer(metric)
+    scorer = PairScorer(queries, keys, metric)
+    forbidden_keys = None if key_mask is None else ~key_mask.view(-1, nk).expand(b, nk)
+    exclude = None if exclude is None else exclude.view(-1, nq).expand(b, nq)
     all_scores, all_indices = [], []
     for start in range(0, nq, block_size):
         stop = min(start + block_size, nq)
-        s = sign * similarity(queries[:, start:stop], keys, metric)  # (b, q, n), larger is nearer
-        if key_mask is not None:
-            s = s.masked_fill(~key_mask.view(-1, 1, nk), float("-inf"))
+        s = scorer.block(start, stop)  # (b, q, n), a fresh tensor: edited in place below
+        if not nearer_is_larger:
+            s = s.neg_()  # larger is nearer from here on
+        if forbidden_keys is not None:
+            s.masked_fill_(forbidden_keys.unsqueeze(1), float("-inf"))
+        ex = None
         if exclude is not None:
-            ex = exclude.view(-1, nq)[:, start:stop].expand(b, -1)
-            s = s.scatter(-1, ex.unsqueeze(-1), float("-inf"))
-        scores, indices = top_k_stable(s, k)
-        all_scores.append(sign * scores)
-        all_indices.append(indices)
+            ex = exclude[:, start:stop]
+            s.scatter_(-1, ex.unsqueeze(-1), float("-inf"))
+        rows_per_sample = stop - start
+
+        def forbidden_rows(rows: Tensor, ex: Tensor | None = ex, q: int = rows_per_sample) -> Tensor:
+            # rows index the flattened (b * q) block: sample rows // q, query rows % q
+            sample = rows // q
+            out = (forbidden_keys[sample] if forbidden_keys is not None
+                   else torch.zeros(rows.numel(), nk, dtype=torch.bool, device=rows.device))
+            if ex is not None:
+                out[torch.arange(rows.numel(), device=rows.device), ex[sample, rows % q]] = True
+            return out
+
+        values, indices = top_k_rows(s.view(-1, nk), k, forbidden_rows)
+        values = values.view(b, -1, k)
+        all_scores.append(values if nearer_is_larger else values.neg_())
+        all_indices.append(indices.view(b, -1, k))
+    if len(all_scores) == 1:
+        return all_scores[0], all_indices[0]
     return torch.cat(all_scores, 1), torch.cat(all_indices, 1)

@@ -34,15 +34,43 @@ def similarity(queries: Tensor, keys: Tensor, metric: str = "cosine", eps: float
     if queries.shape[0] != keys.shape[0] or queries.shape[-1] != keys.shape[-1]:
         raise ValueError(f"queries (B, Nq, D) and keys (B, Nk, D) must agree in B and D, "
                          f"got queries {tuple(queries.shape)}, keys {tuple(keys.shape)}")
-    if metric == "cosine":
-        return F.normalize(queries, dim=-1, eps=eps) @ F.normalize(keys, dim=-1, eps=eps).transpose(-1, -2)
-    if metric == "dot":
-        return queries @ keys.transpose(-1, -2)
-    if metric == "euclidean":
-        # |q|^2 + |k|^2 - 2<q, k>, clamped at 0 only against round-off below zero.
-        sq = (queries * queries).sum(-1, keepdim=True) + (keys * keys).sum(-1).unsqueeze(-2)
-        return (sq - 2 * queries @ keys.transpose(-1, -2)).clamp_min_(0)
-    return (queries.unsqueeze(-2) - keys.unsqueeze(-3)).abs().amax(-1)
+    return PairScorer(queries, keys, metric, eps).block(0, queries.shape[1])
+
+
+class PairScorer:
+    """Scores of query blocks against all keys, with every per-token step done once.
+
+    ``PairScorer(q, k, metric).block(i, j) == similarity(q[:, i:j], k, metric)`` bit for bit:
+    the normalisation (``cosine``) or squared norms (``euclidean``) of queries and keys are
+    row-wise, so computing them once for all tokens instead of once per block changes no bit;
+    only the pairwise part (a matmul, or the max over D) is done per block.
+
+    Shape:
+        queries: ``(B, Nq, D)``, keys: ``(B, Nk, D)``; ``block(i, j) -> (B, j - i, Nk)``.
+    """
+
+    def __init__(self, queries: Tensor, keys: Tensor, metric: str = "cosine", eps: float = 1e-12) -> None:
+        self.metric = check_choice("metric", metric, METRICS)
+        self.queries, self.keys = queries, keys
+        if metric == "cosine":
+            self.queries = F.normalize(queries, dim=-1, eps=eps)
+            # the same tensor as queries and keys (self-similarity): normalise it once
+            self.keys = self.queries if keys is queries else F.normalize(keys, dim=-1, eps=eps)
+        if metric == "euclidean":
+            self.query_sq = (queries * queries).sum(-1, keepdim=True)
+            self.key_sq = (keys * keys).sum(-1).unsqueeze(-2)
+        self.keys_t = self.keys.transpose(-1, -2)
+
+    def block(self, start: int, stop: int) -> Tensor:
+        """Scores of queries ``start:stop`` against every key, a fresh ``(B, stop - start, Nk)`` tensor."""
+        q = self.queries[:, start:stop]
+        if self.metric in ("cosine", "dot"):
+            return q @ self.keys_t
+        if self.metric == "euclidean":
+            # |q|^2 + |k|^2 - 2<q, k>, clamped at 0 only against round-off below zero.
+            sq = self.query_sq[:, start:stop] + self.key_sq
+            return (sq - 2 * q @ self.keys_t).clamp_min_(0)
+        return (q.unsqueeze(-2) - self.keys.unsqueeze(-3)).abs().amax(-1)
 
 
 def larger_is_nearer(metric: str) -> bool:

@@ -76,7 +76,9 @@ class HardKNN(Selector):
         hybrid_lambda: the feature weight lambda in ``[0, 1]`` of ``hybrid``.
         self_first: reserve slot 0 for the query itself.
         order: ``'score'`` (best first) or ``'index'`` (raster order of the padded grid).
-        block_size: queries scored at a time by :func:`knn` (result does not depend on it).
+        block_size: queries scored at a time by :func:`knn`; ``None`` (default) lets
+            :func:`~neighborhoods.functional.knn.auto_block_size` pick the most that fit
+            ``min(64 MiB, free memory / 8)``. The result does not depend on it.
         seed: seed of the random-sampling generator.
 
     Shape:
@@ -86,7 +88,7 @@ class HardKNN(Selector):
 
     def __init__(self, k: int, space: str = "features", metric: str = "cosine", ndim: int = 2, padding: int = 0,
                  sampling: str = "all", samples: int | None = None, hybrid_lambda: float = 0.5,
-                 self_first: bool = True, order: str = "score", block_size: int = 1024,
+                 self_first: bool = True, order: str = "score", block_size: int | None = None,
                  seed: int | None = None) -> None:
         super().__init__()
         self.k = check_int("k", k, minimum=1)
@@ -102,7 +104,7 @@ class HardKNN(Selector):
             raise TypeError(f"self_first must be a bool, got {self_first!r} of type {type(self_first).__name__}")
         self.self_first = self_first
         self.order = check_choice("order", order, ORDERS)
-        self.block_size = check_int("block_size", block_size, minimum=1)
+        self.block_size = None if block_size is None else check_int("block_size", block_size, minimum=1)
         self.samples = self._check_samples(samples)
         self.seed = None if seed is None else check_int("seed", seed)
         self.generator = None if seed is None else torch.Generator().manual_seed(self.seed)
@@ -181,7 +183,8 @@ class HardKNN(Selector):
         with torch.no_grad():
             keys = self.descriptors(x.detach())
             self_index = inside.nonzero().squeeze(1)  # padded-grid index of every image token, (q,)
-            queries = keys[:, self_index]
+            # without padding the queries are all the keys, in order: the same tensor (normalised once)
+            queries = keys if self.padding == 0 else keys[:, self_index]
             cand = self.candidates(spatial, x.device)
             num_cand = keys.shape[1] if cand is None else cand.numel()
             if self.k > num_cand:

@@ -83,3 +83,30 @@ def test_top_k_stable_equals_a_stable_sort(k):
     ref = torch.sort(scores, dim=-1, descending=True, stable=True)
     assert torch.equal(index, ref.indices[..., :k])
     assert torch.equal(values, ref.values[..., :k])
+
+
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_token_stays_in_its_sample(metric, bad):
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(3, 12, 4, generator=g)
+    x[1, 5, 2] = bad
+    exclude = torch.arange(12)
+    scores, idx = knn(x, x, 4, metric, exclude=exclude, block_size=5)
+    for b in (0, 2):  # the other samples: bit for bit what they give alone
+        alone = knn(x[b:b + 1], x[b:b + 1], 4, metric, exclude=exclude, block_size=5)
+        assert torch.equal(idx[b:b + 1], alone[1]) and torch.equal(scores[b:b + 1], alone[0])
+    # the damaged sample still gets k distinct keys per query, never the excluded one, best first
+    assert not (idx[1] == exclude.view(12, 1)).any()
+    assert (idx[1].sort(-1).values.diff(dim=-1) > 0).all()
+    assert torch.equal(idx[1], knn(x[1:2], x[1:2], 4, metric, exclude=exclude, block_size=12)[1][0])
+
+
+def test_an_all_nan_query_takes_the_first_allowed_keys_in_index_order():
+    x = torch.randn(1, 8, 3, dtype=torch.float64)
+    x[0, 2] = float("nan")
+    idx = knn(x, x, 3, "cosine", exclude=torch.arange(8))[1]
+    # a NaN query scores NaN against every key: all tie, lower index first, itself excluded
+    assert idx[0, 2].tolist() == [0, 1, 3]
+    # for every other query the NaN key ranks last, so it is never among the 3 nearest of 7
+    assert not (idx[0, torch.arange(8) != 2] == 2).any()
