@@ -32,6 +32,7 @@ from torch import Tensor
 
 from ._checks import check_int, check_tensor
 from .footprint import PixelFootprint, flat_index
+from .functional.candidates import candidate_sum
 from .functional.gather import gather
 
 #: the default ceiling of :meth:`Neighborhood.to_dense` (1 GiB): it is for inspecting small inputs
@@ -140,6 +141,12 @@ class Neighborhood:
             if self.valid is not None:
                 weight = weight * self.valid.unsqueeze(-1).to(weight.dtype)
             return torch.einsum("...qns,...nc->...qsc", weight.to(values.dtype), values)
+        if self.weight is not None and self.index.ndim == 2 and self.weight.ndim == 4 and values.ndim == 3:
+            # a static candidate list mixed into slots (N3): never gather the (B, Nq, M, C) candidates
+            weight = self.weight
+            if self.valid is not None:
+                weight = weight * self.valid.unsqueeze(-1).to(weight.dtype)
+            return candidate_sum(values, self.index, weight)
         gathered = gather(values, self.index, self.valid)  # (*lead, q, m, c)
         if self.weight is None:
             return gathered

@@ -22,6 +22,24 @@ similarity     space        metric      slots
 The hybrid default metric is (squared) euclidean because it splits into
 ``lambda^2 |f_i - f_j|^2 + (1 - lambda)^2 |p_i - p_j|^2``, so lambda trades feature against
 spatial distance as its name promises; ``metric=`` overrides any default.
+
+``hybrid_lambda`` against the public ConvNN code's ``lambda_param`` (``Loc_Col``): both
+build ``[lambda * features / scale, (1 - lambda) * coordinates]``, but the public code
+divides all channels by one unbiased std taken over every channel and token of the padded
+grid (zeros included, mean not removed) and gives each axis of the *padded* grid its own
+``linspace(-1, 1)``, while here each channel is standardised over the image's tokens and the
+image's longest axis spans [-1, 1] with one spacing for every axis (padding tokens beyond).
+The squared distance is ``lambda^2 |df|^2 / sigma^2 + (1 - lambda)^2 |dp|^2`` in both, so the
+rankings agree when ``(1 - lambda) / lambda = rho * s * (1 - lambda_pub) / lambda_pub``, i.e.
+
+    lambda = 1 / (1 + rho * s * (1 - lambda_pub) / lambda_pub)
+
+with ``s = (n - 1) / (n + 2 p - 1)`` (their coordinate step over ours: ``n`` tokens per axis,
+``p`` padding; 1 without padding on a square image; a non-square image has a different
+``s`` per axis, which no single lambda absorbs) and ``rho = sigma_pub / sigma`` (their pooled
+std over ours: 1 when every channel has the same variance and there is no padding, up to the
+``N / (N - 1)`` of the unbiased estimate). ``lambda = lambda_pub`` at 0, 1, and at any value
+when ``rho * s = 1``.
 """
 
 from __future__ import annotations
@@ -68,6 +86,10 @@ class _ConvNNNd(ConvWeights, NeighborAggregator):
         similarity: ``'cosine'`` | ``'euclidean'`` | ``'location'`` | ``'hybrid'`` (module docstring).
         sampling, samples: candidate sampling of :class:`~neighborhoods.selectors.HardKNN`
             (``'all'``, ``'random'`` with ``samples`` tokens, ``'spatial'`` with ``samples`` per axis).
+            ``'random'`` draws afresh on every training forward and uses one fixed draw per
+            input shape in eval mode (deterministic inference).
+        sample_from: ``'image'`` (default): random / spatial samples are image tokens;
+            ``'padded'``: they are drawn from the zero-padded grid, padding tokens included.
         padding: zero tokens added around the grid as candidates; default 0 for feature
             similarity and r = ceil((sqrt(k)-1)/2) (1-D: ceil((k-1)/2)) for ``'location'``.
         hybrid_lambda: feature weight of ``'hybrid'``, in [0, 1].
@@ -88,7 +110,7 @@ class _ConvNNNd(ConvWeights, NeighborAggregator):
                  sampling: str = "all", samples: int | None = None, padding: int | None = None,
                  hybrid_lambda: float = 0.5, bias: bool = True, metric: str | None = None, seed: int | None = None,
                  block_size: int | None = None, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None) -> None:
+                 dtype: torch.dtype | None = None, sample_from: str = "image") -> None:
         k = check_int("k", k, minimum=1)
         similarity = check_choice("similarity", similarity, SIMILARITIES)
         space, default_metric = _SPACE[similarity]
@@ -99,7 +121,7 @@ class _ConvNNNd(ConvWeights, NeighborAggregator):
             HardKNN(k, space=space, metric=default_metric if metric is None else metric, ndim=self.spatial_dims,
                     padding=padding, sampling=sampling, samples=samples, hybrid_lambda=hybrid_lambda,
                     self_first=not location, order="index" if location else "score", block_size=block_size,
-                    seed=seed),
+                    seed=seed, sample_from=sample_from),
             Conv1D(in_channels, in_channels if out_channels is None else out_channels, k, bias=bias, device=device,
                    dtype=dtype),
         )

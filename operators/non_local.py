@@ -45,6 +45,22 @@ MODES = ("embedded_gaussian", "gaussian", "dot_product", "concatenation")
 _LAYERS = {1: (nn.Conv1d, nn.MaxPool1d, nn.BatchNorm1d), 2: (nn.Conv2d, nn.MaxPool2d, nn.BatchNorm2d)}
 
 
+def _load_conv_concat_project(module: nn.Module, state: dict, prefix: str, *args: object) -> None:
+    """Load hook: ``concat_project.0.weight`` ``(1, 2I, 1, 1)`` (a 1x1 conv, as Wang et al.'s
+    reference implementation saves it) becomes our ``concat_project.weight`` ``(1, 2I)``."""
+    key = prefix + "concat_project.0.weight"
+    if key not in state or getattr(module, "mode", None) != "concatenation":
+        return
+    value = state.pop(key)
+    expected = (1, 2 * module.inter_channels, 1, 1)
+    if tuple(value.shape) != expected:
+        raise ValueError(f"state_dict entry {key!r} must have shape {expected} (a 1x1 conv from 2 * inter_channels "
+                         f"= {2 * module.inter_channels} channels to 1), got {tuple(value.shape)}")
+    if prefix + "concat_project.weight" in state:
+        raise ValueError(f"state_dict holds both {key!r} and {prefix + 'concat_project.weight'!r}: give one")
+    state[prefix + "concat_project.weight"] = value.reshape(1, -1)
+
+
 class _NonLocalBlockNd(NeighborAggregator):
     """The non-local block on {layout} (Wang et al. 2018, Eqs. 1-6); see the module docstring.
 
@@ -92,6 +108,9 @@ class _NonLocalBlockNd(NeighborAggregator):
                          path=path)
         self.in_channels, self.inter_channels, self.out_channels, self.mode = in_channels, inter, out, mode
         self.sub_sample, self.bn_layer = bool(sub_sample), bool(bn_layer)
+        # the reference implementation's concat_project is Sequential(Conv2d(2I, 1, 1), ReLU): accept
+        # its `concat_project.0.weight` (1, 2I, 1, 1) too (registered first: the aliases rename next)
+        self.register_load_state_dict_pre_hook(_load_conv_concat_project)
         # state_dict keys under Wang et al.'s names: g.*, theta.*, phi.*, W.* (and the shortcut's, if any)
         alias_state_dict(self, {"g.": ["combiner.value."], "theta.": ["selector.query."],
                                 "phi.": ["selector.key."], "W.": ["combiner.output."],

@@ -165,6 +165,9 @@ class _CGNLNd(_SpectralBlock):
         inter_channels: channels of theta, phi, g (default ``C // 2``, divisible by ``groups``).
         groups: channel groups.
         kernel, order, gamma, normalize: see :class:`~neighborhoods.selectors.CompactAffinity`.
+            ``normalize="none"`` (the default) is Eq. 16 as printed and the authors' code
+            (their optional ``use_scale`` divides by ``sqrt(cN)``, which no option here
+            reproduces); ``"mean"`` divides ``A^f`` by the ``cN`` entries of a group.
         out_channels: channels of the output (default C, divisible by ``groups``; see the
             module docstring).
 
@@ -175,7 +178,7 @@ class _CGNLNd(_SpectralBlock):
     example_kwargs: ClassVar[dict[str, Any]] = {"groups": 2}
 
     def __init__(self, in_channels: int, inter_channels: int | None = None, groups: int = 1, kernel: str = "dot",
-                 order: int = 3, gamma: float = 0.5, normalize: str = "mean",
+                 order: int = 3, gamma: float = 0.5, normalize: str = "none",
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
                  path: str = "auto", *, out_channels: int | None = None) -> None:
         c, ci = _sizes(in_channels, "inter_channels", inter_channels, 2)

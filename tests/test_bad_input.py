@@ -100,7 +100,7 @@ def test_k_larger_than_candidates():
 
 
 def test_samples_larger_than_the_grid():
-    msg = r"samples must be <= the 9 tokens of the padded grid \(3, 3\), got samples=12"
+    msg = r"samples must be <= the 9 tokens of the image grid \(3, 3\), got samples=12"
     with pytest.raises(ValueError, match=msg):
         ConvNN2d(3, 4, k=5, sampling="random", samples=12)(torch.randn(1, 3, 3, 3))
     with pytest.raises(ValueError, match=r"samples=4 evenly spaced tokens per axis.*\(3, 5\)"):

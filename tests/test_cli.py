@@ -26,3 +26,32 @@ def test_help(command, capsys):
         build_parser().parse_args([*command, "--help"])
     assert exc.value.code == 0
     assert "usage" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [["list", "--filter"], ["list"], ["verify", "--filter"], ["verify", "--list", "--filter"]])
+def test_no_match_is_exit_2_for_list_and_verify(command, capsys):
+    assert main([*command, "no-such-name"]) == 2
+    assert "no-such-name" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("pattern, expected, excluded", [
+    ("CONV?D", ["conv1d", "conv2d"], ["convnn2d"]),   # wildcard: whole name, any case
+    ("cgnl", ["cgnl2d"], ["conv2d"]),                  # plain text: a substring
+])
+def test_list_filter(pattern, expected, excluded, capsys):
+    assert main(["list", "--filter", pattern]) == 0
+    names = {line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("│")}
+    assert set(expected) <= names and not set(excluded) & names
+
+
+def test_list_and_verify_share_one_filter():
+    import operators
+    from operators.registry import match
+    from comparisons.theorems import THEOREMS, select
+
+    for pattern in ["CGNL", "conv*", "spectral.?n*", "knn"]:
+        assert [t.name for t in select(pattern)] == match(sorted(THEOREMS), pattern)
+    assert match(operators.available(), "ConvNN") == [n for n in operators.available() if "convnn" in n]
+    assert match(["a.b", "ab"], "a.b") == ["a.b"]          # '.' is literal, not a regex
+    assert match(["conv2d", "convnn2d"], "conv*") == ["conv2d", "convnn2d"]
+    assert match(["x"], None) == ["x"]

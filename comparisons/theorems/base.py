@@ -8,7 +8,7 @@ and the test suite run them all.
 
 from __future__ import annotations
 
-import fnmatch
+import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -16,16 +16,23 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from operators.registry import match
+
 #: Absolute tolerance per dtype unless a theorem states its own.
 DEFAULT_TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-4}
 
 
 @dataclass(frozen=True)
 class Trial:
-    """One configuration of a theorem: what was compared and the largest absolute difference."""
+    """One configuration of a theorem: what was compared and the largest scaled difference.
+
+    ``tolerance``, when given, replaces the theorem's tolerance for this trial alone: a bound
+    the check derived from this input's conditioning (say so in the theorem's docstring).
+    """
 
     shapes: str
     error: float
+    tolerance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -42,25 +49,62 @@ class Verdict:
     trials: tuple[Trial, ...]
     tolerance: float
 
+    def bound(self, trial: Trial) -> float:
+        """The tolerance ``trial`` is held to: its own, else the theorem's."""
+        return self.tolerance if trial.tolerance is None else trial.tolerance
+
     @property
     def error(self) -> float:
         return max(t.error for t in self.trials)
 
     @property
+    def worst(self) -> Trial | None:
+        """The trial closest to (or furthest past) its tolerance; NaN ranks first."""
+        return max(self.trials, key=self.ratio, default=None)
+
+    def ratio(self, trial: Trial) -> float:
+        """``error / tolerance`` of ``trial`` (inf for NaN)."""
+        bound = self.bound(trial)
+        if math.isnan(trial.error):
+            return math.inf
+        if bound <= 0:
+            return 0.0 if trial.error <= 0 else math.inf
+        return trial.error / bound
+
+    @property
     def passed(self) -> bool:
         # `not >` so that a NaN error fails
-        return len(self.trials) > 0 and all(t.error <= self.tolerance for t in self.trials)
+        return len(self.trials) > 0 and all(t.error <= self.bound(t) for t in self.trials)
 
 
 THEOREMS: dict[str, Theorem] = {}
 
 
 def theorem(name: str, statement: str, *, float64: float | None = None, float32: float | None = None):
-    """Register a check ``fn(generator, dtype) -> Iterable[Trial]`` as a theorem."""
+    """Register a check as a theorem named ``name`` (a decorator).
+
+    The check is ``fn(generator, dtype) -> Iterable[Trial]``: it draws every random input from
+    ``generator`` (so ``--seed`` reproduces them; layers initialise from torch's global
+    generator, which :func:`verify` seeds too), builds both computations in ``dtype``, and
+    yields one :class:`Trial` per configuration, usually with the error from
+    :func:`max_error`. ``statement`` is the one-line claim ``neighbor-zoo verify --list``
+    prints. ``float64`` / ``float32`` override the default tolerances on that error
+    (``DEFAULT_TOLERANCE``: 1e-10 and 1e-4); state why when you loosen one.
+
+    Example::
+
+        @theorem("mine.relu==clamp", "relu(x) equals clamp(x, min=0)")
+        def relu_is_clamp(generator, dtype):
+            x = randn(generator, 4, 5, dtype=dtype)
+            yield Trial(describe(x=x.shape), max_error(lambda: x.relu(), lambda: x.clamp(min=0), [x], generator))
+    """
 
     def add(fn: Callable[[torch.Generator, torch.dtype], Iterable[Trial]]):
-        if name in THEOREMS:
-            raise ValueError(f"theorem {name!r} is already registered")
+        # the same module registering again is a reload (a plugin loaded twice, a notebook cell
+        # run again): it replaces its theorem; another module's name is a clash
+        where = THEOREMS[name].check.__module__ if name in THEOREMS else None
+        if where is not None and where != fn.__module__:
+            raise ValueError(f"theorem {name!r} is already registered (by {where}); pick another name")
         tol = dict(DEFAULT_TOLERANCE)
         if float64 is not None:
             tol[torch.float64] = float64
@@ -73,8 +117,9 @@ def theorem(name: str, statement: str, *, float64: float | None = None, float32:
 
 
 def select(filter: str | None = None) -> list[Theorem]:
-    """Registered theorems, sorted by name, optionally filtered by a shell-style wildcard."""
-    return [THEOREMS[n] for n in sorted(THEOREMS) if filter is None or fnmatch.fnmatchcase(n, filter)]
+    """Registered theorems, sorted by name; ``filter`` is a substring or a shell wildcard
+    (case-insensitive, see :func:`operators.registry.match`)."""
+    return [THEOREMS[n] for n in match(sorted(THEOREMS), filter)]
 
 
 def verify(thm: Theorem, seed: int = 0, dtype: torch.dtype = torch.float64) -> Verdict:
@@ -90,6 +135,8 @@ def verify(thm: Theorem, seed: int = 0, dtype: torch.dtype = torch.float64) -> V
 
 # ---- helpers for writing checks ---------------------------------------------------------------
 def randn(generator: torch.Generator, *shape: int, dtype: torch.dtype, requires_grad: bool = True) -> Tensor:
+    """A standard-normal tensor of ``shape`` drawn from ``generator``; a leaf that requires grad
+    unless ``requires_grad=False``, so :func:`max_error` can compare gradients through it."""
     return torch.randn(*shape, generator=generator, dtype=dtype).requires_grad_(requires_grad)
 
 

@@ -1,6 +1,7 @@
 """Functional kernels: similarity, stable top-k, blocked and continuous k-NN, gathering, sliding windows, patches, coordinates,
 criss-cross index sets and separable entry kernels."""
 
+from .candidates import candidate_sq_distances, candidate_sum
 from .continuous_knn import UPDATES, continuous_knn, log1mexp
 from .criss_cross import criss_cross_index
 from .gather import gather
@@ -14,7 +15,8 @@ from .windows import PADDING_MODES, output_size, window_index
 
 __all__ = [
     "DISTANCES", "ENTRY_KERNELS", "PairScorer", "METRICS", "PADDING_MODES", "Patches", "SIMILARITIES", "UPDATES",
-    "auto_block_size", "continuous_knn", "criss_cross_index", "entry_features", "entry_kernel", "gather", "grid_coordinates", "knn",
+    "auto_block_size", "candidate_sq_distances", "candidate_sum", "continuous_knn", "criss_cross_index",
+    "entry_features", "entry_kernel", "gather", "grid_coordinates", "knn",
     "larger_is_nearer", "log1mexp", "output_size", "padded_to_image_index", "similarity", "top_k_stable",
     "window_candidates", "window_index",
 ]

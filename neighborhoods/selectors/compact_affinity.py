@@ -40,7 +40,7 @@ class CompactAffinity(Selector):
     """
 
     def __init__(self, query: nn.Module | None = None, key: nn.Module | None = None, groups: int = 1,
-                 kernel: str = "dot", order: int = 3, gamma: float = 0.5, normalize: str = "mean") -> None:
+                 kernel: str = "dot", order: int = 3, gamma: float = 0.5, normalize: str = "none") -> None:
         super().__init__()
         self.query = query
         self.key = key

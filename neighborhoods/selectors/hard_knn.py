@@ -28,6 +28,7 @@ from .base import Selector
 
 SPACES = ("features", "positions", "hybrid")
 SAMPLINGS = ("all", "random", "spatial")
+SAMPLE_FROM = ("image", "padded")
 ORDERS = ("score", "index")
 
 
@@ -56,9 +57,13 @@ class HardKNN(Selector):
     padded grid).
 
     Candidates (``sampling``, the poster's speed-ups): ``all`` keys; ``random``: ``samples``
-    keys drawn afresh on every forward (one set shared by the batch) from the module's own
-    ``torch.Generator`` seeded by ``seed`` (global RNG when ``seed`` is None); ``spatial``: a
-    ``samples``-per-axis evenly spaced sub-grid of the padded grid (``samples x samples`` in 2-D).
+    tokens, in training mode drawn afresh on every forward (one set shared by the batch) from
+    the module's own ``torch.Generator`` seeded by ``seed`` (global RNG when ``seed`` is
+    None), in eval mode one fixed draw per input shape (deterministic inference); ``spatial``:
+    a ``samples``-per-axis evenly spaced sub-grid (``samples x samples`` in 2-D). Both sample
+    the image's tokens by default; ``sample_from='padded'`` samples the padded grid instead,
+    padding tokens included (on a 7x7 image padded by 1, a 3x3 spatial sample of the padded
+    grid is 8 padding tokens and the centre).
 
     Slots: with ``self_first`` the query itself is always selected, in slot 0, and the other
     k-1 slots hold its k-1 nearest *other* candidates, best first (the ConvNN convention).
@@ -73,6 +78,8 @@ class HardKNN(Selector):
         padding: zero tokens added around the grid on every side as candidates.
         sampling: ``'all'`` | ``'random'`` | ``'spatial'``.
         samples: candidates drawn (random) or per axis (spatial); required by those two.
+        sample_from: ``'image'`` (default) or ``'padded'``: the grid random / spatial sampling
+            draws from.
         hybrid_lambda: the feature weight lambda in ``[0, 1]`` of ``hybrid``.
         self_first: reserve slot 0 for the query itself.
         order: ``'score'`` (best first) or ``'index'`` (raster order of the padded grid).
@@ -89,7 +96,7 @@ class HardKNN(Selector):
     def __init__(self, k: int, space: str = "features", metric: str = "cosine", ndim: int = 2, padding: int = 0,
                  sampling: str = "all", samples: int | None = None, hybrid_lambda: float = 0.5,
                  self_first: bool = True, order: str = "score", block_size: int | None = None,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, sample_from: str = "image") -> None:
         super().__init__()
         self.k = check_int("k", k, minimum=1)
         self.space = check_choice("space", space, SPACES)
@@ -106,6 +113,7 @@ class HardKNN(Selector):
         self.order = check_choice("order", order, ORDERS)
         self.block_size = None if block_size is None else check_int("block_size", block_size, minimum=1)
         self.samples = self._check_samples(samples)
+        self.sample_from = check_choice("sample_from", sample_from, SAMPLE_FROM)
         self.seed = None if seed is None else check_int("seed", seed)
         self.generator = None if seed is None else torch.Generator().manual_seed(self.seed)
 
@@ -131,25 +139,41 @@ class HardKNN(Selector):
     def candidates(self, spatial_shape: tuple[int, ...], device: torch.device | None = None) -> Tensor | None:
         """Padded-grid indices of the keys a query may pick, ``(M,)``; ``None`` for all keys.
 
-        ``random`` draws a new set on each call (advancing the module's generator), so every
-        forward, and every ``neighborhood(x)`` inspection, sees a fresh draw.
+        Samples are image tokens (``sample_from='image'``) or tokens of the padded grid
+        (``'padded'``). ``random`` draws a new set on each call in training mode (advancing
+        the module's generator), so every forward, and every ``neighborhood(x)`` inspection,
+        sees a fresh draw; in eval mode it takes one fixed draw per input shape (a generator
+        seeded from ``seed``, 0 when None, and the shape), so inference is deterministic.
         """
         padded = self.padded_shape(spatial_shape)
-        num_keys = math.prod(padded)
+        pool = padded if self.sample_from == "padded" else tuple(spatial_shape)
+        size = math.prod(pool)
         if self.sampling == "all":
             return None
         if self.sampling == "random":
-            if self.samples > num_keys:
-                raise ValueError(f"samples must be <= the {num_keys} tokens of the padded grid {padded}, "
+            if self.samples > size:
+                raise ValueError(f"samples must be <= the {size} tokens of the {self.sample_from} grid {pool}, "
                                  f"got samples={self.samples}")
-            return torch.randperm(num_keys, generator=self.generator)[: self.samples].sort().values.to(device)
-        if self.samples > min(padded):
-            raise ValueError(f"spatial sampling takes samples={self.samples} evenly spaced tokens per axis, "
-                             f"more than the padded grid {padded} has on its shortest axis")
-        axes = [torch.linspace(0, size - 1, self.samples, dtype=torch.float64).round().long() for size in padded]
-        mesh = torch.meshgrid(*axes, indexing="ij")
-        strides = [math.prod(padded[i + 1:]) for i in range(len(padded))]
-        return sum(m.reshape(-1) * s for m, s in zip(mesh, strides)).to(device)
+            generator = self.generator if self.training else self._eval_generator(pool)
+            drawn = torch.randperm(size, generator=generator)[: self.samples]
+        else:
+            if self.samples > min(pool):
+                raise ValueError(f"spatial sampling takes samples={self.samples} evenly spaced tokens per axis, "
+                                 f"more than the {self.sample_from} grid {pool} has on its shortest axis")
+            axes = [torch.linspace(0, n - 1, self.samples, dtype=torch.float64).round().long() for n in pool]
+            mesh = torch.meshgrid(*axes, indexing="ij")
+            strides = [math.prod(pool[i + 1:]) for i in range(len(pool))]
+            drawn = sum(m.reshape(-1) * s for m, s in zip(mesh, strides))
+        if pool != padded:  # image-grid index -> padded-grid index
+            drawn = padded_to_image_index(tuple(spatial_shape), self.padding)[1].nonzero().squeeze(1)[drawn]
+        return drawn.sort().values.to(device)
+
+    def _eval_generator(self, shape: tuple[int, ...]) -> torch.Generator:
+        """The generator of eval-mode random sampling: a function of ``seed`` and the grid shape only."""
+        seed = 0 if self.seed is None else self.seed
+        for n in shape:
+            seed = (seed * 1_000_003 + n) % (2**61 - 1)
+        return torch.Generator().manual_seed(seed)
 
     # ---- descriptors -----------------------------------------------------------------------
     def descriptors(self, x: Tensor) -> Tensor:
@@ -254,4 +278,6 @@ class HardKNN(Selector):
             s += f", order={self.order!r}"
         if self.seed is not None:
             s += f", seed={self.seed}"
+        if self.sample_from != "image":
+            s += f", sample_from={self.sample_from!r}"
         return s

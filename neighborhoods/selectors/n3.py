@@ -11,11 +11,11 @@ from torch import Tensor, nn
 
 from .._checks import check_choice, check_float, check_int, check_int_tuple
 from .._reset import reset_submodules
+from ..functional.candidates import candidate_sq_distances
 from ..functional.continuous_knn import UPDATES, continuous_knn
 from ..footprint import PixelFootprint, TokenGrid
 from ..functional.knn import top_k_stable
 from ..functional.patches import Patches, window_candidates
-from ..functional.similarity import similarity
 from ..neighborhood import Neighborhood
 from ..tokens import to_tokens
 from .base import Selector
@@ -56,8 +56,9 @@ class N3(Selector):
         distance_bn: batch-normalise the scores (a ``BatchNorm1d(1)`` over all of them).
         hard: select the hard k nearest candidates instead (no temperature).
         update: the weight recursion, see :func:`~neighborhoods.functional.continuous_knn`.
-        block_size: query items whose distances are computed at a time, so that no
-            ``Nq x Nq`` distance matrix is held; the result does not depend on it.
+        block_size: query items whose distances are computed at a time (against the items
+            their candidates span), so that no ``Nq x Nq`` distance matrix is held, in the
+            forward or the backward pass; the result does not depend on it.
 
     Shape:
         x: ``(B, C, N)`` or ``(B, C, H, W)`` -> Neighborhood over ``Nq`` items with static
@@ -133,10 +134,8 @@ class N3(Selector):
         if index.shape[1] < self.k:
             raise ValueError(f"k must be <= the number of candidates, got k={self.k}, candidates={index.shape[1]} "
                              f"(window={self.window} on an item grid of {tuple(grid)})")
-        # distances of a block of queries to every item, kept only at the block's candidates
-        s = torch.cat([-similarity(e[:, start:start + self.block_size], e, "euclidean").gather(
-            -1, index[start:start + self.block_size].expand(x.shape[0], -1, -1))
-            for start in range(0, index.shape[0], self.block_size)], dim=1)  # (b, q, m)
+        # per block of queries against the keys its candidates span; autograd keeps e, not the blocks
+        s = -candidate_sq_distances(e, index, self.block_size)  # (b, q, m)
         if self.distance_bn is not None:
             s = self.distance_bn(s.reshape(s.shape[0], 1, -1)).view_as(s)
         return s, index, grid

@@ -115,3 +115,44 @@ def test_random_sampling_reproducible_with_seed():
     b = ConvNN2d(3, 4, k=5, sampling="random", samples=12, seed=3)
     b.load_state_dict(a.state_dict())
     torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
+
+
+def _inside(pool: torch.Tensor, spatial: tuple[int, int], padding: int) -> torch.Tensor:
+    """Whether each padded-grid index lies on the image."""
+    width = spatial[1] + 2 * padding
+    rows, cols = pool // width - padding, pool % width - padding
+    return (rows >= 0) & (rows < spatial[0]) & (cols >= 0) & (cols < spatial[1])
+
+
+@pytest.mark.parametrize("sampling, samples", [("spatial", 3), ("random", 9)])
+def test_sampling_with_padding_takes_image_tokens(sampling, samples):
+    layer = ConvNN2d(3, 4, k=5, sampling=sampling, samples=samples, padding=1, seed=0)
+    pool = layer.selector.candidates((7, 7))
+    assert pool.numel() == (samples ** 2 if sampling == "spatial" else samples) and _inside(pool, (7, 7), 1).all()
+    if sampling == "spatial":  # the corners and midpoints of the 7x7 image itself
+        assert sorted(((pool // 9 - 1) * 7 + pool % 9 - 1).tolist()) == [0, 3, 6, 21, 24, 27, 42, 45, 48]
+    idx = layer.neighborhood(torch.randn(2, 3, 7, 7))
+    assert idx.valid.all()  # no slot reads a padding token
+
+
+def test_sampling_from_the_padded_grid_is_an_option():
+    layer = ConvNN2d(3, 4, k=5, sampling="spatial", samples=3, padding=1, sample_from="padded")
+    pool = layer.selector.candidates((7, 7))
+    assert (~_inside(pool, (7, 7), 1)).sum() == 8  # 8 of 9 are padding tokens: why 'image' is the default
+    with pytest.raises(ValueError, match="sample_from must be one of"):
+        ConvNN2d(3, 4, sampling="spatial", samples=3, sample_from="grid")
+
+
+def test_random_sampling_is_fixed_in_eval_and_fresh_in_training():
+    x = torch.randn(2, 3, 6, 6)
+    layer = ConvNN2d(3, 4, k=5, sampling="random", samples=8, seed=1)
+    train = [layer.neighborhood(x).index for _ in range(4)]
+    assert not all(torch.equal(train[0], t) for t in train[1:])  # a new draw per training forward
+    layer.eval()
+    torch.testing.assert_close(layer(x), layer(x), rtol=0, atol=0)
+    assert torch.equal(layer.neighborhood(x).index, layer.neighborhood(x).index)
+    # the eval draw depends on the seed and the input shape only, not on how often it ran
+    twin = ConvNN2d(3, 4, k=5, sampling="random", samples=8, seed=1).eval()
+    assert torch.equal(twin.neighborhood(x).index, layer.neighborhood(x).index)
+    unseeded = ConvNN2d(3, 4, k=5, sampling="random", samples=8).eval()
+    assert torch.equal(unseeded.neighborhood(x).index, unseeded.neighborhood(x).index)

@@ -1,0 +1,83 @@
+"""A VGG-11 classifier whose 3x3 convolutions are the chosen operator (the ConvNN poster's setup).
+
+VGG-11 (Simonyan & Zisserman 2015, configuration A) with batch normalisation: eight 3x3
+convolutions ``64, M, 128, M, 256, 256, M, 512, 512, M, 512, 512, M`` (M = 2x2 max-pool).
+Here each convolution is an :class:`OperatorSlot`, widths are ``width / 64`` of VGG's, and a
+pool is skipped when it would shrink the map below ``min_size`` (8x8 digits pool once, to
+4x4; 32x32 CIFAR three times), because a k = 9 neighbourhood needs at least 9 tokens.
+The classifier is a global average pool and one linear layer.
+
+The stem: by default the first convolution stays a ``Conv2d`` and sees two coordinate
+channels besides the pixels (CoordConv, Liu et al. 2018). Content-based selection needs
+features to compare (on one gray channel, cosine similarity is just the sign of a pixel),
+and k-NN, attention and the non-local block are permutation-equivariant: a network made
+only of them cannot tell where a pixel is, so it would classify digits by their bag of
+pixel values. The stem gives every operator local features that carry their position, as a
+ViT's patch and position embeddings do. ``stem=False`` replaces every convolution, stem
+included.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from neighborhoods._checks import check_int
+
+from .slot import OperatorSlot
+
+#: VGG-11's feature layout in multiples of the base width (64 in the paper); "M" = max-pool
+VGG11 = (1, "M", 2, "M", 4, 4, "M", 8, 8, "M", 8, 8, "M")
+
+
+class VGG(nn.Module):
+    """VGG-11 layout with the chosen operator in place of every 3x3 convolution.
+
+    Args:
+        spec: the operator (see :class:`~comparisons.specs.OperatorSpec`).
+        in_channels, num_classes: of the task.
+        image_size: ``(H, W)`` of the input.
+        width: channels of the first stage (VGG: 64); later stages 2x, 4x, 8x.
+        min_size: the smallest map side a pool may produce.
+        stem: keep the first convolution a ``Conv2d`` over pixels + coordinates (module docstring).
+
+    Shape:
+        x: ``(B, in_channels, H, W)`` -> logits ``(B, num_classes)``.
+    """
+
+    name = "vgg11"
+
+    def __init__(self, spec, in_channels: int, num_classes: int, image_size: tuple[int, int], width: int = 8,
+                 min_size: int = 4, stem: bool = True) -> None:
+        super().__init__()
+        width = check_int("width", width, minimum=1)
+        min_size = check_int("min_size", min_size, minimum=1)
+        layers: list[nn.Module] = []
+        c, size = in_channels, tuple(image_size)
+        if not isinstance(stem, bool):
+            raise TypeError(f"stem must be a bool, got {stem!r}")
+        self.stem = stem
+        for item in VGG11:
+            if stem and not layers and item != "M":
+                layers += [nn.Conv2d(c + 2, item * width, 3, padding=1), nn.BatchNorm2d(item * width), nn.ReLU()]
+                c = item * width
+                continue
+            if item == "M":
+                if min(size) // 2 >= min_size:
+                    layers.append(nn.MaxPool2d(2))
+                    size = (size[0] // 2, size[1] // 2)
+                continue
+            out = item * width
+            place = f"conv{sum(isinstance(m, nn.BatchNorm2d) for m in layers) + 1}"  # VGG's 3x3 convs, 1-based
+            layers += [OperatorSlot(spec, c, out, size, self.name, place), nn.BatchNorm2d(out), nn.ReLU()]
+            c = out
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.stem:
+            h, w = x.shape[-2:]
+            rows = torch.linspace(-1, 1, h, dtype=x.dtype, device=x.device).view(1, 1, h, 1).expand(x.shape[0], 1, h, w)
+            cols = torch.linspace(-1, 1, w, dtype=x.dtype, device=x.device).view(1, 1, 1, w).expand(x.shape[0], 1, h, w)
+            x = torch.cat([x, rows, cols], 1)
+        return self.head(self.features(x))

@@ -1,0 +1,110 @@
+"""Run the workloads and collect the results as one JSON-ready dict."""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .report import fraction, growth_exponents
+from .timing import matmul_limit, measure
+from .workloads import WORKLOADS, Settings, Workload
+
+#: called before every measurement with a description of it (drives the progress bar)
+Progress = Callable[[str], None]
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name} ({torch.get_num_threads()} threads)"
+
+
+def _commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def plan(operators: Sequence[str], sizes: Sequence[int], n3_sizes: Sequence[int]) -> list[tuple[str, int]]:
+    """The (operator, size) pairs to run: N3 at its own sizes, every other operator at ``sizes``."""
+    return [(op, size) for op in operators for size in (n3_sizes if op.startswith("n3") else sizes)]
+
+
+def _rows(w: Workload, mode: str, settings: Settings, limit: float, min_run_time: float,
+          step: Progress) -> list[dict[str, Any]]:
+    rows = []
+    flops = w.flops * (3 if mode == "forward+backward" else 1)
+    for v in w.variants:
+        step(f"{w.operator} {w.size}x{w.size} {mode} {v.name}")
+        row = {"operator": w.operator, "size": w.size, "tokens": w.size * w.size, "mode": mode, "variant": v.name,
+               "flops": flops, "recall": w.recall, "skip": v.skip, "estimated_bytes": v.estimated_bytes,
+               "time_s": None, "iqr_s": None, "runs": 0, "peak_bytes": None, "tflops": None,
+               "fraction_of_limit": None, "ratio": None, "baseline": w.baseline}
+        if v.skip is None:
+            m = measure(v, w.x, mode, min_run_time)
+            row.update(time_s=m.median_s, iqr_s=m.iqr_s, runs=m.runs, peak_bytes=m.peak_bytes,
+                       tflops=flops / m.median_s / 1e12, fraction_of_limit=fraction(flops / m.median_s, limit))
+        rows.append(row)
+    base = next((r for r in rows if r["variant"] == w.baseline and r["time_s"] is not None), None)
+    for r in rows:
+        if base is not None and r["time_s"] is not None:
+            r["ratio"] = r["time_s"] / base["time_s"]
+    return rows
+
+
+def run_bench(settings: Settings, operators: Sequence[str], sizes: Sequence[int], n3_sizes: Sequence[int],
+              modes: Sequence[str], min_run_time: float = 0.5, matmul_size: int = 2048,
+              step: Progress = lambda description: None) -> dict[str, Any]:
+    """Time every (operator, size, mode, variant); return ``{"meta", "results", "growth", "notes"}``.
+
+    ``step`` is called before each measurement with what is about to run (for a progress bar).
+    """
+    unknown = [op for op in operators if op not in WORKLOADS]
+    if unknown:
+        raise ValueError(f"unknown bench operators {unknown}; choose from {sorted(WORKLOADS)}")
+    step(f"matmul limit ({matmul_size}^3)")
+    limit = matmul_limit(settings.device, settings.dtype, matmul_size, min_run_time)
+    results, notes, formulas = [], [], {}
+    for op, size in plan(operators, sizes, n3_sizes):
+        step(f"{op} {size}x{size} setup")
+        w = WORKLOADS[op](settings, size)
+        formulas[op] = w.flops_formula
+        notes += [f"{op}: {n}" for n in w.notes if f"{op}: {n}" not in notes]
+        for mode in modes:
+            results += _rows(w, mode, settings, limit, min_run_time, step)
+        del w
+    meta = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "commit": _commit(), "torch": torch.__version__, "device": str(settings.device),
+        "device_name": _device_name(settings.device), "threads": torch.get_num_threads(),
+        "dtype": str(settings.dtype).removeprefix("torch."), "batch": settings.batch, "channels": settings.channels,
+        "k": settings.k, "matmul_size": matmul_size, "matmul_tflops": limit / 1e12, "min_run_time_s": min_run_time,
+        "memory_cap_bytes": settings.memory_cap, "flops_formulas": formulas,
+        "flops_convention": "multiply-add = 2 FLOPs; forward+backward = 3 x forward",
+        "memory_method": ("CUDA: torch.cuda.max_memory_allocated minus memory allocated before the call"
+                          if settings.device.type == "cuda" else
+                          "CPU: live tensor storage bytes counted by a TorchDispatchMode (comparisons.bench.memory)"),
+        "timing_method": "one warm-up call (measured for memory), one more, then "
+                         "torch.utils.benchmark.Timer.blocked_autorange; time_s is the median per call",
+        "ratio": "time_s / time_s of the workload's baseline variant (native op or naive all-pairs form)",
+    }
+    return {"meta": meta, "results": results, "growth": growth_exponents(results), "notes": notes}
+
+
+__all__ = ["plan", "run_bench"]

@@ -1,0 +1,113 @@
+"""``neighbor-zoo bench``: time every operator against torch's native op and the naive all-pairs form."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .bench import WORKLOADS, Settings, run_bench
+from .bench.report import growth_table, plot, table, write_json
+from .bench.runner import plan
+from .bench.timing import MODES
+
+#: defaults chosen to finish in under 5 minutes on a 2-core CPU; larger runs via the flags
+DEFAULT_OPERATORS = "conv2d,conv_nn2d,conv_nn2d_random,conv_nn2d_spatial,self_attention2d,n3_block2d"
+DEFAULT_SIZES = {"cpu": "16,32,64", "cuda": "16,32,64,128,256"}
+DEFAULT_N3_SIZES = {"cpu": "80", "cuda": "80,160"}
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _names(text: str) -> list[str]:
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = [n for n in names if n not in WORKLOADS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown operators {unknown or text!r}; choose from {', '.join(WORKLOADS)}")
+    return names
+
+
+def _run(args: argparse.Namespace, console: Console) -> int:
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        console.print("[red]--device cuda: no CUDA device is available[/red]")
+        return 2
+    sizes = args.sizes or _ints(DEFAULT_SIZES[device.type])
+    n3_sizes = args.n3_sizes or _ints(DEFAULT_N3_SIZES[device.type])
+    modes = MODES if args.backward else MODES[:1]
+    settings = Settings(batch=args.batch, channels=args.channels, k=args.k, device=device, dtype=DTYPES[args.dtype],
+                        memory_cap=int(args.memory_cap_gb * 2**30), peer_dir=args.peer_dir, seed=args.seed)
+    if args.peer_dir is not None and "conv_nn2d" not in args.operators:
+        console.print("[yellow]--peer-dir is used by the conv_nn2d workload, which is not selected[/yellow]")
+    # one step per measurement (and per workload setup) plus the matmul limit
+    per_workload = {op: 1 + len(modes) * (3 + (op in ("conv2d", "self_attention2d", "conv_nn2d"))
+                                          + (op == "conv_nn2d" and args.peer_dir is not None))
+                    for op in args.operators}
+    total = 1 + sum(per_workload[op] for op, _ in plan(args.operators, sizes, n3_sizes))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("bench", total=total)
+
+        def step(description: str) -> None:
+            progress.update(task, description=description)
+            progress.advance(task)
+
+        data = run_bench(settings, args.operators, sizes, n3_sizes, modes, min_run_time=args.min_run_time,
+                         matmul_size=args.matmul_size, step=step)
+    out = Path(args.out)
+    write_json(out, data)
+    if not args.no_plot:
+        plot(data, out.with_suffix(".png"))
+    console.print(table(data))
+    if data["growth"]:
+        console.print(growth_table(data))
+    for note in data["notes"]:
+        console.print(f"note: {note}")
+    console.print(f"x baseline: time / the native op's (conv2d, self_attention2d) or the naive all-pairs form's "
+                  f"time; peak memory: {data['meta']['memory_method']}")
+    console.print(f"wrote {out}" + ("" if args.no_plot else f" and {out.with_suffix('.png')}"))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "bench", help="time every operator against torch's native op and the naive all-pairs form",
+        description="Time each operator's fast path, its reference path, torch's native op (F.conv2d, "
+                    "F.scaled_dot_product_attention) and the naive all-pairs ConvNN / N3 forms side by side; "
+                    "report time, ratio, peak memory, TFLOP/s, recall@k and growth exponents; write JSON and a plot.")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default cpu)")
+    p.add_argument("--sizes", type=_ints, default=None,
+                   help=f"image sizes H = W, comma-separated (default cpu {DEFAULT_SIZES['cpu']}, "
+                        f"cuda {DEFAULT_SIZES['cuda']})")
+    p.add_argument("--n3-sizes", type=_ints, default=None,
+                   help=f"image sizes for n3_block2d, whose 10x10 / stride 5 patches must tile the image "
+                        f"(default cpu {DEFAULT_N3_SIZES['cpu']}, cuda {DEFAULT_N3_SIZES['cuda']})")
+    p.add_argument("--operators", type=_names, default=_names(DEFAULT_OPERATORS),
+                   help=f"comma-separated, from {', '.join(WORKLOADS)} (default all)")
+    p.add_argument("--backward", action="store_true", help="also time forward + backward")
+    p.add_argument("--batch", type=int, default=8, help="B (default 8)")
+    p.add_argument("--channels", type=int, default=64, help="C (default 64)")
+    p.add_argument("--k", type=int, default=9, help="ConvNN's k (default 9; N3 keeps the paper's 7)")
+    p.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="default float32")
+    p.add_argument("--memory-cap-gb", type=float, default=4.0,
+                   help="skip naive forms whose estimated peak exceeds this (default 4 GiB)")
+    p.add_argument("--min-run-time", type=float, default=0.5, help="seconds of timed calls per variant (default 0.5)")
+    p.add_argument("--matmul-size", type=int, default=2048, help="size of the matmul that measures the limit")
+    p.add_argument("--peer-dir", default=None,
+                   help="a local clone of mingikang31/Convolutional-Nearest-Neighbor: time its Conv2d_NN too")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="bench.json", help="JSON output; the plot goes next to it as .png")
+    p.add_argument("--no-plot", action="store_true", help="skip the matplotlib plot")
+    p.set_defaults(run=_run)

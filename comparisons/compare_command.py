@@ -1,0 +1,277 @@
+"""``neighbor-zoo compare`` (train a sweep, resumably) and ``neighbor-zoo report`` (re-render saved results).
+
+Precedence of settings: a ``--preset`` < a ``--config`` file < explicit flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .backbones import BACKBONES, DEFAULT_BACKBONE, build_backbone
+from .config import ConfigError, load_config
+from .presets import PRESETS, get_preset, vary_selector
+from .recipes import RECIPES, get_recipe
+from .report import rich_tables, write_report
+from .results import RunStore, atomic_write_text, collect
+from .specs import parse_operator_list
+from .sweep import Sweep
+from .tasks import TASKS
+from .train import Dist, is_finished, train_run
+
+SWEEP_FILE = "sweep.json"
+VARY = ("selector",)
+
+
+def positive_int(flag: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be an integer >= 1, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{flag} must be >= 1, got {value}")
+        return value
+
+    return parse
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``'i/n'`` with ``0 <= i < n``."""
+    try:
+        i, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard must be i/n (e.g. 0/2), got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"--shard i/n needs 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``compare`` and ``report`` subcommands."""
+    p = sub.add_parser(
+        "compare", help="train operators side by side on real data and tabulate them",
+        description="Swap the operator of a backbone (VGG-11, ViT or DnCNN), train each operator with each seed, "
+                    "save one JSON record per (operator, seed, epoch) and a report. Re-running the same command "
+                    "resumes unfinished runs and skips finished ones. With no arguments: the digits ablation over "
+                    "conv2d, convnn, branching (0.5), attention, nonlocal and n3.")
+    p.add_argument("--task", default=None, help=f"one of {', '.join(TASKS)} (default digits)")
+    p.add_argument("--operators", default=None,
+                   help="comma-separated operators: shorthands (conv2d, convnn, branching, attention, nonlocal, n3, "
+                        "identity), registered names (neighbor-zoo list), or NAME(key=value, ...)")
+    p.add_argument("--epochs", type=positive_int("--epochs"), default=None, help="epochs per run (recipe default)")
+    p.add_argument("--seeds", type=positive_int("--seeds"), default=None, help="seeds 0..S-1 per operator (default 2)")
+    p.add_argument("--config", default=None, help="a TOML (Python >= 3.11) or JSON sweep file, parsed as data")
+    p.add_argument("--preset", default=None, help=f"a named sweep: {', '.join(PRESETS)}")
+    p.add_argument("--vary", choices=VARY, default=None,
+                   help="selector: hold the combiner fixed (Conv1D, or the config's) and swap how neighbours are chosen")
+    p.add_argument("--backbone", default=None, help=f"one of {', '.join(BACKBONES)} (default: vgg, dncnn for denoise)")
+    p.add_argument("--recipe", default=None, help=f"training recipe: {', '.join(RECIPES)} (default: default)")
+    p.add_argument("--data-dir", default=None, help="the dataset folder of tasks that read one (cifar10)")
+    p.add_argument("--out", default=None, help="results folder (default results/compare-<preset or task>)")
+    p.add_argument("--device", default=None, help="cpu (default), cuda, cuda:1, ...")
+    p.add_argument("--threads", type=positive_int("--threads"), default=1,
+                   help="torch CPU threads per process (default 1: the layers are small, so threads cost more "
+                        "than they give; scale out with --shard or torchrun instead)")
+    p.add_argument("--shard", type=parse_shard, default=None, help="run only shard i of n of the sweep (0-based)")
+    p.set_defaults(run=run_compare)
+
+    p = sub.add_parser("report", help="re-render the table and plots of saved compare results",
+                       description="Merge the records under one or more results folders (shards of a sweep) and "
+                                   "write results.jsonl, report.md and the plots; print the table.")
+    p.add_argument("folders", nargs="+", help="results folders written by neighbor-zoo compare")
+    p.add_argument("--out", default=None, help="where to write the merged report (default: the first folder)")
+    p.set_defaults(run=run_report)
+
+
+def build_sweep(args: argparse.Namespace) -> tuple[Sweep, Path]:
+    """The sweep the flags, config and preset describe; ValueError on anything unusable."""
+    preset = get_preset(args.preset) if args.preset else None
+    config = load_config(args.config) if args.config else None
+    settings = config.settings if config else {}
+
+    def pick(flag: str, key: str, default: Any) -> Any:
+        value = getattr(args, flag)
+        if value is not None:
+            return value
+        if key in settings:
+            return settings[key]
+        return default
+
+    task = pick("task", "task", (preset.task if preset else None) or "digits")
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choices: {', '.join(TASKS)}")
+    if args.operators and args.vary:
+        raise ValueError("--operators and --vary selector both choose the operators; give one")
+    if args.operators:
+        specs = tuple(parse_operator_list(args.operators))
+    elif args.vary == "selector":
+        parts = [s for s in (config.operators if config else ()) if s.selector is not None]
+        specs = vary_selector(parts[0].combiner if parts else None)
+    elif config and config.operators:
+        specs = config.operators
+    else:
+        specs = (preset or get_preset("default")).operators
+    labels = [s.label for s in specs]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"operator labels must be unique, got {labels}")
+    recipe = get_recipe(pick("recipe", "recipe", "default"))
+    if settings.get("recipe_options"):
+        recipe = recipe.replace(**settings["recipe_options"])
+    task_options = dict(settings.get("task_options", {}))
+    data_dir = pick("data_dir", "data_dir", None)
+    if task == "cifar10":
+        task_options["data_dir"] = data_dir
+    elif data_dir is not None:
+        raise ValueError(f"--data-dir is only read by task 'cifar10', got task {task!r}")
+    kind = "denoising" if task == "denoise" else "classification"
+    backbone = pick("backbone", "backbone", (preset.backbone if preset else None) or DEFAULT_BACKBONE[kind])
+    device = pick("device", "device", "cpu")
+    try:
+        torch_device = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device must be a torch device such as cpu or cuda:0, got {device!r}") from None
+    if torch_device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device!r}: CUDA is not available on this machine")
+    sweep = Sweep(task=task, backbone=backbone, operators=specs, recipe=recipe,
+                  epochs=pick("epochs", "epochs", recipe.epochs), seeds=tuple(range(pick("seeds", "seeds", 2))),
+                  task_options=task_options, backbone_options=dict(settings.get("backbone_options", {})),
+                  device=device)
+    out = Path(args.out) if args.out else Path("results") / f"compare-{args.preset or task}"
+    return sweep, out
+
+
+def check_sweep(sweep: Sweep, out: Path) -> None:
+    """Everything that can fail before training: the task's data, every operator in the backbone, old runs."""
+    task = sweep.make_task()
+    if sweep.backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {sweep.backbone!r}; choices: {', '.join(BACKBONES)}")
+    for spec in sweep.operators:
+        try:
+            torch.manual_seed(0)
+            build_backbone(sweep.backbone, spec, task, **sweep.backbone_options)
+        except ValueError as err:
+            where = f" (from {spec.origin})" if spec.origin else ""
+            raise ValueError(f"{err}{where}") from None
+    for run in sweep.runs():
+        store = RunStore(out, run.id)
+        checkpoint = store.load_checkpoint() if store.checkpoint_path.exists() else None
+        if checkpoint is not None and checkpoint.get("fingerprint") != run.fingerprint():
+            raise ValueError(f"{store.folder} holds a run of {run.spec.label!r} seed {run.seed} configured "
+                             f"differently (epochs, recipe, task or backbone options); use another --out or "
+                             f"delete that folder")
+
+
+def command_line(args: argparse.Namespace) -> str:
+    parts = ["neighbor-zoo", "compare"]
+    for flag in ("task", "operators", "epochs", "seeds", "config", "preset", "vary", "backbone", "recipe",
+                 "data_dir", "out", "device"):
+        value = getattr(args, flag)
+        if value is not None:
+            parts += [f"--{flag.replace('_', '-')}", str(value)]
+    if args.shard:
+        parts += ["--shard", f"{args.shard[0]}/{args.shard[1]}"]
+    return shlex.join(parts)
+
+
+def _init_distributed(device: str) -> tuple[Dist, torch.device]:
+    """Join the ``torchrun`` job if there is one (gloo on CPU, nccl on CUDA); the device of this rank."""
+    torch_device = torch.device(device)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        if torch_device.type == "cuda":
+            torch_device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(torch_device)
+        dist.init_process_group("nccl" if torch_device.type == "cuda" else "gloo")
+    return Dist.current(), torch_device
+
+
+def run_compare(args: argparse.Namespace, console: Console, on_epoch=None) -> int:
+    try:
+        sweep, out = build_sweep(args)
+        check_sweep(sweep, out)
+    except (ValueError, ConfigError) as err:
+        console.print(f"error: {err}", style="red", highlight=False, markup=False)
+        return 2
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        return _run_sweep(args, console, sweep, out, on_epoch)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_sweep(args: argparse.Namespace, console: Console, sweep: Sweep, out: Path, on_epoch: Any) -> int:
+    d, device = _init_distributed(sweep.device)
+    runs = sweep.shard(*args.shard) if args.shard else sweep.runs()
+    command = command_line(args)
+    if d.main:
+        atomic_write_text(out / SWEEP_FILE, json.dumps({"command": command, "task": sweep.task,
+                                                        "backbone": sweep.backbone,
+                                                        "operators": [s.to_json() for s in sweep.operators],
+                                                        "recipe": sweep.recipe.to_json(), "epochs": sweep.epochs,
+                                                        "seeds": list(sweep.seeds)}, indent=2) + "\n")
+        console.print(f"{sweep.make_task().describe()}; backbone {sweep.backbone}; recipe {sweep.recipe.name}; "
+                      f"{len(runs)} runs x {sweep.epochs} epochs -> {out}", highlight=False)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, disable=not d.main) as progress:
+        all_runs = progress.add_task("runs", total=len(runs))
+        for run in runs:
+            store = RunStore(out, run.id)
+            label = f"{run.spec.label} (seed {run.seed})"
+            if is_finished(run, store):
+                progress.console.print(f"{label}: finished earlier, skipped", highlight=False)
+                progress.advance(all_runs)
+                continue
+            epochs = progress.add_task(label, total=sweep.epochs)
+
+            def started(first: int, total: int, epochs=epochs) -> None:
+                progress.update(epochs, completed=first - 1)
+
+            def done(record: dict[str, Any], epochs=epochs, label=label) -> None:
+                progress.advance(epochs)
+                if d.main:
+                    progress.console.print(f"{label} epoch {record['epoch']}/{record['epochs']}: train loss "
+                                           f"{record['train_loss']:.4f}, test {record['metric']} "
+                                           f"{record['value']:.2f}, {record['seconds']:.1f} s", highlight=False)
+                if on_epoch is not None:
+                    on_epoch(record)
+
+            train_run(run, store, device, on_epoch=done, on_start=started)
+            progress.remove_task(epochs)
+            progress.advance(all_runs)
+    if d.main:
+        records = collect([out])
+        write_report(records, out, command)
+        for table in rich_tables(records):
+            console.print(table)
+        console.print(f"report: {out / 'report.md'}", highlight=False)
+    d.barrier()
+    return 0
+
+
+def run_report(args: argparse.Namespace, console: Console) -> int:
+    folders = [Path(f) for f in args.folders]
+    try:
+        records = collect(folders)
+    except ValueError as err:
+        console.print(f"error: {err}", style="red", highlight=False, markup=False)
+        return 2
+    out = Path(args.out) if args.out else folders[0]
+    sweep_file = folders[0] / SWEEP_FILE
+    command = json.loads(sweep_file.read_text()).get("command") if sweep_file.exists() else None
+    if len(folders) > 1 and command:
+        command += "  # and the other shards, merged by: " + shlex.join(["neighbor-zoo", "report", *args.folders])
+    path = write_report(records, out, command)
+    for table in rich_tables(records):
+        console.print(table)
+    console.print(f"report: {path}", highlight=False)
+    return 0

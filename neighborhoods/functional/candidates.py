@@ -1,0 +1,183 @@
+"""Sums and distances over a static candidate list, without gathering the candidates.
+
+Axis legend: ``b`` batch, ``q`` queries (Nq), ``n`` keys (Nk), ``m`` candidates per query (M),
+``s`` slots (S), ``d`` features per key (D).
+
+The N3 block's neighbour volumes are ``out[b, q, s] = sum_m w[b, q, m, s] v[b, index[q, m]]``
+(Ploetz & Roth 2018, Eq. 11) with a static ``index`` ``(Nq, M)``. Gathering ``v[index]`` holds
+a ``(B, Nq, M, D)`` tensor, 16 GB for 128x128 images with 4x4 patches and every patch a
+candidate; here a block of queries at a time scatters its weights into a dense ``(S, L)``
+matrix over the *band* of keys ``[lo, hi)`` its candidates lie in (a search window of
+row-major items covers a few rows of the grid; without a window the band is every key) and
+multiplies it with ``v[lo:hi]``, so memory is one block's ``B x bq x S x L`` and the product
+runs at matrix-multiply speed. The distances ``|e_q - e_m|^2`` at the candidates are
+computed the same way. Both are autograd Functions whose backward recomputes each block
+instead of saving it: under autograd only the inputs are kept, never ``Nq x Nk`` numbers.
+
+``*_gathered`` are the direct forms (gather, then contract): the reference the tests compare
+against.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from .._checks import check_int, check_tensor
+from .gather import gather
+
+#: elements of one block's dense scratch matrix when the block size is chosen automatically
+#: (2^24: 64 MiB in float32)
+BLOCK_ELEMENTS = 1 << 24
+
+
+def key_bands(index: Tensor, rows: int, num_keys: int) -> list[tuple[int, int, int, int]]:
+    """``(q0, q1, lo, hi)`` per block of ``rows`` queries: the block's candidates lie in keys ``[lo, hi)``."""
+    lo = index.amin(1).tolist()
+    hi = index.amax(1).tolist()
+    if lo and (min(lo) < 0 or max(hi) >= num_keys):
+        raise ValueError(f"index entries must lie in [0, {num_keys}), got [{min(lo)}, {max(hi)}]")
+    return [(q0, min(q0 + rows, len(lo)), min(lo[q0:q0 + rows]), max(hi[q0:q0 + rows]) + 1)
+            for q0 in range(0, len(lo), rows)]
+
+
+def _rows(block_size: int | None, per_query: int, num_queries: int) -> int:
+    """Queries per block: ``block_size``, or as many as fit :data:`BLOCK_ELEMENTS` at ``per_query`` each."""
+    if block_size is not None:
+        return check_int("block_size", block_size, minimum=1)
+    return max(1, min(num_queries, BLOCK_ELEMENTS // max(1, per_query)))
+
+
+def _check_index(index: Tensor) -> None:
+    check_tensor("index", index, ndim=2, floating=False)
+    if index.dtype != torch.long:
+        raise TypeError(f"index must be a torch.long tensor, got dtype {index.dtype}")
+
+
+def _scatter_dense(weight: Tensor, index: Tensor, lo: int, width: int) -> Tensor:
+    """``(b, bq, m, s)`` weights of candidates ``index`` ``(bq, m)`` as a dense ``(b, bq, s, width)`` over keys lo.."""
+    b, bq, m, s = weight.shape
+    dense = weight.new_zeros(b, bq, s, width)
+    return dense.scatter_add_(3, (index - lo)[None, :, None, :].expand(b, bq, s, m), weight.transpose(2, 3))
+
+
+class _CandidateSum(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, values: Tensor, weight: Tensor, index: Tensor, bands: list) -> Tensor:
+        b, _, d = values.shape
+        out = values.new_empty(b, index.shape[0], weight.shape[-1], d)
+        for q0, q1, lo, hi in bands:
+            dense = _scatter_dense(weight[:, q0:q1], index[q0:q1], lo, hi - lo)
+            out[:, q0:q1] = (dense.flatten(1, 2) @ values[:, lo:hi]).view(b, q1 - q0, -1, d)
+        ctx.save_for_backward(values, weight, index)
+        ctx.bands = bands
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        values, weight, index = ctx.saved_tensors
+        need_values, need_weight = ctx.needs_input_grad[:2]
+        grad_values = torch.zeros_like(values) if need_values else None
+        grad_weight = torch.empty_like(weight) if need_weight else None
+        b, _, d = values.shape
+        for q0, q1, lo, hi in ctx.bands:
+            g = grad_out[:, q0:q1].reshape(b, -1, d)  # (b, bq s, d)
+            if need_values:
+                dense = _scatter_dense(weight[:, q0:q1], index[q0:q1], lo, hi - lo).flatten(1, 2)
+                grad_values[:, lo:hi].baddbmm_(dense.transpose(1, 2), g)
+            if need_weight:
+                full = (g @ values[:, lo:hi].transpose(1, 2)).view(b, q1 - q0, -1, hi - lo)  # (b, bq, s, L)
+                m = index.shape[1]
+                picked = full.gather(3, (index[q0:q1] - lo)[None, :, None, :].expand(b, q1 - q0, full.shape[2], m))
+                grad_weight[:, q0:q1] = picked.transpose(2, 3)
+        return grad_values, grad_weight, None, None
+
+
+def candidate_sum(values: Tensor, index: Tensor, weight: Tensor, block_size: int | None = None) -> Tensor:
+    """``out[b, q, s] = sum_m weight[b, q, m, s] * values[b, index[q, m]]`` without gathering ``values[index]``.
+
+    Args:
+        values: ``(B, Nk, D)``.
+        index: ``(Nq, M)`` long, the static candidates of every query.
+        weight: ``(B, Nq, M, S)``.
+        block_size: queries per block; ``None`` chooses it so that a block's dense scratch
+            matrix holds at most :data:`BLOCK_ELEMENTS` numbers. The result does not depend on it.
+
+    Shape:
+        ``-> (B, Nq, S, D)``; peak extra memory one block's ``B x bq x S x L`` (L: the
+        block's key band), with or without autograd.
+    """
+    check_tensor("values", values, ndim=3)
+    check_tensor("weight", weight, ndim=4)
+    _check_index(index)
+    b, nq, m, s = weight.shape
+    if b != values.shape[0] or (nq, m) != tuple(index.shape):
+        raise ValueError(f"weight (B, Nq, M, S) must match values' B={values.shape[0]} and index (Nq, M)="
+                         f"{tuple(index.shape)}, got weight {tuple(weight.shape)}")
+    weight = weight.to(values.dtype)
+    bands = key_bands(index, _rows(block_size, b * s * values.shape[1], nq), values.shape[1])
+    return _CandidateSum.apply(values, weight, index, bands)
+
+
+def candidate_sum_gathered(values: Tensor, index: Tensor, weight: Tensor) -> Tensor:
+    """The direct form of :func:`candidate_sum`: gather ``(B, Nq, M, D)``, then contract (the reference)."""
+    return torch.einsum("bqmd,bqms->bqsd", gather(values, index), weight.to(values.dtype))
+
+
+def _band_sq_distances(e: Tensor, sq: Tensor, q0: int, q1: int, lo: int, hi: int) -> Tensor:
+    """``|e_q|^2 + |e_n|^2 - 2 <e_q, e_n>`` for queries q0..q1 against keys lo..hi, unclamped: ``(b, bq, L)``."""
+    return sq[:, q0:q1].unsqueeze(-1) + sq[:, lo:hi].unsqueeze(-2) - 2 * e[:, q0:q1] @ e[:, lo:hi].transpose(1, 2)
+
+
+class _CandidateSqDistances(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, e: Tensor, index: Tensor, bands: list) -> Tensor:
+        b = e.shape[0]
+        sq = (e * e).sum(-1)
+        out = e.new_empty(b, *index.shape)
+        for q0, q1, lo, hi in bands:
+            raw = _band_sq_distances(e, sq, q0, q1, lo, hi)
+            out[:, q0:q1] = raw.clamp_min_(0).gather(2, (index[q0:q1] - lo).expand(b, -1, -1))
+        ctx.save_for_backward(e, index)
+        ctx.bands = bands
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        e, index = ctx.saved_tensors
+        b = e.shape[0]
+        sq = (e * e).sum(-1)
+        grad_e = torch.zeros_like(e)
+        for q0, q1, lo, hi in ctx.bands:
+            raw = _band_sq_distances(e, sq, q0, q1, lo, hi)
+            g = raw.new_zeros(raw.shape).scatter_add_(2, (index[q0:q1] - lo).expand(b, -1, -1), grad_out[:, q0:q1])
+            g = g.masked_fill_(raw < 0, 0.0)  # clamp_min(0): no gradient where round-off went below zero
+            # d/de_q of |e_q - e_n|^2 = 2 (e_q - e_n); d/de_n = 2 (e_n - e_q)
+            eq, en = e[:, q0:q1], e[:, lo:hi]
+            grad_e[:, q0:q1] += 2 * (g.sum(2, keepdim=True) * eq - g @ en)
+            grad_e[:, lo:hi] += 2 * (g.sum(1).unsqueeze(-1) * en - g.transpose(1, 2) @ eq)
+        return grad_e, None, None
+
+
+def candidate_sq_distances(e: Tensor, index: Tensor, block_size: int | None = None) -> Tensor:
+    """Squared euclidean distances ``|e_q - e_{index[q, m]}|^2`` at the candidates only.
+
+    Queries and keys are the same items (self-similarity, as in the N3 block). Computed per
+    block of queries against the block's key band; the backward recomputes each block, so
+    autograd holds ``e`` and ``index`` only.
+
+    Shape:
+        e: ``(B, N, d)``; index: ``(N, M)`` -> ``(B, N, M)``.
+    """
+    check_tensor("e", e, ndim=3)
+    _check_index(index)
+    if index.shape[0] != e.shape[1]:
+        raise ValueError(f"index must list candidates for every one of the N={e.shape[1]} items, "
+                         f"got index {tuple(index.shape)}")
+    bands = key_bands(index, _rows(block_size, e.shape[0] * e.shape[1], index.shape[0]), e.shape[1])
+    return _CandidateSqDistances.apply(e, index, bands)

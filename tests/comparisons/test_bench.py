@@ -1,0 +1,107 @@
+"""``neighbor-zoo bench``: the command runs end to end on tiny sizes; the naive forms and the memory meter are right."""
+
+import json
+
+import pytest
+import torch
+
+import operators
+from comparisons.bench import naive
+from comparisons.bench.memory import LiveTensorBytes, peak_bytes
+from comparisons.bench.report import growth_exponents
+from comparisons.cli import main
+
+TINY = ["--batch", "1", "--channels", "4", "--min-run-time", "0.001", "--matmul-size", "64"]
+
+
+def test_bench_cli_smoke(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--operators", "conv2d,conv_nn2d,conv_nn2d_spatial,self_attention2d,n3_block2d",
+                 "--sizes", "6,8", "--n3-sizes", "20", "--backward", "--out", str(out),
+                 "--peer-dir", str(tmp_path / "absent"), *TINY]) == 0
+    data = json.loads(out.read_text())
+    assert out.with_suffix(".png").stat().st_size > 0
+    text = capsys.readouterr().out
+    assert "neighbor-zoo bench" in text and "peer ConvNN skipped" in text
+    rows = data["results"]
+    seen = {(r["operator"], r["variant"], r["mode"]) for r in rows}
+    for op, variant in [("conv2d", "native"), ("conv_nn2d", "naive"), ("self_attention2d", "native"),
+                        ("n3_block2d", "naive"), ("conv_nn2d", "fast"), ("conv_nn2d", "reference")]:
+        assert (op, variant, "forward") in seen and (op, variant, "forward+backward") in seen
+    for r in rows:
+        assert r["time_s"] > 0 and r["peak_bytes"] >= 0 and r["tflops"] > 0
+        if r["variant"] == r["baseline"]:
+            assert r["ratio"] == pytest.approx(1.0)
+    assert all(0 <= r["recall"] <= 1 for r in rows if r["operator"] == "conv_nn2d_spatial")
+    assert {g["operator"] for g in data["growth"]} >= {"conv2d", "conv_nn2d"}
+    assert data["meta"]["matmul_tflops"] > 0
+
+
+def test_bench_skips_naive_over_the_memory_cap(tmp_path):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--operators", "conv_nn2d", "--sizes", "8", "--memory-cap-gb", "1e-6", "--no-plot",
+                 "--out", str(out), *TINY]) == 0
+    naive_row = next(r for r in json.loads(out.read_text())["results"] if r["variant"] == "naive")
+    assert naive_row["time_s"] is None and naive_row["estimated_bytes"] > 0 and "cap" in naive_row["skip"]
+
+
+def test_bench_rejects_unknown_operator(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--operators", "no_such_op"])
+    assert "unknown operators" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_naive_convnn_matches_the_layer(seed):
+    torch.manual_seed(seed)
+    layer = operators.create("conv_nn2d", in_channels=5, out_channels=3, k=4, dtype=torch.float64)
+    x = torch.randn(2, 5, 6, 7, dtype=torch.float64)
+    torch.testing.assert_close(naive.convnn2d_all_pairs(layer, x), layer(x), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("window", [None, 20])
+def test_naive_n3_matches_the_block(window):
+    torch.manual_seed(0)
+    # temp_bias 30: weights well away from one-hot, where the k-th weight vector is ill-conditioned
+    block = operators.create("n3_block2d", in_channels=3, k=3, window=window, embed_channels=4, hidden_channels=8,
+                             temp_bias=30.0, dtype=torch.float64)
+    x = torch.randn(2, 3, 30, 25, dtype=torch.float64, requires_grad=True)
+    ours, theirs = block(x), naive.n3_block2d_all_pairs(block, x)
+    torch.testing.assert_close(theirs, ours, rtol=0, atol=1e-10)
+    g = torch.randn_like(ours)
+    torch.testing.assert_close(torch.autograd.grad(theirs, x, g)[0], torch.autograd.grad(ours, x, g)[0],
+                               rtol=0, atol=1e-10)
+
+
+def test_live_tensor_bytes_sees_the_largest_tensor_and_frees():
+    x = torch.randn(100, 10)
+    with LiveTensorBytes() as mem:
+        s = x @ x.T  # 100 x 100
+        del s
+        t = x @ x.T  # the first one is gone: the peak holds one product (and at most a copy of x)
+        y = t.sum()
+        del t
+    assert mem.largest == 100 * 100 * 4
+    assert 100 * 100 * 4 <= mem.peak <= 100 * 100 * 4 + 2 * x.untyped_storage().nbytes() + 4
+    assert mem.current == y.untyped_storage().nbytes()
+
+
+def test_peak_bytes_counts_what_autograd_saves():
+    x = torch.randn(200, 50, requires_grad=True)
+    matrix = 200 * 200 * 4
+
+    def chain():
+        return (x @ x.T).exp().exp().exp().sum()
+
+    with_grad = peak_bytes(chain, torch.device("cpu"))
+    with torch.no_grad():
+        no_grad = peak_bytes(chain, torch.device("cpu"))
+    assert with_grad >= 3 * matrix  # each exp saves its output for the backward pass
+    assert no_grad <= 2 * matrix + 2 * x.untyped_storage().nbytes()  # only one step's input and output at a time
+
+
+def test_growth_exponent_recovers_a_power_law():
+    rows = [{"operator": "op", "variant": "v", "mode": "forward", "tokens": n, "time_s": 3e-6 * n ** 1.5}
+            for n in (64, 256, 1024)]
+    (g,) = growth_exponents(rows)
+    assert g["exponent"] == pytest.approx(1.5)
