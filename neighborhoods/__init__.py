@@ -1,14 +1,17 @@
 """The abstraction: every layer selects neighbours for each query, then combines them.
 
 ``NeighborAggregator(selector, combiner)``; a selector returns a :class:`Neighborhood`, a
-combiner turns it into the output through :meth:`Neighborhood.aggregate`.
+combiner turns it into the output through :meth:`Neighborhood.aggregate`. Where a native
+kernel computes a pair, a fast path registered for it (:mod:`neighborhoods.fast_paths`) runs
+instead; ``with use_path("reference"):`` switches every layer to the explicit neighbourhood.
 """
 
-from . import combiners, functional, selectors
+from . import combiners, fast_paths, functional, selectors
 from .aggregator import NeighborAggregator
 from .neighborhood import Neighborhood
+from .paths import current_path, use_path
 from .pointwise import ChannelLinear
 from .tokens import from_tokens, to_tokens
 
-__all__ = ["ChannelLinear", "NeighborAggregator", "Neighborhood", "combiners", "functional", "from_tokens", "selectors",
-           "to_tokens"]
+__all__ = ["ChannelLinear", "NeighborAggregator", "Neighborhood", "combiners", "current_path", "fast_paths",
+           "functional", "from_tokens", "selectors", "to_tokens", "use_path"]

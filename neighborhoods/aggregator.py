@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 from torch import Tensor, nn
 
 from ._checks import check_choice
 from ._reset import reset_submodules
 from .combiners.base import Combiner
-from .combiners.conv1d import Conv1D
-from .combiners.graph_filter import GraphFilter
-from .combiners.weighted_mean import WeightedMean
-from .fast_paths import compact_taylor, dense_graph_filter, softmax_attention, spatial_knn_conv, window_conv
+from .fast_paths import registry as fast_paths
 from .neighborhood import Neighborhood
+from .paths import PATHS, resolve_path
 from .selectors.base import Selector
-from .selectors.compact_affinity import CompactAffinity
-from .selectors.dense_affinity import DenseAffinity
-from .selectors.fixed_spatial import FixedSpatial
-from .selectors.hard_knn import HardKNN
-
-FastPath = Callable[..., "Tensor | None"]
-
-PATHS = ("auto", "fast", "reference")
 
 
 class NeighborAggregator(nn.Module):
@@ -33,30 +22,22 @@ class NeighborAggregator(nn.Module):
     the named layers in :mod:`operators` only choose the selector, the combiner and their
     defaults.
 
-    Where a (selector, combiner) pair is one that a native kernel computes, ``forward``
-    uses that kernel (:attr:`FAST_PATHS`); the reference path through the explicit
+    Where a native kernel computes the configured (selector, combiner) pair, ``forward``
+    uses it: the fast path registered for exactly these two types
+    (:mod:`neighborhoods.fast_paths`), when its ``why_not`` accepts the configuration
+    (:meth:`why_not_fast` says why not otherwise). The reference path through the explicit
     :class:`Neighborhood` is always available and is what the tests compare it against.
 
     Args:
         selector: a :class:`Selector`.
         combiner: a :class:`Combiner`.
-        path: ``'auto'`` (fast path when one applies), ``'fast'`` (error if none does) or
-            ``'reference'``; ``forward(..., path=...)`` overrides it per call.
+        path: ``'auto'`` (fast path when one applies), ``'fast'`` (error, with the reason, if
+            none does) or ``'reference'``. A :func:`~neighborhoods.use_path` block overrides
+            it, and ``forward(..., path=...)`` overrides both (see :mod:`neighborhoods.paths`).
 
     Shape:
         x: ``(B, C, N)`` or ``(B, C, H, W)`` -> ``(B, C_out, *query_shape)``.
     """
-
-    #: The one table of fast paths: (selector type, combiner type) -> native twin. Looked
-    #: up along both classes' MROs; a twin returns ``None`` for a configuration it does not cover.
-    FAST_PATHS: ClassVar[dict[tuple[type, type], FastPath]] = {
-        (FixedSpatial, Conv1D): window_conv,
-        (HardKNN, Conv1D): spatial_knn_conv,
-        (DenseAffinity, WeightedMean): softmax_attention,
-        # GraphFilter is a WeightedMean: the MRO lookup finds this more specific entry first
-        (DenseAffinity, GraphFilter): dense_graph_filter,
-        (CompactAffinity, GraphFilter): compact_taylor,
-    }
 
     def __init__(self, selector: Selector, combiner: Combiner, path: str = "auto") -> None:
         super().__init__()
@@ -69,13 +50,25 @@ class NeighborAggregator(nn.Module):
         self.path = check_choice("path", path, PATHS)
 
     @property
-    def fast_path(self) -> FastPath | None:
-        """The native twin registered for this (selector, combiner) pair, if any."""
-        for s in type(self.selector).__mro__:
-            for c in type(self.combiner).__mro__:
-                if (s, c) in self.FAST_PATHS:
-                    return self.FAST_PATHS[(s, c)]
-        return None
+    def fast_path(self) -> fast_paths.FastPath | None:
+        """The fast path registered for exactly this (selector type, combiner type), if any."""
+        return fast_paths.lookup(self.selector, self.combiner)
+
+    def why_not_fast(self, x: Tensor | None = None, **kwargs: Any) -> str | None:
+        """``None`` when the fast path computes this layer as configured, else a sentence saying why not.
+
+        ``x`` (channels-first, as the aggregator sees it) and ``kwargs`` (the selector's
+        forward keywords, e.g. ``mask``) may be given; the decision rests on the
+        configuration and those keywords.
+        """
+        return fast_paths.why_not(self.selector, self.combiner, x, **kwargs)
+
+    def fast_path_name(self, x: Tensor | None = None, **kwargs: Any) -> str | None:
+        """The native kernel ``path='auto'`` takes (e.g. ``'F.conv2d'``), or ``None`` for the reference path."""
+        entry = self.fast_path
+        if entry is None or entry.why_not(self.selector, self.combiner, x, **kwargs) is not None:
+            return None
+        return entry.kernel_name(self.selector, self.combiner)
 
     def reset_parameters(self) -> None:
         """Re-initialise every part that knows how: the selector's and the combiner's modules."""
@@ -87,15 +80,13 @@ class NeighborAggregator(nn.Module):
 
     def forward(self, x: Tensor, *, path: str | None = None, **kwargs: Any) -> Tensor:
         """Apply the layer. ``kwargs`` (e.g. an attention ``mask``) go to the selector."""
-        path = self.path if path is None else check_choice("path", path, PATHS)
+        path = resolve_path(path, self.path)
         if path != "reference":
-            twin = self.fast_path
-            out = twin(self.selector, self.combiner, x, **kwargs) if twin is not None else None
-            if out is not None:
-                return out
+            reason = self.why_not_fast(x, **kwargs)
+            if reason is None:
+                return self.fast_path.run(self.selector, self.combiner, x, **kwargs)
             if path == "fast":
-                raise ValueError(f"path='fast' but no native kernel covers {type(self.selector).__name__} + "
-                                 f"{type(self.combiner).__name__} as configured; use path='auto' or 'reference'")
+                raise ValueError(f"path='fast' but {reason}; use path='auto' or 'reference'")
         return self.combiner(x, self.selector(x, **kwargs))
 
     def extra_repr(self) -> str:

@@ -37,7 +37,7 @@ class OperatorInfo:
         locality: ``'local'`` or ``'global'``.
         cost: the cost class on the default path for N tokens: ``'O(N k)'``, ``'O(N^2)'``,
             ``'O(N (H+W))'`` (criss-cross), ``'O(N C^2)'`` (factorised affinities), ...
-        fast_path: the native kernel its example takes (e.g. ``'window_conv'``), or ``None``.
+        fast_path: the native kernel its example takes (e.g. ``'F.conv2d'``), or ``None``.
         aliases: other names it answers to.
     """
 
@@ -74,23 +74,9 @@ def _inputs(layer: nn.Module, parts: list[NeighborAggregator], x: Tensor) -> lis
 
 
 def _fast_path(layer: NeighborAggregator, x: Tensor, channels_first: bool) -> str | None:
-    """The native kernel ``layer`` runs on ``x``, or ``None`` when it takes the reference path.
-
-    Where the aggregator can name it (``fast_path_name``, with the registry's ``why_not``
-    deciding on the configuration and ``x``), that answer is used; otherwise the layer runs
-    with ``path='fast'``, which raises when no native twin covers it.
-    """
-    named = getattr(layer, "fast_path_name", None)
-    if named is not None:
-        return named(x if channels_first else None)  # SelfAttention's x is (B, N, E), not what it aggregates
-    if layer.fast_path is None:
-        return None
-    try:
-        with torch.no_grad():
-            layer(x, path="fast")
-    except ValueError:  # path='fast' with no twin for this configuration
-        return None
-    return layer.fast_path.__name__
+    """The native kernel ``layer`` runs on ``x`` (``fast_path_name``: the registry's ``why_not``
+    decides on the configuration and ``x``), or ``None`` when it takes the reference path."""
+    return layer.fast_path_name(x if channels_first else None)  # SelfAttention's x is (B, N, E), not what it aggregates
 
 
 def _joined(values: list[str]) -> str:

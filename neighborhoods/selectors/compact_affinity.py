@@ -74,7 +74,8 @@ class CompactAffinity(Selector):
         spatial = tuple(x.shape[2:])
         c, c_key = (n // x.shape[2:].numel() for n in weight.shape[-3:-1])
         # nodes are (channel, position) entries: each sits on its position's pixel
-        footprint = PixelFootprint(spatial, TokenGrid.pixels(spatial, copies=c_key), TokenGrid.pixels(spatial, copies=c))
+        footprint = PixelFootprint(spatial, TokenGrid.pixels(spatial, copies=c_key),
+                                   TokenGrid.pixels(spatial, copies=c))
         return Neighborhood(num_keys=weight.shape[-2], query_shape=(c, *spatial), weight=weight,
                             num_heads=self.groups, footprint=footprint)
 

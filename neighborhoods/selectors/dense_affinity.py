@@ -121,8 +121,9 @@ class DenseAffinity(Selector):
         weight = self.affinity(x, mask).unsqueeze(-1)
         spatial = tuple(x.shape[2:])
         keys, queries = pooled_grid(spatial, weight.shape[-2]), pooled_grid(spatial, weight.shape[-3])
+        footprint = None if keys is None or queries is None else PixelFootprint(spatial, keys, queries)
         return Neighborhood(num_keys=weight.shape[-2], query_shape=spatial, weight=weight, num_heads=self.num_heads,
-                            footprint=None if keys is None or queries is None else PixelFootprint(spatial, keys, queries))
+                            footprint=footprint)
 
     def cost(self, fast: bool) -> str:
         # a linear kernel without a softmax factorises, A Z = Q (K^T Z): the fast path never forms A

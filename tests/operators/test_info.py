@@ -7,16 +7,11 @@ import torch
 
 import operators
 from comparisons.cli import main
-from neighborhoods import NeighborAggregator
 
-#: the fast path's name: the native kernel once the aggregator names it (fast_path_name), else the twin function
-KERNEL_NAMES = hasattr(NeighborAggregator, "fast_path_name")
-CONV2D, CONV1D, SDPA, LINEAR, TAYLOR = (
-    ("F.conv2d", "F.conv1d", "F.scaled_dot_product_attention", "Q @ (K^T @ Z)",
-     "phi(a) @ (phi(b)^T @ z) (Taylor features)")
-    if KERNEL_NAMES else ("window_conv", "window_conv", "softmax_attention", "dense_graph_filter", "compact_taylor"))
-GRAPH_SDPA = SDPA if KERNEL_NAMES else "dense_graph_filter"
-KNN_CONV = CONV2D if KERNEL_NAMES else "spatial_knn_conv"
+#: the native kernels fast_path_name reports
+CONV2D, CONV1D, SDPA, LINEAR, TAYLOR = ("F.conv2d", "F.conv1d", "F.scaled_dot_product_attention", "Q @ (K^T @ Z)",
+                                        "phi(a) @ (phi(b)^T @ z) (Taylor features)")
+GRAPH_SDPA, KNN_CONV = SDPA, CONV2D
 
 
 @pytest.mark.parametrize("name, expected", [
