@@ -85,6 +85,21 @@ class NeighborAggregator(nn.Module):
         if x.ndim >= 2:  # a rank the selector does not read is its error to name
             self.combiner.check_input(x)
 
+    def empty_output(self, x: Tensor) -> Tensor:
+        """The output for an input with an empty spatial axis: no queries, so an empty tensor.
+
+        ``(B, C_out, *selector.output_shape(spatial))``, which has a zero axis (the selector
+        names the error otherwise). Neither path runs: a k-NN with no tokens, a degree over no
+        keys or a convolution over a zero-width image has nothing to compute, and torch's own
+        kernels reject such input. The result stays on the autograd graph of ``x`` (its
+        gradient is an empty zero tensor), as any torch op on an empty tensor does.
+        """
+        shape = self.selector.output_shape(tuple(x.shape[2:]))
+        if 0 not in shape:  # a selector whose padding invents positions on an empty axis
+            raise ValueError(f"x has an empty spatial axis, shape {tuple(x.shape)}, but the layer would give a "
+                             f"{shape} output of padding alone")
+        return x.new_zeros((x.shape[0], self.combiner.out_channels, *shape)) + x.sum()
+
     def neighborhood(self, x: Tensor, **kwargs: Any) -> Neighborhood:
         """What the selector picks for ``x``: for inspection, plots and teaching."""
         return self.selector(x, **kwargs)
@@ -93,6 +108,8 @@ class NeighborAggregator(nn.Module):
         """Apply the layer. ``kwargs`` (e.g. an attention ``mask``) go to the selector."""
         path = resolve_path(path, self.path)
         self.check_input(x)
+        if 0 in x.shape[2:]:
+            return self.empty_output(x)
         if path != "reference":
             reason = self.why_not_fast(x, **kwargs)
             if reason is None:

@@ -27,6 +27,15 @@ class Selector(nn.Module):
     def forward(self, x: Tensor) -> Neighborhood:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def output_shape(self, spatial_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The spatial shape of the layer's output for an input grid.
+
+        The input's own grid for every selector whose queries are the input's tokens (or are
+        folded back onto its pixels, as N3's patches are); windowed selectors with a stride
+        override it.
+        """
+        return tuple(spatial_shape)
+
     def cost(self, fast: bool) -> str:
         """The cost class of selecting and aggregating, for N tokens: on the fast path or the reference one.
 

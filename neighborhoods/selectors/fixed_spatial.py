@@ -65,9 +65,17 @@ class FixedSpatial(Selector):
         return math.prod(self.kernel_size)
 
     def output_shape(self, spatial_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """The output grid for an input grid, with a named error if it would be empty."""
+        """The output grid for an input grid, as ``torch.nn.Conv*`` computes it.
+
+        An empty input (an axis of size 0) gives an empty output when the formula gives 0 on
+        that axis (e.g. ``padding='same'``); otherwise, an output that would be empty or
+        negative, or padding alone producing positions from an empty axis, is a named error.
+        """
         out = tuple(output_size(*args) for args in zip(spatial_shape, self.kernel_size, self.stride,
                                                         self.pad_pairs, self.dilation))
+        empty_in = [i for i, n in enumerate(spatial_shape) if n == 0]
+        if empty_in and min(out) >= 0 and any(out[i] == 0 for i in empty_in):
+            return out
         if min(out) < 1:
             raise ValueError(f"x's spatial shape {spatial_shape} is too small for kernel_size={self.kernel_size}, "
                              f"dilation={self.dilation}, padding={self.padding!r}: the output would be {out}")
