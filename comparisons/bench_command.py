@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import torch
@@ -11,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .bench import WORKLOADS, Settings, run_bench
 from .bench.report import growth_table, plot, table, write_json
-from .bench.runner import plan
+from .bench.runner import plan, reusable_rows, settings_meta
 from .bench.timing import MODES
 
 #: defaults chosen to finish in under 5 minutes on a 2-core CPU; larger runs via the flags
@@ -56,6 +57,16 @@ def _run(args: argparse.Namespace, console: Console) -> int:
                                           + (op == "conv_nn2d" and args.peer_dir is not None))
                     for op in args.operators}
     total = 1 + sum(per_workload[op] for op, _ in plan(args.operators, sizes, n3_sizes))
+    out = Path(args.out)
+    previous = None
+    if args.resume and out.exists():
+        previous = json.loads(out.read_text())
+        try:
+            reusable_rows(previous, settings_meta(settings, args.min_run_time))
+        except ValueError as e:
+            console.print(f"[red]--resume: {e}; pass another --out or drop --resume[/red]")
+            return 2
+        console.print(f"resuming from {out}: {len(previous.get('results', []))} rows kept")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("bench", total=total)
@@ -65,8 +76,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             progress.advance(task)
 
         data = run_bench(settings, args.operators, sizes, n3_sizes, modes, min_run_time=args.min_run_time,
-                         matmul_size=args.matmul_size, step=step)
-    out = Path(args.out)
+                         matmul_size=args.matmul_size, step=step, previous=previous,
+                         save=lambda partial: write_json(out, partial))
     write_json(out, data)
     if not args.no_plot:
         plot(data, out.with_suffix(".png"))
@@ -109,5 +120,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a local clone of mingikang31/Convolutional-Nearest-Neighbor: time its Conv2d_NN too")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="bench.json", help="JSON output; the plot goes next to it as .png")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the rows already in --out (written after every workload) when their settings match, "
+                        "and measure only the rest")
     p.add_argument("--no-plot", action="store_true", help="skip the matplotlib plot")
     p.set_defaults(run=_run)

@@ -68,34 +68,46 @@ def _rows(w: Workload, mode: str, settings: Settings, limit: float, min_run_time
     return rows
 
 
+#: the meta fields that must agree for rows of an earlier run to be reused by ``--resume``
+RESUME_KEYS = ("device", "dtype", "batch", "channels", "k", "min_run_time_s", "memory_cap_bytes", "seed", "peer_dir")
+
+
+def settings_meta(settings: Settings, min_run_time: float) -> dict[str, Any]:
+    """The fields of ``meta`` named in :data:`RESUME_KEYS`, for these settings."""
+    return {"device": str(settings.device), "dtype": str(settings.dtype).removeprefix("torch."),
+            "batch": settings.batch, "channels": settings.channels, "k": settings.k, "min_run_time_s": min_run_time,
+            "memory_cap_bytes": settings.memory_cap, "seed": settings.seed, "peer_dir": settings.peer_dir}
+
+
+def reusable_rows(previous: dict[str, Any], meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of an earlier run's JSON that this run may keep, or a ``ValueError`` naming what differs."""
+    old = previous.get("meta", {})
+    differ = [f"{key}: {old.get(key)!r} then, {meta.get(key)!r} now" for key in RESUME_KEYS
+              if old.get(key) != meta.get(key)]
+    if differ:
+        raise ValueError("cannot resume: the earlier run used other settings (" + "; ".join(differ) + ")")
+    return list(previous.get("results", []))
+
+
 def run_bench(settings: Settings, operators: Sequence[str], sizes: Sequence[int], n3_sizes: Sequence[int],
               modes: Sequence[str], min_run_time: float = 0.5, matmul_size: int = 2048,
-              step: Progress = lambda description: None) -> dict[str, Any]:
+              step: Progress = lambda description: None, previous: dict[str, Any] | None = None,
+              save: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Time every (operator, size, mode, variant); return ``{"meta", "results", "growth", "notes"}``.
 
     ``step`` is called before each measurement with what is about to run (for a progress bar).
+    ``save`` receives the data so far after every workload (the CLI writes it atomically), so
+    an interrupted run keeps what it measured; ``previous``, such a file's data, supplies the
+    (operator, size, mode) rows it already holds when its settings match
+    (:func:`reusable_rows`), and only the rest is measured.
     """
     unknown = [op for op in operators if op not in WORKLOADS]
     if unknown:
         raise ValueError(f"unknown bench operators {unknown}; choose from {sorted(WORKLOADS)}")
-    step(f"matmul limit ({matmul_size}^3)")
-    limit = matmul_limit(settings.device, settings.dtype, matmul_size, min_run_time)
-    results, notes, formulas = [], [], {}
-    for op, size in plan(operators, sizes, n3_sizes):
-        step(f"{op} {size}x{size} setup")
-        w = WORKLOADS[op](settings, size)
-        formulas[op] = w.flops_formula
-        notes += [f"{op}: {n}" for n in w.notes if f"{op}: {n}" not in notes]
-        for mode in modes:
-            results += _rows(w, mode, settings, limit, min_run_time, step)
-        del w
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "commit": _commit(), "torch": torch.__version__, "device": str(settings.device),
-        "device_name": _device_name(settings.device), "threads": torch.get_num_threads(),
-        "dtype": str(settings.dtype).removeprefix("torch."), "batch": settings.batch, "channels": settings.channels,
-        "k": settings.k, "matmul_size": matmul_size, "matmul_tflops": limit / 1e12, "min_run_time_s": min_run_time,
-        "memory_cap_bytes": settings.memory_cap, "flops_formulas": formulas,
+        "commit": _commit(), "torch": torch.__version__, "device_name": _device_name(settings.device),
+        "threads": torch.get_num_threads(), **settings_meta(settings, min_run_time), "matmul_size": matmul_size,
         "flops_convention": "multiply-add = 2 FLOPs; forward+backward = 3 x forward",
         "memory_method": ("CUDA: torch.cuda.max_memory_allocated minus memory allocated before the call"
                           if settings.device.type == "cuda" else
@@ -104,7 +116,33 @@ def run_bench(settings: Settings, operators: Sequence[str], sizes: Sequence[int]
                          "torch.utils.benchmark.Timer.blocked_autorange; time_s is the median per call",
         "ratio": "time_s / time_s of the workload's baseline variant (native op or naive all-pairs form)",
     }
-    return {"meta": meta, "results": results, "growth": growth_exponents(results), "notes": notes}
+    kept = reusable_rows(previous, meta) if previous else []
+    done = {(r["operator"], r["size"], r["mode"]) for r in kept}
+    step(f"matmul limit ({matmul_size}^3)")
+    limit = matmul_limit(settings.device, settings.dtype, matmul_size, min_run_time)
+    meta.update(matmul_tflops=limit / 1e12, flops_formulas=dict(previous["meta"].get("flops_formulas", {}))
+                if previous else {})
+    results, notes = [], list(previous.get("notes", [])) if previous else []
+
+    def data() -> dict[str, Any]:
+        return {"meta": meta, "results": results, "growth": growth_exponents(results), "notes": notes}
+
+    for op, size in plan(operators, sizes, n3_sizes):
+        todo = [mode for mode in modes if (op, size, mode) not in done]
+        results += [r for mode in modes if mode not in todo for r in kept
+                    if (r["operator"], r["size"], r["mode"]) == (op, size, mode)]
+        if not todo:
+            continue
+        step(f"{op} {size}x{size} setup")
+        w = WORKLOADS[op](settings, size)
+        meta["flops_formulas"][op] = w.flops_formula
+        notes += [f"{op}: {n}" for n in w.notes if f"{op}: {n}" not in notes]
+        for mode in todo:
+            results += _rows(w, mode, settings, limit, min_run_time, step)
+            if save is not None:
+                save(data())
+        del w
+    return data()
 
 
-__all__ = ["plan", "run_bench"]
+__all__ = ["plan", "reusable_rows", "run_bench", "settings_meta"]

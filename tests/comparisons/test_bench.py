@@ -105,3 +105,38 @@ def test_growth_exponent_recovers_a_power_law():
             for n in (64, 256, 1024)]
     (g,) = growth_exponents(rows)
     assert g["exponent"] == pytest.approx(1.5)
+
+
+def test_interrupted_bench_keeps_its_rows_and_resume_measures_only_the_rest(tmp_path, capsys):
+    from comparisons.bench import Settings, run_bench
+    from comparisons.bench.report import write_json
+
+    out = tmp_path / "bench.json"
+    settings = Settings(batch=1, channels=4, k=3)
+    steps = []
+
+    def step(description):  # the interruption: a Ctrl-C as the second workload starts
+        steps.append(description)
+        if description.startswith("conv2d 8x8 setup"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_bench(settings, ["conv2d"], [6, 8], [], ["forward"], min_run_time=0.001, matmul_size=64, step=step,
+                  save=lambda data: write_json(out, data))
+    saved = json.loads(out.read_text())
+    assert {(r["size"], r["variant"]) for r in saved["results"]} == {(6, "fast"), (6, "reference"), (6, "native")}
+
+    assert main(["bench", "--operators", "conv2d", "--sizes", "6,8", "--k", "3", "--no-plot", "--resume",
+                 "--out", str(out), *TINY]) == 0
+    assert "3 rows kept" in capsys.readouterr().out
+    rows = json.loads(out.read_text())["results"]
+    assert [r for r in rows if r["size"] == 6] == saved["results"]  # kept as measured, not re-run
+    assert {r["variant"] for r in rows if r["size"] == 8} == {"fast", "reference", "native"}
+
+
+def test_resume_refuses_rows_measured_with_other_settings(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--operators", "conv2d", "--sizes", "6", "--no-plot", "--out", str(out), *TINY]) == 0
+    assert main(["bench", "--operators", "conv2d", "--sizes", "6", "--no-plot", "--resume", "--out", str(out),
+                 *TINY[:2], "--channels", "8", *TINY[4:]]) == 2
+    assert "channels: 4 then, 8 now" in capsys.readouterr().out
