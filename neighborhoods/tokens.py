@@ -6,6 +6,7 @@ token matrices ``(B, N, C)`` with tokens numbered row-major over the spatial axe
 
 from __future__ import annotations
 
+import torch
 from einops import rearrange
 from torch import Tensor
 
@@ -16,8 +17,15 @@ def to_tokens(x: Tensor) -> Tensor:
 
 
 def from_tokens(y: Tensor, spatial_shape: tuple[int, ...]) -> Tensor:
-    """``(B, N, C) -> (B, C, *spatial_shape)``."""
-    return rearrange(y, "b n c -> b c n").reshape(y.shape[0], y.shape[-1], *spatial_shape)
+    """``(B, N, C) -> (B, C, *spatial_shape)``: a view of ``y`` (channels-last strides) in eager mode."""
+    out = rearrange(y, "b n c -> b c n").reshape(y.shape[0], y.shape[-1], *spatial_shape)
+    if torch.compiler.is_compiling():
+        # Under torch.compile(dynamic=True), Inductor (torch 2.13) sorts the symbolic strides of a
+        # view it saves for backward with plain sympy comparisons and fails on this one
+        # ("cannot determine truth value of Relational: 2*s**2 < 2*s"); a contiguous copy is no
+        # view. Same values; eager keeps the zero-copy view.
+        out = out.contiguous()
+    return out
 
 
 def to_entries(tokens: Tensor, groups: int) -> Tensor:

@@ -100,3 +100,42 @@ def test_compile_matches_eager(name):
     eager = layer(x)
     _fresh_draws(layer)
     torch.testing.assert_close(compiled(x), eager, rtol=1e-5, atol=1e-5)
+
+
+def _dynamic_shapes(name, example_shape):
+    """The example, a larger non-square input (sequence / every spatial axis grown), and that with a larger batch."""
+    grown = list(example_shape)
+    axes = [1] if operators.info(name).layout == "(B, N, E)" else list(range(2, len(grown)))
+    for i, axis in enumerate(axes):
+        grown[axis] += 2 + i  # 2-D: H + 2, W + 3, so a square example turns non-square
+    bigger_batch = [grown[0] + 1, *grown[1:]]
+    return [tuple(example_shape), tuple(grown), tuple(bigger_batch)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_compile_dynamic_matches_eager(name):
+    # slow (one dynamic-shape compilation per layer, plus its backward): `bash scripts/test.sh -m slow`
+    layer, _ = build(name)
+    layer.eval()
+    torch._dynamo.reset()
+    compiled = torch.compile(layer, dynamic=True)  # compiled once, then fed every shape
+    shapes = _dynamic_shapes(name, operators.example(name).input_shape)
+    for shape in shapes:
+        x = torch.randn(*shape)
+        _fresh_draws(layer)
+        eager = layer(x)
+        _fresh_draws(layer)
+        out = compiled(x)
+        assert out.shape == eager.shape, f"{name} at {shape}"
+        torch.testing.assert_close(out, eager, rtol=1e-5, atol=1e-5, msg=lambda m: f"{name} at {shape}: {m}")
+    # the input gradient through the compiled backward, on the grown (non-example) shape
+    x = torch.randn(*shapes[1])
+    grads = []
+    for fn in (layer, compiled):
+        xi = x.clone().requires_grad_(True)
+        _fresh_draws(layer)
+        y = fn(xi)
+        upstream = torch.randn(y.shape, generator=torch.Generator().manual_seed(1))  # the same for both
+        grads.append(torch.autograd.grad(y, xi, upstream)[0])
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-5, atol=1e-5, msg=lambda m: f"{name} input grad: {m}")

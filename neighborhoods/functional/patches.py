@@ -73,6 +73,11 @@ class Patches:
             x = F.pad(x, (left, right, top, bottom))
         return F.unfold(x, self.patch_size, stride=self.stride).transpose(1, 2)
 
+    # Run eagerly under torch.compile: with dynamic shapes the padded size carries Max/Mod
+    # expressions into the cropped view's strides, and Inductor's (torch 2.13) value-range
+    # analysis of a view of that crop fails ("Exponent must be non-negative", "Invalid ranges").
+    # F.fold is one native op, so nothing is lost by not tracing it.
+    @torch.compiler.disable
     def fold(self, items: Tensor, spatial: tuple[int, int]) -> Tensor:
         """col2im averaging overlaps, cropped to the image: ``(B, Np, C * ph * pw) -> (B, C, H, W)``."""
         (top, bottom), (left, right) = self.pads(tuple(spatial))
