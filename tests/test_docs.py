@@ -101,3 +101,24 @@ def test_mkdocs_builds_strict(tmp_path):
                             cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (tmp_path / "index.html").is_file()
+
+
+def test_performance_page_matches_the_saved_bench_runs():
+    """Every row of each cited CPU bench run, and the issue-10 targets computed from them, are on the page as saved."""
+    import json
+
+    from comparisons.bench.report import markdown
+    from comparisons.bench.targets import markdown as targets_markdown
+
+    text = (DOCS / "performance.md").read_text()
+    cited = sorted(p for p in (DOCS / "results").glob("bench-cpu*.json") if f"docs/results/{p.name}" in text)
+    assert cited, "performance.md cites no saved CPU bench run"
+    results = []
+    for path in cited:
+        data = json.loads(path.read_text())
+        results += data["results"]
+        for line in markdown(data).splitlines()[2:]:
+            assert line in text, f"performance.md lacks this row of {path.name}: {line}"
+        assert f"results/{path.with_suffix('.png').name}" in text, f"performance.md does not show {path.stem}'s plot"
+    for line in targets_markdown(results).splitlines()[2:]:
+        assert line in text, f"performance.md lacks this target row: {line}"

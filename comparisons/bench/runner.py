@@ -48,19 +48,20 @@ def plan(operators: Sequence[str], sizes: Sequence[int], n3_sizes: Sequence[int]
 
 def _rows(w: Workload, mode: str, settings: Settings, limit: float, min_run_time: float,
           step: Progress) -> list[dict[str, Any]]:
-    rows = []
     flops = w.flops * (3 if mode == "forward+backward" else 1)
+    rows = [{"operator": w.operator, "size": w.size, "tokens": w.size * w.size, "mode": mode, "variant": v.name,
+             "flops": flops, "recall": w.recall, "skip": v.skip, "estimated_bytes": v.estimated_bytes,
+             "time_s": None, "iqr_s": None, "runs": 0, "peak_bytes": None, "tflops": None,
+             "fraction_of_limit": None, "ratio": None, "baseline": w.baseline} for v in w.variants]
+    timed = [(row, v) for row, v in zip(rows, w.variants) if v.skip is None]
     for v in w.variants:
-        step(f"{w.operator} {w.size}x{w.size} {mode} {v.name}")
-        row = {"operator": w.operator, "size": w.size, "tokens": w.size * w.size, "mode": mode, "variant": v.name,
-               "flops": flops, "recall": w.recall, "skip": v.skip, "estimated_bytes": v.estimated_bytes,
-               "time_s": None, "iqr_s": None, "runs": 0, "peak_bytes": None, "tflops": None,
-               "fraction_of_limit": None, "ratio": None, "baseline": w.baseline}
-        if v.skip is None:
-            m = measure(v, w.x, mode, min_run_time)
-            row.update(time_s=m.median_s, iqr_s=m.iqr_s, runs=m.runs, peak_bytes=m.peak_bytes,
-                       tflops=flops / m.median_s / 1e12, fraction_of_limit=fraction(flops / m.median_s, limit))
-        rows.append(row)
+        if v.skip is not None:
+            step(f"{w.operator} {w.size}x{w.size} {mode} {v.name} (skipped)")
+    measurements = measure([v for _, v in timed], w.x, mode, min_run_time,
+                           lambda name: step(f"{w.operator} {w.size}x{w.size} {mode} {name}"))
+    for (row, _), m in zip(timed, measurements):
+        row.update(time_s=m.median_s, iqr_s=m.iqr_s, runs=m.runs, peak_bytes=m.peak_bytes,
+                   tflops=flops / m.median_s / 1e12, fraction_of_limit=fraction(flops / m.median_s, limit))
     base = next((r for r in rows if r["variant"] == w.baseline and r["time_s"] is not None), None)
     for r in rows:
         if base is not None and r["time_s"] is not None:
@@ -112,8 +113,9 @@ def run_bench(settings: Settings, operators: Sequence[str], sizes: Sequence[int]
         "memory_method": ("CUDA: torch.cuda.max_memory_allocated minus memory allocated before the call"
                           if settings.device.type == "cuda" else
                           "CPU: live tensor storage bytes counted by a TorchDispatchMode (comparisons.bench.memory)"),
-        "timing_method": "one warm-up call (measured for memory), one more, then "
-                         "torch.utils.benchmark.Timer.blocked_autorange; time_s is the median per call",
+        "timing_method": "per variant one warm-up call (measured for memory) and one more; then up to 5 rounds in "
+                         "which every variant of the workload gets torch.utils.benchmark.Timer.blocked_autorange in "
+                         "turn (interleaved); time_s is the median over all blocks",
         "ratio": "time_s / time_s of the workload's baseline variant (native op or naive all-pairs form)",
     }
     kept = reusable_rows(previous, meta) if previous else []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,14 +44,49 @@ def _call(variant: Variant, x: Tensor, mode: str) -> Callable[[], object]:
     return step
 
 
-def measure(variant: Variant, x: Tensor, mode: str, min_run_time: float) -> Measurement:
-    """Time ``variant`` on ``x``: one call for the peak memory (it doubles as warm-up), one more warm-up, then blocks."""
-    fn = _call(variant, x, mode)
-    peak = peak_bytes(fn, x.device)
-    fn()
-    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
-    m = timer.blocked_autorange(min_run_time=min_run_time)
-    return Measurement(m.median, m.iqr, len(m.times) * m.number_per_run, peak)
+#: at most this many interleaved rounds per (workload, mode)
+ROUNDS = 5
+
+
+def measure(variants: list[Variant], x: Tensor, mode: str, min_run_time: float,
+            step: Callable[[str], None] = lambda description: None) -> list[Measurement]:
+    """Time ``variants`` on ``x`` side by side, interleaved, so that a slow spell of the machine hits them alike.
+
+    Each variant: one call for the peak memory (it doubles as warm-up), one more warm-up whose
+    wall time sets the rounds. Then up to :data:`ROUNDS` rounds (fewer when a call outlasts
+    ``min_run_time / ROUNDS``), each giving every variant ``min_run_time / rounds`` of
+    ``torch.utils.benchmark``'s blocked autorange in turn; the median and IQR are over all
+    of a variant's blocks.
+    """
+    calls, peaks, slowest = [], [], 0.0
+    for v in variants:
+        step(v.name)  # once per variant: the progress bar counts variants
+        fn = _call(v, x, mode)
+        peaks.append(peak_bytes(fn, x.device))
+        start = time.perf_counter()
+        fn()
+        _sync(x.device)
+        slowest = max(slowest, time.perf_counter() - start)
+        calls.append(fn)
+    rounds = max(1, min(ROUNDS, int(min_run_time / max(slowest, 1e-9) / ROUNDS) or 1))
+    blocks: list[list[float]] = [[] for _ in variants]
+    runs = [0] * len(variants)
+    for _ in range(rounds):
+        for i, (v, fn) in enumerate(zip(variants, calls)):
+            timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+            m = timer.blocked_autorange(min_run_time=min_run_time / rounds)
+            blocks[i] += m.times
+            runs[i] += len(m.times) * m.number_per_run
+    out = []
+    for times, n, peak in zip(blocks, runs, peaks):
+        q = torch.tensor(times, dtype=torch.float64).quantile(torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64))
+        out.append(Measurement(float(q[1]), float(q[2] - q[0]), n, peak))
+    return out
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def matmul_limit(device: torch.device, dtype: torch.dtype, size: int, min_run_time: float) -> float:

@@ -57,9 +57,28 @@ def _check_index(index: Tensor) -> None:
         raise TypeError(f"index must be a torch.long tensor, got dtype {index.dtype}")
 
 
+def negligible(dtype: torch.dtype) -> float:
+    """``tiny / eps`` of ``dtype`` (~1e-31 in float32): weights below it are treated as 0 in the products.
+
+    Softmax-style weights such as N3's underflow gradually: a few percent of them are
+    subnormal, and so are their products with ordinary values. x86 CPUs compute with subnormal
+    numbers one to two orders of magnitude slower, which made the scratch matrix products
+    below 10x slower than with the same matrix holding zeros. A weight under ``tiny / eps``
+    contributes less than ``tiny / eps * sum |v|`` to an output (1e-31 of the values' scale
+    in float32, 1e-292 in float64), far under the output's own rounding, and its product with
+    any value above ``eps`` would be subnormal.
+    """
+    info = torch.finfo(dtype)
+    return info.tiny / info.eps
+
+
 def _scatter_dense(weight: Tensor, index: Tensor, lo: int, width: int) -> Tensor:
-    """``(b, bq, m, s)`` weights of candidates ``index`` ``(bq, m)`` as a dense ``(b, bq, s, width)`` over keys lo.."""
+    """``(b, bq, m, s)`` weights of candidates ``index`` ``(bq, m)`` as a dense ``(b, bq, s, width)`` over keys lo..
+
+    Weights under :func:`negligible` enter as 0 (their gradient is still computed exactly).
+    """
     b, bq, m, s = weight.shape
+    weight = weight.masked_fill(weight.abs() < negligible(weight.dtype), 0.0)
     dense = weight.new_zeros(b, bq, s, width)
     return dense.scatter_add_(3, (index - lo)[None, :, None, :].expand(b, bq, s, m), weight.transpose(2, 3))
 
@@ -81,7 +100,9 @@ class _CandidateSum(torch.autograd.Function):
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
         values, weight, index = ctx.saved_tensors
         need_values, need_weight = ctx.needs_input_grad[:2]
-        grad_values = torch.zeros_like(values) if need_values else None
+        # row-major, whatever the strides of values (often a transposed unfold): an in-place
+        # baddbmm_ into a column-major slice takes a slow path, 30x slower on CPU
+        grad_values = values.new_zeros(values.shape) if need_values else None
         grad_weight = torch.empty_like(weight) if need_weight else None
         b, _, d = values.shape
         for q0, q1, lo, hi in ctx.bands:
@@ -152,7 +173,7 @@ class _CandidateSqDistances(torch.autograd.Function):
         e, index = ctx.saved_tensors
         b = e.shape[0]
         sq = (e * e).sum(-1)
-        grad_e = torch.zeros_like(e)
+        grad_e = e.new_zeros(e.shape)  # row-major, as grad_values above
         for q0, q1, lo, hi in ctx.bands:
             raw = _band_sq_distances(e, sq, q0, q1, lo, hi)
             g = raw.new_zeros(raw.shape).scatter_add_(2, (index[q0:q1] - lo).expand(b, -1, -1), grad_out[:, q0:q1])

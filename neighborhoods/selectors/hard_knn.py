@@ -191,7 +191,9 @@ class HardKNN(Selector):
                 mean = feats.mean(1, keepdim=True)
                 std = feats.var(1, keepdim=True, correction=0).add(torch.finfo(x.dtype).eps).sqrt()
                 feats = self.hybrid_lambda * (feats - mean) / std
-            keys = torch.where(inside.view(1, -1, 1), feats[:, to_image], feats.new_zeros(()))
+            # padding tokens are zero vectors; without padding the padded grid is the image (no copy)
+            keys = feats if self.padding == 0 else torch.where(inside.view(1, -1, 1), feats[:, to_image],
+                                                               feats.new_zeros(()))
             if self.space == "hybrid":
                 coords = grid_coordinates(spatial, self.padding, dtype=x.dtype, device=x.device)
                 keys = torch.cat([keys, (1 - self.hybrid_lambda) * coords.expand(keys.shape[0], -1, -1)], -1)
@@ -247,9 +249,11 @@ class HardKNN(Selector):
         spatial = tuple(x.shape[2:])
         to_image, inside = padded_to_image_index(spatial, self.padding, device=x.device)
         chosen = self.select(x, inside).expand(x.shape[0], -1, -1)
-        valid = inside[chosen]
+        if self.padding == 0:  # the padded grid is the image: indices are pixels, all valid
+            return Neighborhood(num_keys=math.prod(spatial), query_shape=spatial, index=chosen,
+                                footprint=PixelFootprint.pixels(spatial))
         return Neighborhood(num_keys=math.prod(spatial), query_shape=spatial, index=to_image[chosen],
-                            valid=None if self.padding == 0 else valid, footprint=PixelFootprint.pixels(spatial))
+                            valid=inside[chosen], footprint=PixelFootprint.pixels(spatial))
 
     @property
     def selection(self) -> str:  # type: ignore[override]

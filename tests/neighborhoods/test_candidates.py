@@ -144,3 +144,27 @@ def test_n3block1d_forward_backward_holds_no_gathered_tensor():
     gathered_bytes = n * (n - 1) * c * 4
     assert mem.largest < gathered_bytes / 8
     assert mem.peak < gathered_bytes / 2
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_negligible_weights_enter_the_products_as_zero_within_the_stated_bound(dtype):
+    # softmax weights underflow gradually; subnormal ones slow CPU matrix products ~10x, so
+    # weights under tiny / eps are dropped from the scratch matrix (never from the gradient)
+    from neighborhoods.functional.candidates import negligible
+
+    g = torch.Generator().manual_seed(0)
+    index = window_candidates((6, 6), (3, 3))
+    nq, m = index.shape
+    values = torch.randn(2, nq, 5, generator=g, dtype=dtype).requires_grad_()
+    lowest = {torch.float32: -160, torch.float64: -1090}[dtype]  # below the subnormal range of each dtype
+    weight = (2.0 ** torch.randint(lowest, 1, (2, nq, m, 3), generator=g).to(dtype)).requires_grad_()
+    small = weight.detach() < negligible(dtype)
+    assert small.any() and (~small).any()
+    ours, ref = candidate_sum(values, index, weight), candidate_sum_gathered(values, index, weight)
+    bound = negligible(dtype) * m * values.detach().abs().max() + TOL[dtype] * ref.detach().abs().max()
+    assert (ours - ref).abs().max() <= bound
+    grad = torch.randn(ours.shape, generator=g, dtype=dtype)
+    gw, gv = torch.autograd.grad(ours, (weight, values), grad)
+    rw, rv = torch.autograd.grad(ref, (weight, values), grad)
+    _close(gw, rw, dtype)  # exact for the dropped weights too
+    assert (gv - rv).abs().max() <= bound * grad.abs().max() * 3

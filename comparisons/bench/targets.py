@@ -1,0 +1,109 @@
+"""Issue 10's CPU targets, read off saved ``neighbor-zoo bench`` JSON files.
+
+Each target names the rows it compares (operator, size, mode, the two variants) and the
+bound; :func:`evaluate` finds those rows in the results and states the measured ratio, or
+says that the rows were not measured. ``docs/performance.md`` shows :func:`markdown` of the
+saved CPU runs, and a test checks that it matches them, so no number on the page is typed by
+hand. Regenerate with ``python -m comparisons.bench.targets FILE.json ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MODES = ("forward", "forward+backward")
+
+
+@dataclass(frozen=True)
+class Target:
+    """``measure(ours) / measure(other) <= bound`` at one (operator, size, mode); or, with ``other=None``, ``measure(ours) <= bound``."""
+
+    goal: str
+    operator: str
+    size: int
+    mode: str
+    ours: str
+    other: str | None
+    measure: str  # "time_s" or "peak_bytes"
+    bound: float
+
+
+def cpu_targets() -> list[Target]:
+    """The CPU targets of issue 10, item 6 (the GPU ones wait for a device)."""
+    out = []
+    for size in (16, 32, 64):
+        for mode in MODES:
+            out.append(Target("fixed-window Conv2d fast path <= 1.05x F.conv2d", "conv2d", size, mode, "fast",
+                              "native", "time_s", 1.05))
+    for size in (32, 64):
+        for mode in MODES:
+            out.append(Target("ConvNN2d cosine k=9 <= 0.7x the public Conv2d_NN's time", "conv_nn2d", size, mode,
+                              "fast", "peer", "time_s", 0.7))
+            out.append(Target("ConvNN2d cosine k=9 <= 0.5x the public Conv2d_NN's peak memory", "conv_nn2d", size,
+                              mode, "fast", "peer", "peak_bytes", 0.5))
+    out.append(Target("ConvNN2d at 128x128, B=8: forward under 10 s", "conv_nn2d", 128, "forward", "fast", None,
+                      "time_s", 10.0))
+    out.append(Target("ConvNN2d fwd+bwd at 64x64 >= 3x faster than the naive form", "conv_nn2d", 64,
+                      "forward+backward", "fast", "naive", "time_s", 1 / 3))
+    for size in (80, 160):
+        for mode in MODES:
+            out.append(Target("N3Block2d (paper's setting) faster than the all-pairs form", "n3_block2d", size, mode,
+                              "fast", "naive", "time_s", 1.0))
+            out.append(Target("N3Block2d (paper's setting) at most the all-pairs form's memory", "n3_block2d", size,
+                              mode, "fast", "naive", "peak_bytes", 1.0))
+            out.append(Target("N3Block2d >= 2x faster than the dense-distance (all-pairs) version", "n3_block2d", size,
+                              mode, "fast", "naive", "time_s", 0.5))
+    return out
+
+
+def _row(results: list[dict[str, Any]], t: Target, variant: str) -> dict[str, Any] | None:
+    return next((r for r in results if (r["operator"], r["size"], r["mode"], r["variant"])
+                 == (t.operator, t.size, t.mode, variant) and r["time_s"] is not None), None)
+
+
+def evaluate(results: list[dict[str, Any]], targets: list[Target] | None = None) -> list[dict[str, Any]]:
+    """One dict per target: the measured value (a ratio, or seconds), whether it meets the bound, or why unmeasured."""
+    rows = []
+    for t in targets or cpu_targets():
+        ours = _row(results, t, t.ours)
+        other = None if t.other is None else _row(results, t, t.other)
+        value = None
+        if ours is not None and (t.other is None or other is not None):
+            value = ours[t.measure] / (other[t.measure] if other is not None else 1.0)
+        missing = [v for v, r in ((t.ours, ours), (t.other, other)) if v is not None and r is None]
+        rows.append({"target": t, "value": value, "met": None if value is None else value <= t.bound,
+                     "missing": missing})
+    return rows
+
+
+def _cell(t: Target, value: float | None) -> str:
+    if value is None:
+        return "-"
+    if t.other is None:
+        return f"{value:.2f} s"
+    return f"{value:.2f}x"
+
+
+def markdown(results: list[dict[str, Any]]) -> str:
+    """The targets as a Markdown table: goal, where, measured, bound, met."""
+    lines = ["| target | size | mode | measured | bound | met |", "|---|---|---|---:|---:|---|"]
+    for row in evaluate(results):
+        t = row["target"]
+        bound = f"{t.bound:.2f} s" if t.other is None else f"{t.bound:.2f}x"
+        met = ("not measured (no " + ", ".join(row["missing"]) + " row)") if row["value"] is None else \
+            ("yes" if row["met"] else "**no**")
+        lines.append(f"| {t.goal} | {t.size}x{t.size} | {t.mode} | {_cell(t, row['value'])} | {bound} | {met} |")
+    return "\n".join(lines)
+
+
+def load_results(paths: list[Path]) -> list[dict[str, Any]]:
+    """The result rows of several bench JSON files, in order."""
+    return [r for p in paths for r in json.loads(Path(p).read_text())["results"]]
+
+
+if __name__ == "__main__":  # python -m comparisons.bench.targets docs/results/bench-cpu*.json
+    print(markdown(load_results([Path(p) for p in sys.argv[1:]])))
