@@ -32,32 +32,30 @@ class Target:
     bound: float
 
 
+#: (goal, operator, sizes, modes, ours, other, measure, bound) of issue 10, item 6, on CPU
+_CPU = [
+    ("fixed-window Conv2d fast path <= 1.05x F.conv2d", "conv2d", (16, 32, 64), MODES, "fast", "native",
+     "time_s", 1.05),
+    ("ConvNN2d cosine k=9 <= 0.7x the public Conv2d_NN's time", "conv_nn2d", (32, 64), MODES, "fast", "peer",
+     "time_s", 0.7),
+    ("ConvNN2d cosine k=9 <= 0.5x the public Conv2d_NN's peak memory", "conv_nn2d", (32, 64), MODES, "fast", "peer",
+     "peak_bytes", 0.5),
+    ("ConvNN2d at 128x128, B=8: forward under 10 s", "conv_nn2d", (128,), ("forward",), "fast", None, "time_s", 10.0),
+    ("ConvNN2d fwd+bwd at 64x64 >= 3x faster than the naive form", "conv_nn2d", (64,), ("forward+backward",), "fast",
+     "naive", "time_s", 1 / 3),
+    ("N3Block2d (paper's setting) faster than the all-pairs form", "n3_block2d", (80, 160), MODES, "fast", "naive",
+     "time_s", 1.0),
+    ("N3Block2d (paper's setting) at most the all-pairs form's memory", "n3_block2d", (80, 160), MODES, "fast",
+     "naive", "peak_bytes", 1.0),
+    ("N3Block2d >= 2x faster than the dense-distance (all-pairs) version", "n3_block2d", (80, 160), MODES, "fast",
+     "naive", "time_s", 0.5),
+]
+
+
 def cpu_targets() -> list[Target]:
-    """The CPU targets of issue 10, item 6 (the GPU ones wait for a device)."""
-    out = []
-    for size in (16, 32, 64):
-        for mode in MODES:
-            out.append(Target("fixed-window Conv2d fast path <= 1.05x F.conv2d", "conv2d", size, mode, "fast",
-                              "native", "time_s", 1.05))
-    for size in (32, 64):
-        for mode in MODES:
-            out.append(Target("ConvNN2d cosine k=9 <= 0.7x the public Conv2d_NN's time", "conv_nn2d", size, mode,
-                              "fast", "peer", "time_s", 0.7))
-            out.append(Target("ConvNN2d cosine k=9 <= 0.5x the public Conv2d_NN's peak memory", "conv_nn2d", size,
-                              mode, "fast", "peer", "peak_bytes", 0.5))
-    out.append(Target("ConvNN2d at 128x128, B=8: forward under 10 s", "conv_nn2d", 128, "forward", "fast", None,
-                      "time_s", 10.0))
-    out.append(Target("ConvNN2d fwd+bwd at 64x64 >= 3x faster than the naive form", "conv_nn2d", 64,
-                      "forward+backward", "fast", "naive", "time_s", 1 / 3))
-    for size in (80, 160):
-        for mode in MODES:
-            out.append(Target("N3Block2d (paper's setting) faster than the all-pairs form", "n3_block2d", size, mode,
-                              "fast", "naive", "time_s", 1.0))
-            out.append(Target("N3Block2d (paper's setting) at most the all-pairs form's memory", "n3_block2d", size,
-                              mode, "fast", "naive", "peak_bytes", 1.0))
-            out.append(Target("N3Block2d >= 2x faster than the dense-distance (all-pairs) version", "n3_block2d", size,
-                              mode, "fast", "naive", "time_s", 0.5))
-    return out
+    """The CPU targets of issue 10, item 6 (the GPU ones wait for a device), one per size and mode."""
+    return [Target(goal, op, size, mode, ours, other, measure, bound)
+            for goal, op, sizes, modes, ours, other, measure, bound in _CPU for size in sizes for mode in modes]
 
 
 def _row(results: list[dict[str, Any]], t: Target, variant: str) -> dict[str, Any] | None:
