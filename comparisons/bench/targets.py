@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-MODES = ("forward", "forward+backward")
+from .timing import MODES
 
 
 @dataclass(frozen=True)
@@ -78,12 +78,11 @@ def evaluate(results: list[dict[str, Any]], targets: list[Target] | None = None)
     return rows
 
 
-def _cell(t: Target, value: float | None) -> str:
+def _fmt(t: Target, value: float | None) -> str:
+    """A measured value or a bound: seconds for an absolute target, a ratio otherwise."""
     if value is None:
         return "-"
-    if t.other is None:
-        return f"{value:.2f} s"
-    return f"{value:.2f}x"
+    return f"{value:.2f} s" if t.other is None else f"{value:.2f}x"
 
 
 def markdown(results: list[dict[str, Any]]) -> str:
@@ -91,10 +90,10 @@ def markdown(results: list[dict[str, Any]]) -> str:
     lines = ["| target | size | mode | measured | bound | met |", "|---|---|---|---:|---:|---|"]
     for row in evaluate(results):
         t = row["target"]
-        bound = f"{t.bound:.2f} s" if t.other is None else f"{t.bound:.2f}x"
         met = ("not measured (no " + ", ".join(row["missing"]) + " row)") if row["value"] is None else \
             ("yes" if row["met"] else "**no**")
-        lines.append(f"| {t.goal} | {t.size}x{t.size} | {t.mode} | {_cell(t, row['value'])} | {bound} | {met} |")
+        lines.append(f"| {t.goal} | {t.size}x{t.size} | {t.mode} | {_fmt(t, row['value'])} | {_fmt(t, t.bound)} "
+                     f"| {met} |")
     return "\n".join(lines)
 
 

@@ -68,7 +68,7 @@ def measure(variants: list[Variant], x: Tensor, mode: str, min_run_time: float,
         _sync(x.device)
         slowest = max(slowest, time.perf_counter() - start)
         calls.append(fn)
-    rounds = max(1, min(ROUNDS, int(min_run_time / max(slowest, 1e-9) / ROUNDS) or 1))
+    rounds = max(1, min(ROUNDS, int(min_run_time / max(slowest, 1e-9) / ROUNDS)))
     blocks: list[list[float]] = [[] for _ in variants]
     runs = [0] * len(variants)
     for _ in range(rounds):

@@ -140,3 +140,24 @@ def test_resume_refuses_rows_measured_with_other_settings(tmp_path, capsys):
     assert main(["bench", "--operators", "conv2d", "--sizes", "6", "--no-plot", "--resume", "--out", str(out),
                  *TINY[:2], "--channels", "8", *TINY[4:]]) == 2
     assert "channels: 4 then, 8 now" in capsys.readouterr().out
+
+
+def test_targets_read_ratios_off_the_rows_and_say_what_is_missing():
+    from comparisons.bench.targets import Target, evaluate, markdown
+
+    def row(variant, time_s, peak, size=32, mode="forward"):
+        return dict(operator="conv_nn2d", size=size, mode=mode, variant=variant, time_s=time_s, peak_bytes=peak)
+
+    rows = [row("fast", 0.3, 100), row("peer", 0.5, 400), row("fast", 12.0, 10, size=128)]
+    faster = Target("t", "conv_nn2d", 32, "forward", "fast", "peer", "time_s", 0.7)
+    smaller = Target("m", "conv_nn2d", 32, "forward", "fast", "peer", "peak_bytes", 0.2)
+    absolute = Target("a", "conv_nn2d", 128, "forward", "fast", None, "time_s", 10.0)
+    absent = Target("x", "conv_nn2d", 64, "forward", "fast", "peer", "time_s", 0.7)
+    got = evaluate(rows, [faster, smaller, absolute, absent])
+    assert got[0]["value"] == pytest.approx(0.6) and got[0]["met"] is True
+    assert got[1]["value"] == pytest.approx(0.25) and got[1]["met"] is False
+    assert got[2]["value"] == pytest.approx(12.0) and got[2]["met"] is False
+    assert got[3]["value"] is None and got[3]["missing"] == ["fast", "peer"]
+    text = markdown(rows)  # the issue's own targets over these rows
+    assert "| ConvNN2d cosine k=9 <= 0.7x the public Conv2d_NN's time | 32x32 | forward | 0.60x | 0.70x | yes |" in text
+    assert "| 128x128 | forward | 12.00 s | 10.00 s | **no** |" in text
