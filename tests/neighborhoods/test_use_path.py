@@ -101,9 +101,10 @@ def test_torch_compile_guards_on_the_block():
         return gm.forward
 
     compiled = torch.compile(layer, backend=backend, fullgraph=True)
-    torch.testing.assert_close(compiled(x), layer(x, path="fast"), rtol=0, atol=0)
+    # a traced graph may fuse or reorder float ops (5.6e-17 apart on AMD EPYC): float64 round-off
+    torch.testing.assert_close(compiled(x), layer(x, path="fast"), rtol=0, atol=1e-12)
     with use_path("reference"):
-        torch.testing.assert_close(compiled(x), layer(x, path="reference"), rtol=0, atol=0)
+        torch.testing.assert_close(compiled(x), layer(x, path="reference"), rtol=0, atol=1e-12)
     assert ["scaled_dot_product_attention" in g.code for g in graphs] == [True, False]  # recompiled for the block
     compiled(x)
     assert len(graphs) == 2  # back outside: the first graph again, no third compile

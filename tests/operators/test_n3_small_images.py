@@ -75,7 +75,8 @@ def test_window_wider_than_the_image_searches_all_of_it():
     everywhere = N3Block2d(3, k=3, embed_channels=4, hidden_channels=8, window=None, dtype=torch.float64).eval()
     everywhere.load_state_dict(block.state_dict())
     assert block.neighborhood(x).index.shape == (36, 35)
-    torch.testing.assert_close(block(x), everywhere(x), rtol=0, atol=0)
+    # two code paths (a clipped window vs the whole grid): float64 round-off, not bit equality
+    torch.testing.assert_close(block(x), everywhere(x), rtol=0, atol=1e-12)
 
 
 def test_default_n3_block_on_8x8_says_why_and_presets_work():
