@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from neighborhoods._checks import check_choice, check_float, check_int
+from neighborhoods.checks import check_choice, check_float, check_int
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "step", "exponential")

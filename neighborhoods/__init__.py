@@ -6,12 +6,12 @@ kernel computes a pair, a fast path registered for it (:mod:`neighborhoods.fast_
 instead; ``with use_path("reference"):`` switches every layer to the explicit neighbourhood.
 """
 
-from . import combiners, fast_paths, functional, selectors
+from . import checks, combiners, fast_paths, functional, selectors
 from .aggregator import NeighborAggregator
 from .neighborhood import Neighborhood
 from .paths import current_path, use_path
 from .pointwise import ChannelLinear
 from .tokens import from_tokens, to_tokens
 
-__all__ = ["ChannelLinear", "NeighborAggregator", "Neighborhood", "combiners", "current_path", "fast_paths",
+__all__ = ["ChannelLinear", "NeighborAggregator", "Neighborhood", "checks", "combiners", "current_path", "fast_paths",
            "functional", "from_tokens", "selectors", "to_tokens", "use_path"]

@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ._checks import check_choice, check_tensor
+from .checks import check_choice, check_tensor
 from ._reset import reset_submodules
 from .combiners.base import Combiner
 from .fast_paths import registry as fast_paths

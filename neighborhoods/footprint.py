@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ._checks import check_int
+from .checks import check_int
 
 
 @dataclass(frozen=True)

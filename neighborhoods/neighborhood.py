@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ._checks import check_int, check_tensor
+from .checks import check_int, check_tensor
 from .footprint import PixelFootprint, flat_index
 from .functional.candidates import candidate_sum
 from .functional.gather import gather

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_channels, check_tensor
+from .checks import check_channels, check_tensor
 
 
 class ChannelBatchNorm(nn.BatchNorm1d):

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ._checks import check_choice
+from .checks import check_choice
 
 PATHS = ("auto", "fast", "reference")
 

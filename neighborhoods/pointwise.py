@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._checks import check_divisible, check_int
+from .checks import check_divisible, check_int
 
 
 class ChannelLinear(nn.Linear):

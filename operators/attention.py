@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from neighborhoods import NeighborAggregator, Neighborhood
-from neighborhoods._checks import check_bool, check_channels, check_divisible, check_int, check_tensor
+from neighborhoods.checks import check_bool, check_channels, check_divisible, check_int, check_tensor
 from neighborhoods.combiners import WeightedMean
 from neighborhoods.selectors import SoftmaxAll
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from neighborhoods._checks import check_float, check_int
+from neighborhoods.checks import check_float, check_int
 
 from .conv import Conv2d
 from .convnn import ConvNN2d

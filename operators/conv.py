@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from neighborhoods import NeighborAggregator
-from neighborhoods._checks import check_int_tuple
+from neighborhoods.checks import check_int_tuple
 from neighborhoods.combiners import Conv1D
 from neighborhoods.selectors import FixedSpatial
 

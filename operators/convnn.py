@@ -50,7 +50,7 @@ import torch
 from torch import Tensor
 
 from neighborhoods import NeighborAggregator
-from neighborhoods._checks import check_choice, check_int
+from neighborhoods.checks import check_choice, check_int
 from neighborhoods.combiners import Conv1D
 from neighborhoods.selectors import HardKNN
 

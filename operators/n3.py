@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from neighborhoods import NeighborAggregator
-from neighborhoods._checks import check_bool, check_choice, check_int
+from neighborhoods.checks import check_bool, check_choice, check_int
 from neighborhoods.combiners import Projection
 from neighborhoods.selectors import N3
 

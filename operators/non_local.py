@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from neighborhoods import NeighborAggregator
-from neighborhoods._checks import check_choice, check_int, check_tensor
+from neighborhoods.checks import check_choice, check_int, check_tensor
 from neighborhoods.combiners import GraphFilter
 from neighborhoods.selectors import ConcatAffinity, DenseAffinity
 

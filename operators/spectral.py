@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from neighborhoods import ChannelLinear, NeighborAggregator
-from neighborhoods._checks import check_bool, check_choice, check_divisible, check_int, check_tensor
+from neighborhoods.checks import check_bool, check_choice, check_divisible, check_int, check_tensor
 from neighborhoods.combiners import CayleyFilter, GraphFilter, chebyshev
 from neighborhoods.norms import ChannelBatchNorm, ChannelSoftmax, Scale, SpatialSoftmax
 from neighborhoods.selectors import CompactAffinity, CrissCross, DenseAffinity

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from neighborhoods._checks import check_int
+from neighborhoods.checks import check_int
 
 from .slot import OperatorSlot
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from neighborhoods._checks import check_int
+from neighborhoods.checks import check_int
 
 from .slot import OperatorSlot
 

@@ -13,7 +13,7 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from neighborhoods._checks import check_int
+from neighborhoods.checks import check_int
 
 from .slot import OperatorSlot
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from neighborhoods._checks import check_int
+from neighborhoods.checks import check_int
 
 from .base import TensorTask
 

@@ -13,7 +13,7 @@ import torch
 from sklearn.datasets import load_sample_images
 from torch import Tensor
 
-from neighborhoods._checks import check_float, check_int
+from neighborhoods.checks import check_float, check_int
 
 from .base import Batch, Task, epoch_generator
 

@@ -6,7 +6,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from neighborhoods._checks import check_float, check_int
+from neighborhoods.checks import check_float, check_int
 
 from .base import TensorTask
 

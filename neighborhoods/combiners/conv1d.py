@@ -8,7 +8,7 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from .._checks import check_divisible, check_int, check_int_tuple, check_like
+from ..checks import check_divisible, check_int, check_int_tuple, check_like
 from ..neighborhood import Neighborhood
 from ..tokens import from_tokens, to_tokens
 from .base import Combiner

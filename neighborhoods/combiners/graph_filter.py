@@ -35,7 +35,7 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_int
+from ..checks import check_choice, check_int
 from ..neighborhood import Neighborhood
 from ..pointwise import ChannelLinear
 from ..tokens import from_entries, to_entries

@@ -6,7 +6,7 @@ import torch
 from einops import rearrange
 from torch import Tensor
 
-from .._checks import check_channels, check_int
+from ..checks import check_channels, check_int
 from ..functional.patches import Patches
 from ..neighborhood import Neighborhood
 from ..pointwise import ChannelLinear

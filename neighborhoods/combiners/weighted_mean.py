@@ -6,7 +6,7 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from .._checks import check_divisible, check_int, check_tensor
+from ..checks import check_divisible, check_int, check_tensor
 from .._reset import reset_submodules
 from ..neighborhood import Neighborhood
 from ..pointwise import ChannelLinear

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from .._checks import check_int, check_tensor
+from ..checks import check_int, check_tensor
 from .gather import gather
 
 #: elements of one block's dense scratch matrix when the block size is chosen automatically

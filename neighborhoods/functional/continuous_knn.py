@@ -22,7 +22,7 @@ import numbers
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_int, check_tensor
+from ..checks import check_choice, check_int, check_tensor
 
 LOG_HALF = math.log(0.5)
 #: ``scores``: Eq. 9 as printed, alpha_{j+1} = alpha_j + log(1 - w_j), w = softmax(alpha / t)

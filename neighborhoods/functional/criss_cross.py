@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._checks import check_int
+from ..checks import check_int
 
 
 def criss_cross_index(height: int, width: int, device: torch.device | str | None = None) -> Tensor:

@@ -15,7 +15,7 @@ import os
 import torch
 from torch import Tensor
 
-from .._checks import check_int, check_tensor
+from ..checks import check_int, check_tensor
 from .similarity import PairScorer, larger_is_nearer
 from .topk import top_k_rows, top_k_stable
 

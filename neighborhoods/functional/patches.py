@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._checks import check_int_tuple, check_tensor
+from ..checks import check_int_tuple, check_tensor
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .._checks import check_int
+from ..checks import check_int
 
 
 def grid_coordinates(spatial_shape: tuple[int, ...], padding: int = 0, *, normalize: bool = True,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._checks import check_choice, check_tensor
+from ..checks import check_choice, check_tensor
 
 #: Metrics where a larger value means nearer.
 SIMILARITIES = ("cosine", "dot")

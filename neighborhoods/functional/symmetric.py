@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._checks import check_choice, check_tensor
+from ..checks import check_choice, check_tensor
 
 #: kernels f(s) the normalisation accepts; exp and sigmoid are positive and go through log space
 SYMMETRIC_KERNELS = ("dot", "exp", "sigmoid", "relu")

@@ -20,7 +20,7 @@ import math
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_float, check_int
+from ..checks import check_choice, check_float, check_int
 
 ENTRY_KERNELS = ("dot", "gaussian")
 

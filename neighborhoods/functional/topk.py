@@ -19,7 +19,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .._checks import check_int, check_tensor
+from ..checks import check_int, check_tensor
 
 
 # Keys of NaN and of forbidden entries: below every float's key (-inf's key is at least int64's minimum + 2**52 - 1).

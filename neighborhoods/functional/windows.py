@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_int_tuple
+from ..checks import check_choice, check_int_tuple
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 

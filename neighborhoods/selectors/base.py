@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from torch import Tensor, nn
 
-from .._checks import check_tensor
+from ..checks import check_tensor
 from ..neighborhood import Neighborhood
 
 

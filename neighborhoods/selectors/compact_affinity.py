@@ -5,7 +5,7 @@ from __future__ import annotations
 from einops import rearrange
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_divisible, check_float, check_int
+from ..checks import check_choice, check_divisible, check_float, check_int
 from ..functional.taylor import ENTRY_KERNELS, entry_kernel
 from ..footprint import PixelFootprint, TokenGrid
 from ..neighborhood import Neighborhood

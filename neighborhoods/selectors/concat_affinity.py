@@ -6,7 +6,7 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from .._checks import check_int
+from ..checks import check_int
 from .dense_affinity import DenseAffinity, check_mask
 
 

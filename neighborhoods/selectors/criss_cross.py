@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_float
+from ..checks import check_float
 from ..footprint import PixelFootprint
 from ..functional.criss_cross import criss_cross_index
 from ..functional.gather import gather

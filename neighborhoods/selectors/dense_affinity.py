@@ -15,7 +15,7 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_divisible, check_float, check_int
+from ..checks import check_choice, check_divisible, check_float, check_int
 from ..footprint import PixelFootprint, pooled_grid
 from ..functional.symmetric import symmetric_normalize
 from ..neighborhood import Neighborhood

@@ -6,7 +6,7 @@ import math
 
 from torch import Tensor
 
-from .._checks import check_choice, check_int_tuple
+from ..checks import check_choice, check_int_tuple
 from ..footprint import PixelFootprint, TokenGrid
 from ..functional.windows import PADDING_MODES, output_size, window_index
 from ..neighborhood import Neighborhood

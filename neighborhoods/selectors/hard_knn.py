@@ -17,7 +17,7 @@ import math
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, check_float, check_int
+from ..checks import check_choice, check_float, check_int
 from ..footprint import PixelFootprint
 from ..functional.knn import knn
 from ..functional.positions import grid_coordinates, padded_to_image_index

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .._checks import check_choice, check_float, check_int, check_int_tuple
+from ..checks import check_choice, check_float, check_int, check_int_tuple
 from .._reset import reset_submodules
 from ..functional.candidates import candidate_sq_distances
 from ..functional.continuous_knn import UPDATES, continuous_knn

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .._checks import check_divisible, check_float, check_int
+from ..checks import check_divisible, check_float, check_int
 from ..pointwise import ChannelLinear
 from .dense_affinity import DenseAffinity
 

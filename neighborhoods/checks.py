@@ -1,4 +1,4 @@
-"""Argument validation shared by every layer.
+"""Argument validation shared by every layer (public: a layer of your own can reuse it).
 
 Each helper raises a ``TypeError`` (wrong kind of thing) or ``ValueError`` (right kind,
 wrong value) whose message names the argument, what was expected and what was given, so
