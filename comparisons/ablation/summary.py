@@ -15,6 +15,8 @@ per epoch, and the warnings a reader needs before trusting the row:
 
 from __future__ import annotations
 
+import csv
+import io
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -219,3 +221,25 @@ def markdown(table: Table) -> str:
     if extra:
         lines.append("| " + " | ".join(extra) + " |")
     return "\n".join(lines)
+
+
+CSV_COLUMNS = ("task", "backbone", "metric", "operator", "parameters", "flops", "seeds", "mean", "ci95_low",
+               "ci95_high", "baseline", "diff", "diff_ci95_low", "diff_ci95_high", "p", "verdict", "converged",
+               "s_per_epoch", "warnings")
+
+
+def to_csv(table_list: list[Table]) -> str:
+    """Every table's rows as CSV (one header; empty cells where a value does not exist)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for t in table_list:
+        for row in t.rows:
+            ci = row.estimate.ci or (None, None)
+            diff = row.paired.diff if row.paired else None
+            dci = diff.ci if diff and diff.ci else (None, None)
+            writer.writerow([t.task, t.backbone, t.metric, row.operator, row.parameters, row.flops, len(row.seeds),
+                             row.estimate.mean, ci[0], ci[1], t.baseline, diff.mean if diff else None, dci[0],
+                             dci[1], row.paired.p if row.paired else None, row.verdict, row.converged, row.seconds,
+                             "; ".join(row.warnings)])
+    return out.getvalue()

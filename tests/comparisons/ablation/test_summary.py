@@ -100,3 +100,16 @@ def test_json_has_exactly_the_documented_keys():
     assert data["rows"][0]["vs_baseline"] is None
     assert set(data["rows"][1]["vs_baseline"]) == {"diff", "ci95", "p", "verdict"}
     assert data["rows"][1]["vs_baseline"]["diff"] == pytest.approx(0.8)
+
+
+def test_csv_has_one_row_per_operator():
+    import csv
+    import io
+
+    from comparisons.ablation.summary import CSV_COLUMNS, to_csv
+
+    recs = records("a", 0, {0: 1.0, 1: 2.0, 2: 3.0}) + records("b", 1, {0: 2.0, 1: 2.5, 2: 3.9})
+    rows = list(csv.DictReader(io.StringIO(to_csv(tables(recs)))))
+    assert [r["operator"] for r in rows] == ["a", "b"] and list(rows[0]) == list(CSV_COLUMNS)
+    assert rows[0]["diff"] == "" and float(rows[1]["diff"]) == pytest.approx(0.8)
+    assert float(rows[1]["mean"]) == pytest.approx(2.8) and rows[1]["verdict"] in ("better", "not distinguishable")
