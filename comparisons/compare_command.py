@@ -6,6 +6,7 @@ Precedence of settings: a ``--preset`` < a ``--config`` file < explicit flags.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shlex
@@ -17,6 +18,8 @@ import torch.distributed as dist
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from .ablation.cost import MATCH_TOLERANCE, count_parameters, match_width
+from .ablation.summary import tables, to_json
 from .backbones import BACKBONES, DEFAULT_BACKBONE, build_backbone
 from .config import ConfigError, load_config
 from .presets import PRESETS, get_preset, vary_selector
@@ -27,9 +30,32 @@ from .specs import parse_operator_list
 from .sweep import Sweep
 from .tasks import TASKS
 from .train import Dist, is_finished, train_run
+from .verify_command import parse_seeds as parse_seed_list
 
 SWEEP_FILE = "sweep.json"
 VARY = ("selector",)
+MATCH = ("params",)
+#: tasks that read a folder the user has (``--data-dir``)
+DATA_DIR_TASKS = ("cifar10", "imagefolder")
+#: the backbone option that sets each backbone's width (what ``--match params`` scales)
+WIDTH_OPTION = {"vgg": "width", "vit": "dim", "dncnn": "width"}
+#: the widths the backbones build with by default (where ``--match params`` starts its search)
+DEFAULT_WIDTH = {"vgg": 8, "vit": 32, "dncnn": 32}
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``N`` -> seeds ``0..N-1``; ``a:b`` -> ``a..b-1``; ``1,5,9`` or ``0:3,10`` -> those (``verify --seeds``'s parser)."""
+    if text.strip().isdigit():
+        count = int(text)
+        if count < 1:
+            raise argparse.ArgumentTypeError(f"--seeds N must be >= 1, got {text!r}")
+        return tuple(range(count))
+    try:
+        return tuple(parse_seed_list(text))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"--seeds must be N (seeds 0..N-1), START:STOP (0 <= START < STOP) or "
+                                         f"non-negative seeds separated by commas, e.g. 5, 5:10 or 0:3,10; "
+                                         f"got {text!r}") from None
 
 
 def positive_int(flag: str):
@@ -69,7 +95,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated operators: shorthands (conv2d, convnn, branching, attention, nonlocal, n3, "
                         "identity), registered names (neighbor-zoo list), or NAME(key=value, ...)")
     p.add_argument("--epochs", type=positive_int("--epochs"), default=None, help="epochs per run (recipe default)")
-    p.add_argument("--seeds", type=positive_int("--seeds"), default=None, help="seeds 0..S-1 per operator (default 2)")
+    p.add_argument("--seeds", type=parse_seeds, default=None, metavar="SEEDS",
+                   help="seeds per operator: N (seeds 0..N-1), START:STOP, or a list such as 0:3,10 "
+                        "(default: the recipe's)")
+    p.add_argument("--baseline", default=None,
+                   help="the operator every other is compared with, by label (default: the first operator)")
+    p.add_argument("--match", choices=MATCH, default=None,
+                   help="params: scale each operator's backbone width so its parameter count is within "
+                        f"{MATCH_TOLERANCE:.0%} of the baseline's (the report says where it cannot)")
     p.add_argument("--config", default=None, help="a TOML (Python >= 3.11) or JSON sweep file, parsed as data")
     p.add_argument("--preset", default=None, help=f"a named sweep: {', '.join(PRESETS)}")
     p.add_argument("--vary", choices=VARY, default=None,
@@ -90,6 +123,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "write results.jsonl, report.md and the plots; print the table.")
     p.add_argument("folders", nargs="+", help="results folders written by neighbor-zoo compare")
     p.add_argument("--out", default=None, help="where to write the merged report (default: the first folder)")
+    p.add_argument("--baseline", default=None,
+                   help="the operator every other is compared with (default: the sweep's, else the first)")
+    p.add_argument("--json", action="store_true",
+                   help="print the summary as one JSON object (README: 'report --json') instead of the table")
     p.set_defaults(run=run_report)
 
 
@@ -124,15 +161,15 @@ def build_sweep(args: argparse.Namespace) -> tuple[Sweep, Path]:
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):
         raise ValueError(f"operator labels must be unique, got {labels}")
-    recipe = get_recipe(pick("recipe", "recipe", "default"))
+    recipe = get_recipe(pick("recipe", "recipe", (preset.recipe if preset else None) or "default"))
     if settings.get("recipe_options"):
         recipe = recipe.replace(**settings["recipe_options"])
     task_options = dict(settings.get("task_options", {}))
     data_dir = pick("data_dir", "data_dir", None)
-    if task == "cifar10":
+    if task in DATA_DIR_TASKS:
         task_options["data_dir"] = data_dir
     elif data_dir is not None:
-        raise ValueError(f"--data-dir is only read by task 'cifar10', got task {task!r}")
+        raise ValueError(f"--data-dir is only read by tasks {', '.join(map(repr, DATA_DIR_TASKS))}, got task {task!r}")
     kind = "denoising" if task == "denoise" else "classification"
     backbone = pick("backbone", "backbone", (preset.backbone if preset else None) or DEFAULT_BACKBONE[kind])
     device = pick("device", "device", "cpu")
@@ -142,12 +179,58 @@ def build_sweep(args: argparse.Namespace) -> tuple[Sweep, Path]:
         raise ValueError(f"--device must be a torch device such as cpu or cuda:0, got {device!r}") from None
     if torch_device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {device!r}: CUDA is not available on this machine")
+    seeds = pick("seeds", "seeds", recipe.seeds)
+    if isinstance(seeds, str):
+        seeds = parse_seeds(seeds)
+    elif isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = tuple(range(seeds))
+    baseline = pick("baseline", "baseline", None)
+    if baseline is not None and baseline not in labels:
+        raise ValueError(f"--baseline must be one of the operators {labels}, got {baseline!r}")
     sweep = Sweep(task=task, backbone=backbone, operators=specs, recipe=recipe,
-                  epochs=pick("epochs", "epochs", recipe.epochs), seeds=tuple(range(pick("seeds", "seeds", 2))),
+                  epochs=pick("epochs", "epochs", recipe.epochs), seeds=tuple(seeds),
                   task_options=task_options, backbone_options=dict(settings.get("backbone_options", {})),
-                  device=device)
+                  device=device, baseline=baseline or labels[0])
+    if pick("match", "match", None) == "params":
+        sweep = match_parameters(sweep)
     out = Path(args.out) if args.out else Path("results") / f"compare-{args.preset or task}"
     return sweep, out
+
+
+def match_parameters(sweep: Sweep) -> Sweep:
+    """``sweep`` with each operator's backbone width set so its parameter count is closest to the baseline's.
+
+    The baseline keeps its width; an operator that cannot come within the tolerance keeps the
+    closest width found, and its row says so (``operator_notes``).
+    """
+    if sweep.backbone not in WIDTH_OPTION:
+        raise ValueError(f"--match params: backbone {sweep.backbone!r} has no width option to scale")
+    key, task = WIDTH_OPTION[sweep.backbone], sweep.make_task()
+    start = int(sweep.backbone_options.get(key, DEFAULT_WIDTH[sweep.backbone]))
+    specs = {s.label: s for s in sweep.operators}
+
+    def parameters_at(spec, width: int) -> int | None:
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                model = build_backbone(sweep.backbone, spec, task, **{**sweep.backbone_options, key: width})
+        except ValueError:
+            return None
+        return count_parameters(model)
+
+    target = parameters_at(specs[sweep.baseline], start)
+    if target is None:
+        raise ValueError(f"--match params: the baseline {sweep.baseline!r} does not build at {key}={start}")
+    options, notes = {}, {}
+    for label, spec in specs.items():
+        if label == sweep.baseline:
+            continue
+        found = match_width(lambda w, spec=spec: parameters_at(spec, w), target, start)
+        options[label] = {key: found.width}
+        notes[label] = (f"{key}={found.width}: {found.parameters:,} parameters, {found.relative_error:+.1%} from "
+                        f"{sweep.baseline}'s {target:,}" + ("" if found.within else
+                                                            f" (cannot come within {MATCH_TOLERANCE:.0%})"))
+    return dataclasses.replace(sweep, operator_options=options, operator_notes=notes)
 
 
 def check_sweep(sweep: Sweep, out: Path) -> None:
@@ -158,7 +241,8 @@ def check_sweep(sweep: Sweep, out: Path) -> None:
     for spec in sweep.operators:
         try:
             torch.manual_seed(0)
-            build_backbone(sweep.backbone, spec, task, **sweep.backbone_options)
+            build_backbone(sweep.backbone, spec, task,
+                           **{**sweep.backbone_options, **sweep.operator_options.get(spec.label, {})})
         except ValueError as err:
             where = f" (from {spec.origin})" if spec.origin else ""
             raise ValueError(f"{err}{where}") from None
@@ -173,14 +257,24 @@ def check_sweep(sweep: Sweep, out: Path) -> None:
 
 def command_line(args: argparse.Namespace) -> str:
     parts = ["neighbor-zoo", "compare"]
-    for flag in ("task", "operators", "epochs", "seeds", "config", "preset", "vary", "backbone", "recipe",
-                 "data_dir", "out", "device"):
+    for flag in ("task", "operators", "epochs", "seeds", "baseline", "match", "config", "preset", "vary", "backbone",
+                 "recipe", "data_dir", "out", "device"):
         value = getattr(args, flag)
         if value is not None:
-            parts += [f"--{flag.replace('_', '-')}", str(value)]
+            parts += [f"--{flag.replace('_', '-')}", seeds_text(value) if flag == "seeds" else str(value)]
     if args.shard:
         parts += ["--shard", f"{args.shard[0]}/{args.shard[1]}"]
     return shlex.join(parts)
+
+
+def seeds_text(seeds: tuple[int, ...]) -> str:
+    """The shortest ``--seeds`` text for ``seeds``: ``N``, ``a:b`` or a comma list."""
+    seeds = tuple(seeds)
+    if seeds == tuple(range(len(seeds))):
+        return str(len(seeds))
+    if seeds == tuple(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}:{seeds[0] + len(seeds)}"
+    return ",".join(map(str, seeds))
 
 
 def _init_distributed(device: str) -> tuple[Dist, torch.device]:
@@ -218,7 +312,9 @@ def _run_sweep(args: argparse.Namespace, console: Console, sweep: Sweep, out: Pa
                                                         "backbone": sweep.backbone,
                                                         "operators": [s.to_json() for s in sweep.operators],
                                                         "recipe": sweep.recipe.to_json(), "epochs": sweep.epochs,
-                                                        "seeds": list(sweep.seeds)}, indent=2) + "\n")
+                                                        "seeds": list(sweep.seeds), "baseline": sweep.baseline,
+                                                        "operator_options": sweep.operator_options},
+                                                       indent=2) + "\n")
         console.print(f"{sweep.make_task().describe()}; backbone {sweep.backbone}; recipe {sweep.recipe.name}; "
                       f"{len(runs)} runs x {sweep.epochs} epochs -> {out}", highlight=False)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -239,9 +335,12 @@ def _run_sweep(args: argparse.Namespace, console: Console, sweep: Sweep, out: Pa
             def done(record: dict[str, Any], epochs=epochs, label=label) -> None:
                 progress.advance(epochs)
                 if d.main:
+                    scores = [f"{name} {record['metric']} {record[key]:.2f}"
+                              for name, key in (("validation", "val_value"), ("test", "value"))
+                              if record.get(key) is not None]
                     progress.console.print(f"{label} epoch {record['epoch']}/{record['epochs']}: train loss "
-                                           f"{record['train_loss']:.4f}, test {record['metric']} "
-                                           f"{record['value']:.2f}, {record['seconds']:.1f} s", highlight=False)
+                                           f"{record['train_loss']:.4f}, {', '.join(scores)}, "
+                                           f"{record['seconds']:.1f} s", highlight=False)
                 if on_epoch is not None:
                     on_epoch(record)
 
@@ -250,12 +349,19 @@ def _run_sweep(args: argparse.Namespace, console: Console, sweep: Sweep, out: Pa
             progress.advance(all_runs)
     if d.main:
         records = collect([out])
-        write_report(records, out, command)
-        for table in rich_tables(records):
-            console.print(table)
+        # a shard's folder may lack the baseline's runs: its report then compares with its first operator
+        write_report(records, out, command, sweep.baseline, strict=not args.shard)
+        print_tables(console, records, sweep.baseline, strict=not args.shard)
         console.print(f"report: {out / 'report.md'}", highlight=False)
     d.barrier()
     return 0
+
+
+def print_tables(console: Console, records: list[dict[str, Any]], baseline: str | None, strict: bool = True) -> None:
+    for table, lines in rich_tables(records, baseline, strict):
+        console.print(table)
+        for line in lines:
+            console.print(line, highlight=False, markup=False)
 
 
 def run_report(args: argparse.Namespace, console: Console) -> int:
@@ -267,11 +373,22 @@ def run_report(args: argparse.Namespace, console: Console) -> int:
         return 2
     out = Path(args.out) if args.out else folders[0]
     sweep_file = folders[0] / SWEEP_FILE
-    command = json.loads(sweep_file.read_text()).get("command") if sweep_file.exists() else None
+    saved = json.loads(sweep_file.read_text()) if sweep_file.exists() else {}
+    command, baseline = saved.get("command"), args.baseline or saved.get("baseline")
     if len(folders) > 1 and command:
         command += "  # and the other shards, merged by: " + shlex.join(["neighbor-zoo", "report", *args.folders])
-    path = write_report(records, out, command)
-    for table in rich_tables(records):
-        console.print(table)
+    try:
+        table_list = tables(records, baseline)
+        if args.json and len(table_list) != 1:
+            raise ValueError(f"--json prints one table, but the folders hold {len(table_list)} "
+                             f"(task, backbone, metric) groups; report them separately")
+    except ValueError as err:
+        console.print(f"error: {err}", style="red", highlight=False, markup=False)
+        return 2
+    if args.json:
+        print(json.dumps(to_json(table_list[0])))
+        return 0
+    path = write_report(records, out, command, baseline)
+    print_tables(console, records, baseline)
     console.print(f"report: {path}", highlight=False)
     return 0

@@ -2,7 +2,8 @@
 
 ``selection`` holds the combiner fixed (``Conv1D``: a weight matrix per slot) and swaps how
 neighbours are chosen: a fixed 3x3 window, hard k-NN by features, by features + position
-(hybrid) or among randomly sampled candidates, N3's continuous k-NN, and softmax over all.
+(hybrid) or among randomly sampled candidates, N3's continuous k-NN, and softmax over all;
+``identity`` (no neighbours: a 1x1 map) is its control, as it is the baseline of ``vit``.
 ``k``, ``samples`` and ``ratio`` are the ConvNN poster's three studies in miniature:
 accuracy vs k (Conv2d vs branching ConvNN), vs the number of sampled candidates (random vs
 spatial), and vs the branching ratio.
@@ -35,6 +36,10 @@ def vary_selector(combiner: Mapping[str, Any] | None = None) -> tuple[OperatorSp
                  for label, sel in SELECTOR_VARIANTS.items())
 
 
+#: the no-mixing control (a 1x1 channel map at each place): how much does choosing neighbours earn at all?
+IDENTITY = OperatorSpec(label="identity", name="identity")
+
+
 def _named(*entries: tuple[str, str, dict[str, Any]]) -> tuple[OperatorSpec, ...]:
     return tuple(OperatorSpec(label=label, name=name, kwargs=kwargs) for label, name, kwargs in entries)
 
@@ -48,6 +53,7 @@ class Preset:
     operators: tuple[OperatorSpec, ...]
     task: str | None = None
     backbone: str | None = None
+    recipe: str | None = None
 
 
 def _k_study() -> tuple[OperatorSpec, ...]:
@@ -71,18 +77,21 @@ def _samples_study() -> tuple[OperatorSpec, ...]:
 PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("default", "digits ablation: " + ", ".join(DEFAULT_OPERATORS),
            tuple(OperatorSpec(label=n, name=n) for n in DEFAULT_OPERATORS)),
-    Preset("selection", "how neighbours are chosen, Conv1D combiner fixed: " + ", ".join(SELECTOR_VARIANTS),
-           vary_selector()),
+    Preset("selection", "how neighbours are chosen, Conv1D combiner fixed: " + ", ".join(SELECTOR_VARIANTS)
+           + "; identity (no neighbours) as the control", (*vary_selector(), IDENTITY)),
     Preset("k", "accuracy vs k: conv2d (s x s window) vs branching ConvNN (ratio 0.5, k = s*s)", _k_study()),
     Preset("samples", "accuracy vs sampled candidates: random vs spatial sampling (branching 0.25, hybrid, k=4)",
            _samples_study()),
     Preset("ratio", "branching ratio sweep: 0 (all Conv2d) to 1 (all ConvNN)",
            _named(*[(f"ratio={r:g}", "branching_conv2d", dict(ratio=r)) for r in (0.0, 0.25, 0.5, 0.75, 1.0)])),
-    Preset("vit", "ViT token mixers on digits: " + ", ".join(DEFAULT_MIXERS),
-           tuple(OperatorSpec(label=n, name=n) for n in DEFAULT_MIXERS), backbone="vit"),
-    Preset("denoise", "the N3 paper's ablation in miniature: the aggregation block between two DnCNN stages",
-           tuple(OperatorSpec(label=n, name=n) for n in ("identity", "conv2d", "convnn", "attention", "nonlocal",
-                                                           "n3")), task="denoise"),
+    Preset("vit", "ViT token mixers on digits against the identity control (no mixing, the baseline): "
+           + ", ".join(DEFAULT_MIXERS),
+           (IDENTITY, *(OperatorSpec(label=n, name=n) for n in DEFAULT_MIXERS)), backbone="vit"),
+    Preset("denoise", "the N3 paper's ablation in miniature on scikit-image's photos: N3, non-local and ConvNN "
+           "blocks between two DnCNN stages against plain DnCNN (identity: the block is a 1x1 map)",
+           (OperatorSpec(label="plain-dncnn", name="identity"),
+            *(OperatorSpec(label=n, name=n) for n in ("n3", "nonlocal", "convnn"))),
+           task="denoise", recipe="denoise"),
 )}
 
 

@@ -6,7 +6,8 @@ knows how to build the layer for one place in a backbone: ``build(in_channels, o
 Shorthands are the comparison's own names for the operators it contrasts, with settings that
 fit the backbone (``n3`` on 8x8 digits needs 2x2 patches; on 32x32 denoising crops 8x8
 patches): ``conv2d``, ``convnn``, ``branching``, ``attention``, ``nonlocal``, ``n3``,
-``identity``. Any registered name (``neighbor-zoo list``) works too, with its own defaults,
+``identity`` (the no-mixing control, ``operators.Identity2d``: each place's 1x1 channel map).
+Any registered name (``neighbor-zoo list``) works too, with its own defaults,
 and so does ``name(key=value, ...)`` on the command line.
 """
 
@@ -48,7 +49,7 @@ SHORTHANDS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
     "nonlocal": {"*": ("nonlocal2d", {}), "vit": ("nonlocal1d", {})},
     "n3": {"*": ("n3block2d", _N3_SMALL), "dncnn": ("n3block2d", _N3_LARGE),
            "vit": ("n3block1d", dict(k=3, embed_channels=8, hidden_channels=16, depth=2))},
-    "identity": {"*": ("identity", {})},
+    "identity": {"*": ("identity2d", {})},
 }
 
 
@@ -56,7 +57,7 @@ SHORTHANDS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
 class OperatorSpec:
     """One operator of a sweep.
 
-    Exactly one of ``name`` (a registered name, a shorthand, or ``'identity'``) and the pair
+    Exactly one of ``name`` (a registered name or a shorthand) and the pair
     ``selector`` / ``combiner`` (descriptions, see :mod:`comparisons.parts`) is given.
     ``label`` is the row in tables; ``kwargs`` go to the constructor; ``origin`` says where
     the spec came from (a config file and line) for error messages.
@@ -86,12 +87,11 @@ class OperatorSpec:
             table = SHORTHANDS[self.name]
             name, kwargs = table.get(backbone, table["*"])
             return name, {**kwargs, **self.kwargs}
-        if self.name != "identity":
-            try:
-                operators.registry.constructor(self.name)
-            except ValueError:
-                raise ValueError(f"unknown operator {self.name!r}; shorthands: {', '.join(SHORTHANDS)}; registered "
-                                 f"names: {', '.join(operators.available())}") from None
+        try:
+            operators.registry.constructor(self.name)
+        except ValueError:
+            raise ValueError(f"unknown operator {self.name!r}; shorthands: {', '.join(SHORTHANDS)}; registered "
+                             f"names: {', '.join(operators.available())}") from None
         return self.name, dict(self.kwargs)
 
     def layout(self, backbone: str) -> str:
@@ -99,8 +99,6 @@ class OperatorSpec:
         if self.name is None:
             return "(B, C, H, W)"
         name, _ = self.resolve(backbone)
-        if name == "identity":
-            return "(B, C, H, W)"
         info = getattr(operators, "info", None)
         if info is not None:
             return info(name).layout
@@ -114,8 +112,6 @@ class OperatorSpec:
             ndim = 2 if self.layout(backbone) == "(B, C, H, W)" else 1
             return build_parts(self.selector, self.combiner or {"type": "Conv1D"}, in_channels, out_channels, ndim)
         name, kwargs = self.resolve(backbone)
-        if name == "identity":
-            return nn.Identity()
         return operators.create(name, in_channels=in_channels, out_channels=out_channels, **kwargs)
 
     def describe(self, backbone: str) -> str:

@@ -24,7 +24,10 @@ class Sweep:
         epochs: epochs per run.
         seeds: the seeds each operator runs with.
         device: ``'cpu'``, ``'cuda'``, ``'cuda:1'``, ...
-        data_dir: the task's data folder, where it has one.
+        operator_options: per operator label, backbone options that override ``backbone_options``
+            for that operator's runs (``--match params`` sets each operator's width here).
+        operator_notes: per operator label, a note for the report (how its width was matched).
+        baseline: the label every other operator is compared with.
     """
 
     task: str
@@ -36,6 +39,9 @@ class Sweep:
     task_options: dict[str, Any] = field(default_factory=dict)
     backbone_options: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
+    operator_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    operator_notes: dict[str, str] = field(default_factory=dict)
+    baseline: str | None = None
 
     def make_task(self) -> Task:
         return _cached_task(self.task, tuple(sorted(self.all_task_options().items())))
@@ -70,11 +76,16 @@ class Run:
     def id(self) -> str:
         return run_id(self.spec.label, self.seed)
 
+    @property
+    def backbone_options(self) -> dict[str, Any]:
+        """The sweep's backbone options with this operator's own on top."""
+        return {**self.sweep.backbone_options, **self.sweep.operator_options.get(self.spec.label, {})}
+
     def config(self) -> dict[str, Any]:
         """What makes two runs the same run (saved with the checkpoint; a resume must match it)."""
         s = self.sweep
         return {"task": s.task, "task_options": s.all_task_options(), "backbone": s.backbone,
-                "backbone_options": s.backbone_options, "operator": self.spec.to_json(),
+                "backbone_options": self.backbone_options, "operator": self.spec.to_json(),
                 "recipe": s.recipe.to_json(), "epochs": s.epochs, "seed": self.seed}
 
     def fingerprint(self) -> str:

@@ -23,6 +23,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from .ablation import provenance
+from .ablation.cost import forward_flops
 from .backbones import build_backbone
 from .recipes import count_parameters
 from .results import RunStore
@@ -139,16 +141,20 @@ def _nothing() -> Iterator[None]:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, task: Task, batch_size: int, device: torch.device) -> tuple[float, float]:
-    """(test loss, test metric) over the whole test set."""
+def evaluate(model: nn.Module, task: Task, batch_size: int, device: torch.device,
+             split: str = "test") -> tuple[float | None, float | None]:
+    """(loss, metric) over the whole ``'test'`` or ``'validation'`` set; ``(None, None)`` if it is empty."""
     model.eval()
     loss_sum, score_sum, n = 0.0, 0.0, 0
-    for batch in task.test_batches(batch_size):
+    batches = task.test_batches(batch_size) if split == "test" else task.validation_batches(batch_size)
+    for batch in batches:
         x, y = batch.x.to(device), batch.y.to(device)
         out = model(x)
         loss_sum += task.loss(out, y).item() * x.shape[0]
         score_sum += task.score(out, y).sum().item()
         n += x.shape[0]
+    if n == 0:
+        return None, None
     return loss_sum / n, task.finish(score_sum / n)
 
 
@@ -157,14 +163,19 @@ def train_run(run: Run, store: RunStore, device: torch.device, on_epoch: EpochCa
     """Train ``run`` to its last epoch, resuming from ``store``'s checkpoint; returns its records.
 
     ``on_start(first_epoch, epochs)`` is called once before training, ``on_epoch(record)``
-    after each epoch's record and checkpoint are saved (progress bars, tests).
+    after each epoch's record and checkpoint are saved (progress bars, tests). Every record
+    carries the run's resolved configuration, the environment (:mod:`comparisons.ablation.provenance`)
+    and the sweep's note on the operator (how ``--match params`` set its width).
     """
     sweep, d = run.sweep, Dist.current()
     task, recipe = sweep.make_task(), sweep.recipe
     torch.manual_seed(run.seed)
-    model = build_backbone(sweep.backbone, run.spec, task, **sweep.backbone_options)
+    model = build_backbone(sweep.backbone, run.spec, task, **run.backbone_options)
     parameters = count_parameters(model)
+    flops = forward_flops(model, (task.in_channels, *task.image_size))  # leaves the RNG as it was
     model.to(device)
+    environment = provenance.environment(device, torch.get_num_threads())
+    input_value = task.input_metric()
     optimizer = recipe.make_optimizer(model.parameters())
     scheduler = recipe.make_scheduler(optimizer, sweep.epochs)
     records: list[dict[str, Any]] = []
@@ -191,14 +202,20 @@ def train_run(run: Run, store: RunStore, device: torch.device, on_epoch: EpochCa
         start = time.perf_counter()
         train_loss, peak = train_epoch(net, task, optimizer, run.seed, epoch, batch_size, device, d)
         seconds = time.perf_counter() - start
+        lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
-        test_loss, value = evaluate(model, task, batch_size, device)
+        val_loss, val_value = evaluate(model, task, batch_size, device, "validation")
+        # the test set is scored once, after the last epoch: it is the reported figure, nothing else
+        test_loss, value = evaluate(model, task, batch_size, device) if epoch == sweep.epochs else (None, None)
         records.append({
             "task": sweep.task, "backbone": sweep.backbone, "operator": run.spec.label,
             "spec": run.spec.describe(sweep.backbone), "index": run.index, "seed": run.seed, "epoch": epoch,
-            "epochs": sweep.epochs, "train_loss": train_loss, "test_loss": test_loss, "metric": task.metric,
-            "value": value, "seconds": seconds, "peak_memory_mb": peak / 2**20, "parameters": parameters,
+            "epochs": sweep.epochs, "train_loss": train_loss, "val_loss": val_loss, "val_value": val_value,
+            "test_loss": test_loss, "metric": task.metric, "value": value, "input_value": input_value,
+            "lr": lr, "seconds": seconds, "peak_memory_mb": peak / 2**20, "parameters": parameters, "flops": flops,
             "recipe": recipe.name, "device": str(device), "world_size": d.world, "fingerprint": run.fingerprint(),
+            "config": run.config(), "environment": environment,
+            "note": sweep.operator_notes.get(run.spec.label),
         })
         if d.main:
             store.write_records(records)

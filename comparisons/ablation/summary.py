@@ -46,6 +46,7 @@ class Row:
     seconds: float
     memory_mb: float
     curve: list[tuple[int, float]]  # (epoch, mean over seeds of the validation metric, else the test metric)
+    note: str | None = None  # e.g. how --match params set its width
     paired: stats.Paired | None = None
     verdict: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -92,7 +93,8 @@ def _row(op: str, recs: list[dict[str, Any]]) -> Row | None:
         last_loss=statistics.fmean(losses[s][-1] for s in done),
         seconds=statistics.fmean(per_seed[s][e]["seconds"] for s in done for e in epochs),
         memory_mb=max(per_seed[s][e].get("peak_memory_mb", 0.0) for s in done for e in epochs),
-        curve=[(e, statistics.fmean(curves[s][i] for s in done)) for i, e in enumerate(epochs)] if has_curve else [])
+        curve=[(e, statistics.fmean(curves[s][i] for s in done)) for i, e in enumerate(epochs)] if has_curve else [],
+        note=first.get("note"))
 
 
 def _compare(row: Row, base: Row, metric: str) -> Row:
@@ -116,11 +118,12 @@ def _compare(row: Row, base: Row, metric: str) -> Row:
     return Row(**{**row.__dict__, "paired": paired, "verdict": verdict, "warnings": warnings})
 
 
-def tables(records: list[dict[str, Any]], baseline: str | None = None) -> list[Table]:
+def tables(records: list[dict[str, Any]], baseline: str | None = None, strict: bool = True) -> list[Table]:
     """One :class:`Table` per (task, backbone, metric) in ``records``; rows in sweep order.
 
-    ``baseline`` is an operator label (default: each table's first operator); a label that no
-    table holds is an error listing the operators.
+    ``baseline`` is an operator label (default: each table's first operator); a label that a
+    table lacks is an error listing its operators, or with ``strict=False`` (one shard of a
+    sweep, which may hold other operators) that table's first operator is its baseline.
     """
     by_key: dict[tuple[str, str, str], dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     order: dict[tuple, dict[str, int]] = defaultdict(dict)
@@ -134,9 +137,9 @@ def tables(records: list[dict[str, Any]], baseline: str | None = None) -> list[T
         if not rows:
             continue
         names = [row.operator for row in rows]
-        if baseline is not None and baseline not in names:
+        if baseline is not None and baseline not in names and strict:
             raise ValueError(f"baseline must be one of the operators {names}, got {baseline!r}")
-        base = rows[names.index(baseline)] if baseline is not None else rows[0]
+        base = rows[names.index(baseline)] if baseline in names else rows[0]
         rows = [_compare(row, base, key[2]) for row in rows]
         inputs = [r["input_value"] for r in records if (r["task"], r["backbone"], r["metric"]) == key
                   and r.get("input_value") is not None]
@@ -205,6 +208,7 @@ def input_cells(table: Table) -> list[str] | None:
 def notes(table: Table) -> list[str]:
     """The lines printed under a table: warnings per operator, the criteria, what the columns mean."""
     lines = [f"{row.operator}: {w}" for row in table.rows for w in row.warnings]
+    lines += [f"{row.operator}: {row.note}" for row in table.rows if row.note]
     lines += [f"Test {METRIC_UNITS.get(table.metric, table.metric)} at the last epoch; 95% intervals by Student's "
               f"t over seeds; 'vs {table.baseline}': the mean paired difference over shared seeds (same data "
               f"order and initial RNG), its interval and the paired t-test's p; verdict at 95%.",

@@ -12,8 +12,11 @@ from .base import Batch, Task, epoch_generator
 from .cifar10 import CIFAR10
 from .denoise import Denoise
 from .digits import Digits
+from .imagefolder import ImageFolder
+from .photos import PhotoDenoise
 
-TASKS: dict[str, Callable[..., Task]] = {"digits": Digits, "cifar10": CIFAR10, "denoise": Denoise}
+TASKS: dict[str, Callable[..., Task]] = {"digits": Digits, "cifar10": CIFAR10, "denoise": PhotoDenoise,
+                                         "imagefolder": ImageFolder}
 
 
 def make_task(name: str, **kwargs: Any) -> Task:
@@ -23,4 +26,5 @@ def make_task(name: str, **kwargs: Any) -> Task:
     return TASKS[name](**kwargs)
 
 
-__all__ = ["CIFAR10", "TASKS", "Batch", "Denoise", "Digits", "Task", "epoch_generator", "make_task"]
+__all__ = ["CIFAR10", "TASKS", "Batch", "Denoise", "Digits", "ImageFolder", "PhotoDenoise", "Task", "epoch_generator",
+           "make_task"]

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from neighborhoods.checks import check_float
+
 KINDS = ("classification", "denoising")
 
 
@@ -55,7 +57,21 @@ class Task(ABC):
 
     @abstractmethod
     def test_batches(self, batch_size: int) -> Iterator[Batch]:
-        """The test set, always the same batches."""
+        """The test set, always the same batches: scored once, after the last epoch, for the reported figure."""
+
+    def validation_batches(self, batch_size: int) -> Iterator[Batch]:
+        """A fixed part of the training data kept out of training, scored after every epoch.
+
+        Whatever the harness looks at while training (the per-epoch curves, the spread of the
+        metric over the last epochs) comes from here, never from the test set. Empty unless a
+        task carves one.
+        """
+        return iter(())
+
+    def input_metric(self) -> float | None:
+        """The test metric of the unprocessed input where that means something (denoising: the noisy
+        images' PSNR, the floor any denoiser must clear); ``None`` for classification."""
+        return None
 
     @abstractmethod
     def train_size(self) -> int:
@@ -85,13 +101,26 @@ class Task(ABC):
 
 
 class TensorTask(Task):
-    """A classification task held as tensors: ``x`` ``(N, C, H, W)`` float, ``y`` ``(N,)`` int64."""
+    """A classification task held as tensors: ``x`` ``(N, C, H, W)`` float, ``y`` ``(N,)`` int64.
+
+    ``validation_fraction`` of the training samples (at least one, in an order fixed by
+    ``split_seed``, never by a run's seed) are set aside as the validation set and not trained on.
+    """
 
     kind = "classification"
     metric = "accuracy"
 
-    def __init__(self, train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor) -> None:
-        self.train_x, self.train_y, self.test_x, self.test_y = train_x, train_y, test_x, test_y
+    def __init__(self, train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor,
+                 validation_fraction: float = 0.1, split_seed: int = 0) -> None:
+        validation_fraction = check_float("validation_fraction", validation_fraction, low=0.0, high=1.0)
+        n_val = math.ceil(validation_fraction * train_x.shape[0]) if validation_fraction > 0 else 0
+        if n_val >= train_x.shape[0]:
+            raise ValueError(f"validation_fraction={validation_fraction} leaves no training sample of "
+                             f"{train_x.shape[0]}")
+        order = torch.randperm(train_x.shape[0], generator=torch.Generator().manual_seed(split_seed))
+        val, train = order[:n_val].sort().values, order[n_val:].sort().values
+        self.val_x, self.val_y = train_x[val], train_y[val]
+        self.train_x, self.train_y, self.test_x, self.test_y = train_x[train], train_y[train], test_x, test_y
         self.in_channels = train_x.shape[1]
         self.image_size = (train_x.shape[2], train_x.shape[3])
 
@@ -107,3 +136,7 @@ class TensorTask(Task):
     def test_batches(self, batch_size: int) -> Iterator[Batch]:
         for start in range(0, self.test_x.shape[0], batch_size):
             yield Batch(self.test_x[start:start + batch_size], self.test_y[start:start + batch_size])
+
+    def validation_batches(self, batch_size: int) -> Iterator[Batch]:
+        for start in range(0, self.val_x.shape[0], batch_size):
+            yield Batch(self.val_x[start:start + batch_size], self.val_y[start:start + batch_size])

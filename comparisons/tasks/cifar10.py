@@ -1,6 +1,7 @@
 """CIFAR-10 read from a folder the user already has, in the standard python pickle batch format.
 
-The folder is what ``cifar-10-python.tar.gz`` unpacks to (``cifar-10-batches-py``):
+The folder is what ``cifar-10-python.tar.gz`` unpacks to (``cifar-10-batches-py``), or its
+parent (the ``root`` torchvision's ``CIFAR10(root, download=True)`` was given):
 ``data_batch_1`` .. ``data_batch_5`` and ``test_batch``, each a pickled dict with ``b"data"``
 (uint8, ``(N, 3072)``, channel-major 32x32 images) and ``b"labels"`` (N ints in 0..9).
 Nothing is downloaded.
@@ -25,6 +26,8 @@ from .base import TensorTask
 
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILE = "test_batch"
+#: the folder the archive unpacks to (torchvision's ``root`` holds it)
+BATCHES_FOLDER = "cifar-10-batches-py"
 #: per-channel mean and std of the CIFAR-10 training set (0..1 scale)
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
@@ -69,34 +72,40 @@ def read_batch(path: Path) -> tuple[Tensor, Tensor]:
 
 
 class CIFAR10(TensorTask):
-    """CIFAR-10 from ``data_dir`` (the ``cifar-10-batches-py`` folder), normalised per channel.
+    """CIFAR-10 from ``data_dir`` (the ``cifar-10-batches-py`` folder or its parent), normalised per channel.
 
     Args:
-        data_dir: the folder with ``data_batch_1..5`` and ``test_batch``.
+        data_dir: the folder with ``data_batch_1..5`` and ``test_batch``, or the folder holding
+            ``cifar-10-batches-py`` (torchvision's ``root``).
         subset: keep only the first ``subset`` training images, ``None`` for all 50,000.
+        validation_fraction: share of the training images held out for validation.
     """
 
     name = "cifar10"
     num_classes = 10
 
-    def __init__(self, data_dir: str | Path | None, subset: int | None = None) -> None:
+    def __init__(self, data_dir: str | Path | None, subset: int | None = None,
+                 validation_fraction: float = 0.1) -> None:
         if data_dir is None:
             raise ValueError("task 'cifar10' needs --data-dir: the cifar-10-batches-py folder with data_batch_1..5 "
                              "and test_batch (python pickle format); nothing is downloaded")
         folder = Path(data_dir)
         if not folder.is_dir():
             raise ValueError(f"data_dir {str(folder)!r} is not a folder; expected the cifar-10-batches-py folder")
+        if not (folder / TEST_FILE).is_file() and (folder / BATCHES_FOLDER).is_dir():
+            folder = folder / BATCHES_FOLDER  # torchvision's root: the batches are one level down
         missing = [name for name in (*TRAIN_FILES, TEST_FILE) if not (folder / name).is_file()]
         if missing:
             raise ValueError(f"data_dir {str(folder)!r} is missing CIFAR-10 batch files {missing}; expected "
-                             f"{', '.join((*TRAIN_FILES, TEST_FILE))}")
+                             f"{', '.join((*TRAIN_FILES, TEST_FILE))} in it or in its {BATCHES_FOLDER} folder")
         train = [read_batch(folder / name) for name in TRAIN_FILES]
         test_x, test_y = read_batch(folder / TEST_FILE)
         train_x, train_y = torch.cat([x for x, _ in train]), torch.cat([y for _, y in train])
         if subset is not None:
             subset = check_int("subset", subset, minimum=1)
             train_x, train_y = train_x[:subset], train_y[:subset]
-        super().__init__(_normalise(train_x), train_y, _normalise(test_x), test_y)
+        super().__init__(_normalise(train_x), train_y, _normalise(test_x), test_y,
+                         validation_fraction=validation_fraction)
 
 
 def _normalise(x: Tensor) -> Tensor:

@@ -16,20 +16,22 @@ class Digits(TensorTask):
 
     Pixels (0..16) are scaled to [0, 1] and standardised with the training set's mean and
     standard deviation. The split does not depend on a run's seed, so every run of a sweep
-    is scored on the same test images.
+    is scored on the same test images; ``validation_fraction`` of the training images are
+    held out as the validation set (:class:`~comparisons.tasks.base.TensorTask`).
 
     Args:
         test_fraction: share of each class held out for testing.
         split_seed: seed of the stratified split.
         subset: keep only the first ``subset`` training images (quick tests), ``None`` for all.
         test_subset: keep only the first ``test_subset`` test images (quick tests), ``None`` for all.
+        validation_fraction: share of the training images held out for validation.
     """
 
     name = "digits"
     num_classes = 10
 
     def __init__(self, test_fraction: float = 0.25, split_seed: int = 0, subset: int | None = None,
-                 test_subset: int | None = None) -> None:
+                 test_subset: int | None = None, validation_fraction: float = 0.1) -> None:
         test_fraction = check_float("test_fraction", test_fraction, low=0.0, high=1.0, low_open=True)
         split_seed = check_int("split_seed", split_seed, minimum=0)
         data = load_digits()
@@ -43,4 +45,5 @@ class Digits(TensorTask):
         if test_subset is not None:
             test = test[:check_int("test_subset", test_subset, minimum=1)]
         mean, std = x[train].mean(), x[train].std()
-        super().__init__((x[train] - mean) / std, y[train], (x[test] - mean) / std, y[test])
+        super().__init__((x[train] - mean) / std, y[train], (x[test] - mean) / std, y[test],
+                         validation_fraction=validation_fraction, split_seed=split_seed)

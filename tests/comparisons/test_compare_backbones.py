@@ -9,7 +9,7 @@ from comparisons.backbones import DnCNN, OperatorDoesNotFit, build_backbone
 from comparisons.cli import main
 from comparisons.results import collect
 from comparisons.specs import OperatorSpec, parse_operator_list
-from comparisons.tasks import Denoise, Digits
+from comparisons.tasks import Digits, PhotoDenoise
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_vit_mixes_tokens_with_1d_and_2d_operators(digits):
 
 
 def test_dncnn_predicts_the_noise_around_one_aggregation_block():
-    task = Denoise(crop_size=32, crops_per_epoch=2, test_size=32, test_tiles=1)
+    task = PhotoDenoise(crop_size=32, crops_per_epoch=2, test_size=32, tile=32, validation_crops=1)
     model = build_backbone("dncnn", OperatorSpec("n3", name="n3"), task, width=4)
     assert isinstance(model, DnCNN) and model.aggregate.place == "aggregate"
     x = task.test_noisy
@@ -63,13 +63,16 @@ def test_an_operator_that_cannot_fit_names_the_operator_and_the_backbone(digits)
 
 def test_tiny_denoise_and_vit_runs_learn(tmp_path):
     config = tmp_path / "denoise.json"
-    config.write_text(json.dumps({"task_options": {"crop_size": 16, "crops_per_epoch": 32, "test_size": 16,
-                                                   "test_tiles": 1},
+    config.write_text(json.dumps({"task_options": {"crop_size": 16, "crops_per_epoch": 32, "test_size": 32,
+                                                   "tile": 16, "validation_crops": 4},
                                   "backbone_options": {"width": 4}, "recipe_options": {"batch_size": 16}}))
     assert main(["compare", "--task", "denoise", "--operators", "identity,conv2d", "--epochs", "2", "--seeds", "1",
                  "--config", str(config), "--out", str(tmp_path / "denoise")]) == 0
     records = collect([tmp_path / "denoise"])
-    assert {r["metric"] for r in records} == {"psnr"} and all(r["value"] > 10 for r in records)
+    assert {r["metric"] for r in records} == {"psnr"} and all(r["val_value"] > 10 for r in records)
+    finals = [r for r in records if r["epoch"] == 2]
+    assert len(finals) == 2 and all(r["value"] > 10 and r["input_value"] > 20 for r in finals)
+    assert all(r["value"] is None for r in records if r["epoch"] == 1)  # the test set is scored once
     config = tmp_path / "vit.json"
     config.write_text(json.dumps({"task_options": {"subset": 64, "test_subset": 100}, "backbone_options": {"dim": 8, "depth": 1},
                                   "recipe_options": {"batch_size": 32}}))

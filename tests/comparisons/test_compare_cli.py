@@ -110,11 +110,11 @@ def test_a_changed_configuration_is_not_resumed_into_old_results(tiny_config, un
 @pytest.mark.parametrize("argv, message", [
     (["--task", "mnist"], "unknown task 'mnist'; choices: digits, cifar10, denoise"),
     (["--operators", "conv2d,convmixer"], "unknown operator 'convmixer'; shorthands: conv2d, convnn"),
-    (["--operators", "identity"], "operator 'identity' does not fit backbone 'vgg11' at conv2"),
+    (["--operators", "n3block2d(patch_size=16)"], "operator 'n3block2d(patch_size=16)' does not fit backbone 'vgg11' at conv2"),
     (["--task", "cifar10", "--operators", "conv2d"], "task 'cifar10' needs --data-dir"),
     (["--task", "cifar10", "--data-dir", "/no/such/folder"], "is not a folder"),
     (["--preset", "everything"], "unknown preset 'everything'; choices: default, selection"),
-    (["--recipe", "fast"], "unknown recipe 'fast'; choices: default, poster, n3"),
+    (["--recipe", "fast"], "unknown recipe 'fast'; choices: default, denoise, poster, n3"),
     (["--backbone", "resnet"], "unknown backbone 'resnet'; choices: vgg, vit, dncnn"),
     (["--operators", "conv2d", "--vary", "selector"], "give one"),
     (["--config", "/no/such.toml"], "config file '/no/such.toml' does not exist"),
@@ -127,7 +127,10 @@ def test_bad_input_is_a_named_error_and_writes_nothing(argv, message, tmp_path, 
 
 
 @pytest.mark.parametrize("argv, message", [(["--epochs", "0"], "--epochs must be >= 1, got 0"),
-                                           (["--seeds", "-1"], "--seeds must be >= 1, got -1"),
+                                           (["--seeds", "-1"], "--seeds must be N (seeds 0..N-1), START:STOP"),
+                                           (["--seeds", "0"], "--seeds N must be >= 1, got '0'"),
+                                           (["--seeds", "5:3"], "got '5:3'"),
+                                           (["--baseline", "x", "--seeds", "1,a"], "got '1,a'"),
                                            (["--shard", "2/2"], "--shard i/n needs 0 <= i < n")])
 def test_bad_numbers_are_rejected_by_the_parser(argv, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:

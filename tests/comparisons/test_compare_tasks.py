@@ -11,13 +11,21 @@ from comparisons.tasks import CIFAR10, Denoise, Digits, make_task
 
 def test_digits_split_is_stratified_fixed_and_disjoint():
     a, b = Digits(), Digits()
-    assert a.train_x.shape == (1347, 1, 8, 8) and a.test_x.shape == (450, 1, 8, 8)
+    # 1,347 training images, 10% of them (135) held out for validation; 450 test images
+    assert a.train_x.shape == (1212, 1, 8, 8) and a.val_x.shape == (135, 1, 8, 8)
+    assert a.test_x.shape == (450, 1, 8, 8)
     torch.testing.assert_close(a.test_x, b.test_x)  # the split does not move between constructions
-    per_class = torch.bincount(torch.cat([a.train_y, a.test_y]), minlength=10)
+    torch.testing.assert_close(a.val_x, b.val_x)
+    per_class = torch.bincount(torch.cat([a.train_y, a.val_y, a.test_y]), minlength=10)
     held_out = torch.bincount(a.test_y, minlength=10)
     assert ((held_out - per_class * 0.25).abs() <= 1).all()  # stratified: a quarter of every class
     assert not torch.equal(Digits(split_seed=1).test_y, a.test_y)
-    assert abs(a.train_x.mean().item()) < 1e-5 and abs(a.train_x.std().item() - 1) < 1e-5
+    # standardised with the statistics of all 1,347 training images (validation included)
+    everything = torch.cat([a.train_x, a.val_x])
+    assert abs(everything.mean().item()) < 1e-5 and abs(everything.std().item() - 1) < 1e-5
+    # no image is both trained on and validated on
+    seen = {tuple(x.flatten().tolist()) for x in a.train_x}
+    assert sum(tuple(x.flatten().tolist()) in seen for x in a.val_x) <= 2  # digits has a few exact duplicates
 
 
 def test_epoch_order_depends_on_seed_and_epoch_only():
@@ -44,12 +52,22 @@ def write_fake_cifar(folder, n=6, corrupt=None):
 
 
 def test_cifar10_reads_the_python_pickle_batches(tmp_path):
-    task = CIFAR10(write_fake_cifar(tmp_path / "cifar-10-batches-py"))
+    task = CIFAR10(write_fake_cifar(tmp_path / "cifar-10-batches-py"), validation_fraction=0.0)
     assert task.train_x.shape == (30, 3, 32, 32) and task.test_x.shape == (6, 3, 32, 32)
     assert task.train_y.dtype == torch.int64 and 0 <= task.train_y.min() and task.train_y.max() <= 9
     raw = pickle.load(open(tmp_path / "cifar-10-batches-py" / "data_batch_1", "rb"))[b"data"]
     pixel = raw[0, 0] / 255.0  # channel-major: the first value is red at (0, 0)
     assert task.train_x[0, 0, 0, 0].item() == pytest.approx((pixel - 0.4914) / 0.2470, abs=1e-5)
+
+
+def test_cifar10_accepts_torchvisions_root_and_holds_out_validation(tmp_path):
+    write_fake_cifar(tmp_path / "cifar-10-batches-py")
+    root, folder = CIFAR10(tmp_path), CIFAR10(tmp_path / "cifar-10-batches-py")
+    assert root.train_x.shape == (27, 3, 32, 32) and root.val_x.shape == (3, 3, 32, 32)
+    torch.testing.assert_close(root.train_x, folder.train_x)
+    torch.testing.assert_close(root.val_x, folder.val_x)
+    with pytest.raises(ValueError, match="in it or in its cifar-10-batches-py folder"):
+        CIFAR10(tmp_path / "cifar-10-batches-py" / ".." / "..")
 
 
 def test_cifar10_missing_or_malformed_folder_is_a_named_error(tmp_path):

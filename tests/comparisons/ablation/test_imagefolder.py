@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from comparisons.ablation.imagefolder import ImageFolder
+from comparisons.tasks.imagefolder import ImageFolder
 
 
 def _write(folder, name, color, fmt="PNG", size=(6, 5)):
@@ -26,7 +26,7 @@ def folder(tmp_path):
 
 
 def test_classes_labels_split_and_normalisation(folder):
-    task = ImageFolder(folder, size=4, channels=3, test_fraction=0.5)
+    task = ImageFolder(folder, size=4, channels=3, test_fraction=0.5, validation_fraction=0.0)
     assert task.classes == ["bright", "dark"] and task.num_classes == 2
     assert task.train_x.shape == (4, 3, 4, 4) and task.test_x.shape == (4, 3, 4, 4)
     assert sorted(task.train_y.tolist()) == [0, 0, 1, 1]  # stratified: two of each class
@@ -41,13 +41,14 @@ def test_gray_and_a_given_train_test_split(tmp_path):
         for c, value in (("a", 200), ("b", 50)):
             for i in range(n):
                 _write(tmp_path / split / c, f"{i}.png", (value, value, value))
-    task = ImageFolder(tmp_path, size=5, channels=1)
-    assert task.train_x.shape == (6, 1, 5, 5) and task.test_x.shape == (4, 1, 5, 5)
+    task = ImageFolder(tmp_path, size=5, channels=1)  # 10% of the 6 training images: 1 for validation
+    assert task.train_x.shape == (5, 1, 5, 5) and task.val_x.shape == (1, 1, 5, 5)
+    assert task.test_x.shape == (4, 1, 5, 5)
     assert task.test_y.tolist() == [0, 0, 1, 1]
 
 
 def test_trains_through_compare_batches(folder):
-    task = ImageFolder(folder, size=4, test_fraction=0.5)
+    task = ImageFolder(folder, size=4, test_fraction=0.5, validation_fraction=0.0)
     batches = list(task.train_batches(seed=0, epoch=1, batch_size=3))
     assert sum(b.x.shape[0] for b in batches) == task.train_size() == 4
 

@@ -22,8 +22,9 @@ import torch
 from sklearn.model_selection import train_test_split
 from torch import Tensor
 
-from comparisons.tasks.base import TensorTask
 from neighborhoods.checks import check_float, check_int
+
+from .base import TensorTask
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 
@@ -67,12 +68,13 @@ class ImageFolder(TensorTask):
         size: side the images are resized to.
         channels: 1 (gray) or 3 (RGB).
         test_fraction, split_seed: the per-class split when the root has no ``train``/``test``.
+        validation_fraction: share of the training images held out for validation.
     """
 
     name = "imagefolder"
 
     def __init__(self, data_dir: str | Path | None, size: int = 32, channels: int = 3, test_fraction: float = 0.25,
-                 split_seed: int = 0) -> None:
+                 split_seed: int = 0, validation_fraction: float = 0.1) -> None:
         if data_dir is None:
             raise ValueError("task 'imagefolder' needs --data-dir: a folder with one sub-folder of images per class")
         root = Path(data_dir)
@@ -104,7 +106,8 @@ class ImageFolder(TensorTask):
         test_x, test_y = load_images(test_items, size, channels)
         mean = train_x.mean((0, 2, 3), keepdim=True)
         std = train_x.std((0, 2, 3), keepdim=True).clamp_min(1e-6)
-        super().__init__((train_x - mean) / std, train_y, (test_x - mean) / std, test_y)
+        super().__init__((train_x - mean) / std, train_y, (test_x - mean) / std, test_y,
+                         validation_fraction=validation_fraction, split_seed=split_seed)
 
     def describe(self) -> str:
         return (f"imagefolder: {self.num_classes} classes ({', '.join(self.classes[:5])}"
