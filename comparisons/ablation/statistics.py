@@ -36,7 +36,7 @@ VERDICTS = ("better", "worse", "not distinguishable")
 TAIL_FRACTION = 0.25
 #: the largest share of a run's total loss fall that may still happen in that tail
 CONVERGENCE_TOLERANCE = 0.10
-CONVERGENCE_CRITERION = (f"converged: in every seed the training loss fell by at most "
+CONVERGENCE_CRITERION = (f"converged: the training loss (mean over seeds) fell by at most "
                          f"{CONVERGENCE_TOLERANCE:.0%} of its total fall (first to last epoch) during the last "
                          f"{TAIL_FRACTION:.0%} of the epochs (at least one epoch)")
 MIN_SEEDS = 3
@@ -130,7 +130,7 @@ def tail_length(epochs: int) -> int:
 
 
 def converged(losses: Sequence[float]) -> bool:
-    """Whether one run's per-epoch training losses meet :data:`CONVERGENCE_CRITERION`.
+    """Whether a per-epoch training-loss curve meets :data:`CONVERGENCE_CRITERION`.
 
     ``(L[E - w] - L[E]) <= tol * (L[1] - L[E])`` with ``w`` = :func:`tail_length` (1-based
     epochs). A loss still falling steadily fails (about ``w / E`` of its fall is in the tail);

@@ -68,7 +68,7 @@ def test_warnings_few_seeds_not_converged_and_spread():
     assert noisy.verdict == "better"
     assert any("less than the metric's spread of 16.50" in w for w in noisy.warnings)
     text = "\n".join(notes(table))
-    assert "slow: training loss not converged" in text and "converged: in every seed" in text
+    assert "slow: training loss not converged" in text and "converged: the training loss (mean over seeds)" in text
 
 
 def test_one_seed_prints_no_interval_instead_of_zero():
