@@ -76,7 +76,9 @@ def ablation(folder: Path, out_dir: Path) -> Path:
         bars.bar(i, float(np.mean(finals)), color=colours(i % 10), alpha=0.6)
         bars.scatter([i] * len(finals), finals, color="black", s=10, zorder=3)
         for seed, records in sorted(runs[name].items()):
-            curves.plot([r["epoch"] for r in records], [r["value"] for r in records], color=colours(i % 10),
+            # per-epoch curves are the validation metric (runs since the test set is scored once), else the test's
+            key = "val_value" if all(r.get("val_value") is not None for r in records) else "value"
+            curves.plot([r["epoch"] for r in records], [r[key] for r in records], color=colours(i % 10),
                         marker=".", label=labels[name] if seed == min(runs[name]) else None)
         every = [r for records in runs[name].values() for r in records]
         cost.scatter([every[-1]["parameters"]], [np.mean([r["seconds"] for r in every])], color=colours(i % 10),
@@ -84,7 +86,7 @@ def ablation(folder: Path, out_dir: Path) -> Path:
     bars.set_xticks(range(len(names)), [labels[n] for n in names], rotation=30, ha="right", fontsize=8)
     bars.set_ylabel(f"final {metric} (bar: seed mean, dots: seeds)", fontsize=8)
     curves.set_xlabel("epoch")
-    curves.set_ylabel(metric)
+    curves.set_ylabel(f"{metric} per epoch (validation where recorded)", fontsize=8)
     curves.legend(fontsize=7)
     cost.set_xscale("log")
     cost.set_xlabel("parameters")
