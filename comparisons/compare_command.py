@@ -194,7 +194,8 @@ def build_sweep(args: argparse.Namespace) -> tuple[Sweep, Path]:
         raise ValueError(f"--baseline must be one of the operators {labels}, got {baseline!r}")
     sweep = Sweep(task=task, backbone=backbone, operators=specs, recipe=recipe,
                   epochs=pick("epochs", "epochs", recipe.epochs), seeds=tuple(seeds),
-                  task_options=task_options, backbone_options=dict(settings.get("backbone_options", {})),
+                  task_options=task_options,
+                  backbone_options={**(preset.backbone_options if preset else {}), **settings.get("backbone_options", {})},
                   device=device, baseline=baseline or labels[0])
     if pick("match", "match", None) == "params":
         sweep = match_parameters(sweep)

@@ -12,7 +12,7 @@ spatial), and vs the branching ratio.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .specs import DEFAULT_MIXERS, DEFAULT_OPERATORS, OperatorSpec
@@ -54,6 +54,7 @@ class Preset:
     task: str | None = None
     backbone: str | None = None
     recipe: str | None = None
+    backbone_options: dict[str, Any] = field(default_factory=dict)
 
 
 def _k_study() -> tuple[OperatorSpec, ...]:
@@ -91,7 +92,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            "blocks between two DnCNN stages against plain DnCNN (identity: the block is a 1x1 map)",
            (OperatorSpec(label="plain-dncnn", name="identity"),
             *(OperatorSpec(label=n, name=n) for n in ("n3", "nonlocal", "convnn"))),
-           task="denoise", recipe="denoise"),
+           task="denoise", recipe="denoise", backbone_options={"depth": 4}),
 )}
 
 

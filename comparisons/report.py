@@ -128,3 +128,19 @@ def write_report(records: list[dict[str, Any]], out: Path, command: str | None =
     path = out / "report.md"
     atomic_write_text(path, report_markdown(table_list, command, names))
     return path
+
+
+def saved_run_block(folder: Path, baseline: str | None = None) -> str:
+    """The markdown the README and ``docs/ablations.md`` show for a saved run: the table, its notes,
+    and the command and machine that produced it (``tests/test_docs.py`` keeps the pages equal to it)."""
+    import json
+
+    from .results import collect
+
+    folder = Path(folder)
+    sweep_file = folder / "sweep.json"
+    saved = json.loads(sweep_file.read_text()) if sweep_file.exists() else {}
+    (table,) = tables(collect([folder]), baseline or saved.get("baseline"))
+    lines = [markdown(table), ""] + [f"- {line}" for line in notes(table)[:-3]]
+    lines += ["", f"Produced by `{saved.get('command', '?')}` on {provenance.machine_line(table.environment or {})}."]
+    return "\n".join(lines)

@@ -101,3 +101,12 @@ def describe(env: dict[str, Any]) -> list[str]:
             value = ", ".join(f"{k}={v}" for k, v in value.items())
         lines.append(f"{key}: {value if value is not None else 'unknown'}")
     return lines
+
+
+def machine_line(env: dict[str, Any]) -> str:
+    """One line for under a table: CPU, cores, device, threads, torch, Python, OS, commit."""
+    commit = env.get("git_commit") or "not a git checkout"
+    return (f"{env.get('cpu', '?')} ({env.get('cpu_count', '?')} cores), device {env.get('device', '?')}, "
+            f"{env.get('threads', '?')} torch thread(s) per process, torch {env.get('torch', '?')}, "
+            f"Python {env.get('python', '?')}, {env.get('os', '?')}, {env.get('package', '?')} at commit "
+            f"{commit[:12]}{'+dirty' if commit.endswith('+dirty') else ''}")

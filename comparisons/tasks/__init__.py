@@ -10,7 +10,6 @@ from typing import Any
 
 from .base import Batch, Task, epoch_generator
 from .cifar10 import CIFAR10
-from .denoise import Denoise
 from .digits import Digits
 from .imagefolder import ImageFolder
 from .photos import PhotoDenoise
@@ -26,5 +25,4 @@ def make_task(name: str, **kwargs: Any) -> Task:
     return TASKS[name](**kwargs)
 
 
-__all__ = ["CIFAR10", "TASKS", "Batch", "Denoise", "Digits", "ImageFolder", "PhotoDenoise", "Task", "epoch_generator",
-           "make_task"]
+__all__ = ["CIFAR10", "TASKS", "Batch", "Digits", "ImageFolder", "PhotoDenoise", "Task", "epoch_generator", "make_task"]

@@ -108,7 +108,7 @@ def test_a_changed_configuration_is_not_resumed_into_old_results(tiny_config, un
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--task", "mnist"], "unknown task 'mnist'; choices: digits, cifar10, denoise"),
+    (["--task", "mnist"], "unknown task 'mnist'; choices: digits, cifar10, denoise, imagefolder"),
     (["--operators", "conv2d,convmixer"], "unknown operator 'convmixer'; shorthands: conv2d, convnn"),
     (["--operators", "n3block2d(patch_size=16)"], "operator 'n3block2d(patch_size=16)' does not fit backbone 'vgg11' at conv2"),
     (["--task", "cifar10", "--operators", "conv2d"], "task 'cifar10' needs --data-dir"),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from comparisons.tasks import CIFAR10, Denoise, Digits, make_task
+from comparisons.tasks import CIFAR10, Digits, make_task
 
 
 def test_digits_split_is_stratified_fixed_and_disjoint():
@@ -100,19 +100,6 @@ def test_cifar10_refuses_pickles_that_would_run_code(tmp_path):
         CIFAR10(folder)
 
 
-def test_denoise_trains_on_one_photo_and_tests_on_the_other():
-    task = Denoise(sigma=25, crop_size=16, crops_per_epoch=10, test_size=32, test_tiles=2)
-    batches = list(task.train_batches(seed=0, epoch=1, batch_size=4))
-    assert [b.x.shape[0] for b in batches] == [4, 4, 2]
-    noise = torch.cat([b.x - b.y for b in batches])
-    assert noise.std().item() == pytest.approx(25 / 255, rel=0.1)
-    assert task.test_clean.shape == (4, 1, 32, 32)
-    noisy_psnr = task.finish(((task.test_noisy - task.test_clean) ** 2).mean().item())
-    assert noisy_psnr == pytest.approx(20.17, abs=0.2)  # 20 log10(255 / 25)
-    clean = torch.cat([b.y for b in batches])
-    assert not any(torch.equal(clean[0], t) for t in task.test_clean)
-
-
 def test_unknown_task_lists_the_choices():
-    with pytest.raises(ValueError, match="unknown task 'mnist'; choices: digits, cifar10, denoise"):
+    with pytest.raises(ValueError, match="unknown task 'mnist'; choices: digits, cifar10, denoise, imagefolder"):
         make_task("mnist")

@@ -53,3 +53,10 @@ def test_describe_prints_one_line_per_key():
     assert [line.split(":")[0] for line in lines] == list(provenance.KEYS)
     assert "git_commit: not a git checkout" in lines
     assert any(line.startswith("determinism: deterministic_algorithms=") for line in lines)
+
+
+def test_machine_line_names_cpu_torch_and_the_short_commit():
+    env = provenance.environment("cpu", threads=1)
+    env["git_commit"] = "0123456789abcdef0123+dirty"
+    line = provenance.machine_line(env)
+    assert env["cpu"] in line and f"torch {torch.__version__}" in line and "commit 0123456789ab+dirty" in line
