@@ -113,3 +113,27 @@ def test_match_params_brings_every_operator_near_the_baseline(tiny_config, tmp_p
     assert sweep.operator_options["nonlocal"]["width"] > 2  # nonlocal has fewer parameters at a width: it grows
     assert abs(counts["nonlocal"] / counts["conv2d"] - 1) <= 0.05
     assert "identity" in sweep.operator_notes and "conv2d" not in sweep.operator_notes
+
+
+def test_identity_control_is_in_the_vit_and_selection_presets_and_denoise_compares_with_plain_dncnn():
+    from comparisons.presets import get_preset
+
+    assert [s.label for s in get_preset("vit").operators][0] == "identity"  # the baseline: no mixing
+    assert "identity" in [s.label for s in get_preset("selection").operators]
+    denoise = get_preset("denoise")
+    assert [s.label for s in denoise.operators] == ["plain-dncnn", "n3", "nonlocal", "convnn"]
+    assert denoise.operators[0].name == "identity" and denoise.backbone_options["depth"] * 2 >= 7
+
+
+def test_match_params_says_when_it_cannot(tiny_config, tmp_path):
+    from comparisons.cli import build_parser
+    from comparisons.compare_command import build_sweep
+
+    # identity has no 3x3 weights: even 8x the width cannot reach conv2d's parameter count... or it can;
+    # either way the note states the count and the gap, and 'cannot' exactly when the gap exceeds 5%
+    args = build_parser().parse_args(["compare", "--config", str(tiny_config), "--operators", "conv2d,identity",
+                                      "--match", "params", "--out", str(tmp_path)])
+    sweep, _ = build_sweep(args)
+    note = sweep.operator_notes["identity"]
+    gap = float(note.split("parameters, ")[1].split("%")[0]) / 100
+    assert ("cannot come within 5%" in note) == (abs(gap) > 0.05)
