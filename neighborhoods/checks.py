@@ -100,3 +100,31 @@ def check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, got {value!r} of type {type(value).__name__}")
     return value
+
+
+def parse_seed_list(text: str) -> list[int]:
+    """``"0:20"`` -> 0..19, ``"1,5,9"`` -> those, ``"0:3,10"`` -> 0, 1, 2, 10 (order kept, no repeats).
+
+    The seed lists of the command line (``verify --seeds``, ``compare --seeds``); a ``ValueError``
+    that says the accepted forms otherwise.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"seeds must be a str such as '0:20' or '1,5,9', got {text!r} of type {type(text).__name__}")
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if ":" in part:
+                start, stop = (int(v) for v in part.split(":"))
+                if not 0 <= start < stop:
+                    raise ValueError
+                chunk: Iterable[int] = range(start, stop)
+            else:
+                chunk = [int(part)]
+                if chunk[0] < 0:
+                    raise ValueError
+        except ValueError:
+            raise ValueError(f"expected seeds as START:STOP (0 <= START < STOP) or non-negative integers separated "
+                             f"by commas, e.g. '0:20' or '1,5,9'; got {text!r}") from None
+        seeds.extend(s for s in chunk if s not in seeds)
+    return seeds

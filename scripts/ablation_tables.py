@@ -2,7 +2,7 @@
 
 Each page marks a run's place with ``<!-- run NAME -->`` ... ``<!-- end NAME -->`` (or a
 bare ``<!-- NAME -->`` the first time); the block between is replaced by
-:func:`comparisons.report.saved_run_block` of ``docs/results/compare-<NAME>``. tests/test_docs.py
+:func:`comparisons.ablation.report.saved_run_block` of ``docs/results/compare-<NAME>``. tests/test_docs.py
 checks that the pages hold exactly these blocks.
 
     python scripts/ablation_tables.py
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from comparisons.report import saved_run_block
+from comparisons.ablation.report import saved_run_block
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = (ROOT / "README.md", ROOT / "docs" / "ablations.md")

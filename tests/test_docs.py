@@ -109,7 +109,7 @@ README_RUNS = ("compare-digits", "compare-digits-seeds-5-9", "compare-denoise")
 def test_readme_and_ablations_show_the_saved_runs(name):
     """The README's and docs/ablations.md's tables of these runs are generated from the saved records:
     every line of the table, its warnings, the command and the machine appear on both pages."""
-    from comparisons.report import saved_run_block
+    from comparisons.ablation.report import saved_run_block
 
     folder = DOCS / "results" / name
     assert _has_statistics(folder), f"{name} was saved without statistics and provenance"

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from comparisons.cli import main
-from comparisons.results import collect
+from comparisons.ablation.results import collect
 
 TINY = {"task_options": {"subset": 64, "test_subset": 100}, "backbone_options": {"width": 2},
         "recipe_options": {"batch_size": 32}}
@@ -97,9 +97,9 @@ def test_seed_ranges_and_lists(tiny_config, tmp_path):
 
 
 def test_match_params_brings_every_operator_near_the_baseline(tiny_config, tmp_path, capsys):
-    from comparisons.backbones import build_backbone
-    from comparisons.compare_command import build_sweep
-    from comparisons.recipes import count_parameters
+    from comparisons.ablation.backbones import build_backbone
+    from comparisons.ablation.command import build_sweep
+    from comparisons.ablation.recipes import count_parameters
     from comparisons.cli import build_parser
 
     args = build_parser().parse_args(["compare", "--config", str(tiny_config), "--operators", "conv2d,nonlocal,identity",
@@ -116,7 +116,7 @@ def test_match_params_brings_every_operator_near_the_baseline(tiny_config, tmp_p
 
 
 def test_identity_control_is_in_the_vit_and_selection_presets_and_denoise_compares_with_plain_dncnn():
-    from comparisons.presets import get_preset
+    from comparisons.ablation.presets import get_preset
 
     assert [s.label for s in get_preset("vit").operators][0] == "identity"  # the baseline: no mixing
     assert "identity" in [s.label for s in get_preset("selection").operators]
@@ -127,7 +127,7 @@ def test_identity_control_is_in_the_vit_and_selection_presets_and_denoise_compar
 
 def test_match_params_says_when_it_cannot(tiny_config, tmp_path):
     from comparisons.cli import build_parser
-    from comparisons.compare_command import build_sweep
+    from comparisons.ablation.command import build_sweep
 
     # identity has no 3x3 weights: even 8x the width cannot reach conv2d's parameter count... or it can;
     # either way the note states the count and the gap, and 'cannot' exactly when the gap exceeds 5%

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from comparisons.tasks.imagefolder import ImageFolder
+from comparisons.ablation.tasks.imagefolder import ImageFolder
 
 
 def _write(folder, name, color, fmt="PNG", size=(6, 5)):

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from comparisons.tasks.photos import TEST_PHOTOS, TRAIN_PHOTOS, VALIDATION_PHOTOS, PhotoDenoise, photo
+from comparisons.ablation.tasks.photos import TEST_PHOTOS, TRAIN_PHOTOS, VALIDATION_PHOTOS, PhotoDenoise, photo
 
 
 @pytest.fixture(scope="module")

@@ -20,19 +20,20 @@ import torch.distributed as dist
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .ablation.cost import MATCH_TOLERANCE, count_parameters, match_width
-from .ablation.summary import tables, to_json
+from neighborhoods.checks import parse_seed_list
+
 from .backbones import BACKBONES, DEFAULT_BACKBONE, build_backbone
 from .config import ConfigError, load_config
+from .cost import MATCH_TOLERANCE, count_parameters, match_width
 from .presets import PRESETS, get_preset, vary_selector
 from .recipes import RECIPES, get_recipe
 from .report import rich_tables, write_report
 from .results import RunStore, atomic_write_text, collect
 from .specs import parse_operator_list
+from .summary import tables, to_json
 from .sweep import Sweep
 from .tasks import TASKS
 from .train import Dist, is_finished, train_run
-from .verify_command import parse_seeds as parse_seed_list
 
 SWEEP_FILE = "sweep.json"
 VARY = ("selector",)
@@ -46,7 +47,8 @@ DEFAULT_WIDTH = {"vgg": 8, "vit": 32, "dncnn": 32}
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
-    """``N`` -> seeds ``0..N-1``; ``a:b`` -> ``a..b-1``; ``1,5,9`` or ``0:3,10`` -> those (``verify --seeds``'s parser)."""
+    """``N`` -> seeds ``0..N-1``; ``a:b`` -> ``a..b-1``; ``1,5,9`` or ``0:3,10`` -> those (``verify --seeds``'s
+    parser, :func:`neighborhoods.checks.parse_seed_list`; only a bare ``N`` means a count here)."""
     if text.strip().isdigit():
         count = int(text)
         if count < 1:
@@ -54,7 +56,7 @@ def parse_seeds(text: str) -> tuple[int, ...]:
         return tuple(range(count))
     try:
         return tuple(parse_seed_list(text))
-    except argparse.ArgumentTypeError:
+    except ValueError:
         raise argparse.ArgumentTypeError(f"--seeds must be N (seeds 0..N-1), START:STOP (0 <= START < STOP) or "
                                          f"non-negative seeds separated by commas, e.g. 5, 5:10 or 0:3,10; "
                                          f"got {text!r}") from None

@@ -16,9 +16,9 @@ from typing import Any
 
 from rich.table import Table as RichTable
 
-from .ablation import provenance
-from .ablation.summary import METRIC_UNITS, Table, cells, headers, input_cells, markdown, notes, tables, to_csv
+from . import provenance
 from .results import RESULTS_FILE, atomic_write, atomic_write_text, write_jsonl
+from .summary import METRIC_UNITS, Table, cells, headers, input_cells, markdown, notes, tables, to_csv
 
 CSV_FILE = "results.csv"
 MEMORY_NOTE = ("peak memory: CUDA's max allocated on GPU; on CPU, where torch keeps no allocator peak, the bytes "
