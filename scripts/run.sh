@@ -4,4 +4,6 @@
 # Any arguments replace it: `bash scripts/run.sh verify` checks the library's theorems.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-exec "$VENV/bin/neighbor-zoo" "${@:-compare}"
+# the default run: two runs at a time, one per core of a 2-core machine (README, "Comparing operators")
+if [ $# -eq 0 ]; then set -- compare --jobs 2; fi
+exec "$VENV/bin/neighbor-zoo" "$@"

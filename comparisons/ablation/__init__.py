@@ -4,8 +4,11 @@
 combiner parts, :mod:`.parts`), :mod:`.presets` and :mod:`.config` name whole sweeps,
 :mod:`.recipes` how a run trains, :mod:`.sweep` which runs a command makes, :mod:`.tasks` and
 :mod:`.backbones` the data and the network, :mod:`.train` trains one run resumably,
-:mod:`.results` stores its records and :mod:`.report` draws tables and plots from them;
-:mod:`.command` is the ``compare`` and ``report`` subcommands.
+:mod:`.results` stores its records (each with its configuration and :mod:`.provenance`'s
+environment) and :mod:`.report` draws tables and plots from them: :mod:`.summary` computes a
+table's rows with :mod:`.statistics` (intervals, paired verdicts, convergence) and
+:mod:`.cost` (parameters, FLOPs, width matching); :mod:`.command` is the ``compare`` and
+``report`` subcommands.
 """
 
 from .command import register
