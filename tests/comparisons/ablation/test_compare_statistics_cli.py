@@ -137,3 +137,10 @@ def test_match_params_says_when_it_cannot(tiny_config, tmp_path):
     note = sweep.operator_notes["identity"]
     gap = float(note.split("parameters, ")[1].split("%")[0]) / 100
     assert ("cannot come within 5%" in note) == (abs(gap) > 0.05)
+
+
+@pytest.mark.parametrize("command", ["compare", "report"])
+def test_help_renders(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0 and "--baseline" in capsys.readouterr().out
