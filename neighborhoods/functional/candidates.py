@@ -90,7 +90,7 @@ class _CandidateSum(torch.autograd.Function):
         out = values.new_empty(b, index.shape[0], weight.shape[-1], d)
         for q0, q1, lo, hi in bands:
             dense = _scatter_dense(weight[:, q0:q1], index[q0:q1], lo, hi - lo)
-            out[:, q0:q1] = (dense.flatten(1, 2) @ values[:, lo:hi]).view(b, q1 - q0, -1, d)
+            out[:, q0:q1] = (dense.flatten(1, 2) @ values[:, lo:hi]).view(b, q1 - q0, weight.shape[-1], d)
         ctx.save_for_backward(values, weight, index)
         ctx.bands = bands
         return out
@@ -106,12 +106,12 @@ class _CandidateSum(torch.autograd.Function):
         grad_weight = torch.empty_like(weight) if need_weight else None
         b, _, d = values.shape
         for q0, q1, lo, hi in ctx.bands:
-            g = grad_out[:, q0:q1].reshape(b, -1, d)  # (b, bq s, d)
+            g = grad_out[:, q0:q1].reshape(b, (q1 - q0) * grad_out.shape[2], d)  # (b, bq s, d)
             if need_values:
                 dense = _scatter_dense(weight[:, q0:q1], index[q0:q1], lo, hi - lo).flatten(1, 2)
                 grad_values[:, lo:hi].baddbmm_(dense.transpose(1, 2), g)
             if need_weight:
-                full = (g @ values[:, lo:hi].transpose(1, 2)).view(b, q1 - q0, -1, hi - lo)  # (b, bq, s, L)
+                full = (g @ values[:, lo:hi].transpose(1, 2)).view(b, q1 - q0, grad_out.shape[2], hi - lo)  # (b, bq, s, L)
                 m = index.shape[1]
                 picked = full.gather(3, (index[q0:q1] - lo)[None, :, None, :].expand(b, q1 - q0, full.shape[2], m))
                 grad_weight[:, q0:q1] = picked.transpose(2, 3)
