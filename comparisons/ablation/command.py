@@ -84,14 +84,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="torch CPU threads per process (default 1: the layers are small, so threads cost more "
                         "than they give; scale out with --shard or torchrun instead)")
     p.add_argument("--shard", type=parse_shard, default=None, help="run only shard i of n of the sweep (0-based)")
-    p.set_defaults(run=run_compare)
+    p.set_defaults(run=run_compare, extra="experiments")
 
     p = sub.add_parser("report", help="re-render the table and plots of saved compare results",
                        description="Merge the records under one or more results folders (shards of a sweep) and "
                                    "write results.jsonl, report.md and the plots; print the table.")
     p.add_argument("folders", nargs="+", help="results folders written by neighbor-zoo compare")
     p.add_argument("--out", default=None, help="where to write the merged report (default: the first folder)")
-    p.set_defaults(run=run_report)
+    p.set_defaults(run=run_report, extra="experiments")
 
 
 def build_sweep(args: argparse.Namespace) -> tuple[Sweep, Path]:
