@@ -12,6 +12,7 @@ table's rows with :mod:`.statistics` (intervals, paired verdicts, convergence) a
 """
 
 from .command import register
+from .record import RunRecord
 from .results import collect
 
-__all__ = ["collect", "register"]
+__all__ = ["RunRecord", "collect", "register"]

@@ -27,13 +27,14 @@ from .config import ConfigError, load_config
 from .cost import MATCH_TOLERANCE, count_parameters, match_width
 from .presets import PRESETS, get_preset, vary_selector
 from .recipes import RECIPES, get_recipe
+from .record import RunRecord
 from .report import rich_tables, write_report
 from .results import RunStore, atomic_write_text, collect
 from .specs import parse_operator_list
 from .summary import tables, to_json
 from .sweep import Sweep
 from .tasks import TASKS
-from .train import Dist, is_finished, train_run
+from .train import Built, Dist, build_model, is_finished, train_run
 
 SWEEP_FILE = "sweep.json"
 VARY = ("selector",)
@@ -126,7 +127,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=positive_int("--jobs"), default=1,
                    help="train this many runs at a time, each in its own process with --threads threads "
                         "(default 1; --jobs 2 on a 2-core machine halves the wall time)")
-    p.set_defaults(run=run_compare)
+    p.set_defaults(run=run_compare, extra="experiments")
 
     p = sub.add_parser("report", help="re-render the table and plots of saved compare results",
                        description="Merge the records under one or more results folders (shards of a sweep) and "
@@ -138,7 +139,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the operator every other is compared with (default: the sweep's, else the first)")
     p.add_argument("--json", action="store_true",
                    help="print the summary as one JSON object (README: 'report --json') instead of the table")
-    p.set_defaults(run=run_report)
+    p.set_defaults(run=run_report, extra="experiments")
 
 
 def build_sweep(args: argparse.Namespace) -> tuple[Sweep, Path]:
@@ -219,25 +220,25 @@ def match_parameters(sweep: Sweep) -> Sweep:
         raise ValueError(f"--match params: backbone {sweep.backbone!r} has no width option to scale")
     key, task = WIDTH_OPTION[sweep.backbone], sweep.make_task()
     start = int(sweep.backbone_options.get(key, DEFAULT_WIDTH[sweep.backbone]))
-    specs = {s.label: s for s in sweep.operators}
+    layers = {layer.label: layer for layer in sweep.layers}
 
-    def parameters_at(spec, width: int) -> int | None:
+    def parameters_at(layer, width: int) -> int | None:
         try:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(0)
-                model = build_backbone(sweep.backbone, spec, task, **{**sweep.backbone_options, key: width})
+                model = build_backbone(sweep.backbone, layer, task, **{**sweep.backbone_options, key: width})
         except ValueError:
             return None
         return count_parameters(model)
 
-    target = parameters_at(specs[sweep.baseline], start)
+    target = parameters_at(layers[sweep.baseline], start)
     if target is None:
         raise ValueError(f"--match params: the baseline {sweep.baseline!r} does not build at {key}={start}")
     options, notes = {}, {}
-    for label, spec in specs.items():
+    for label, layer in layers.items():
         if label == sweep.baseline:
             continue
-        found = match_width(lambda w, spec=spec: parameters_at(spec, w), target, start)
+        found = match_width(lambda w, layer=layer: parameters_at(layer, w), target, start)
         options[label] = {key: found.width}
         notes[label] = (f"{key}={found.width}: {found.parameters:,} parameters, {found.relative_error:+.1%} from "
                         f"{sweep.baseline}'s {target:,}" + ("" if found.within else
@@ -245,18 +246,25 @@ def match_parameters(sweep: Sweep) -> Sweep:
     return dataclasses.replace(sweep, operator_options=options, operator_notes=notes)
 
 
-def check_sweep(sweep: Sweep, out: Path) -> None:
-    """Everything that can fail before training: the task's data, every operator in the backbone, old runs."""
-    task = sweep.make_task()
+def check_sweep(sweep: Sweep, out: Path) -> dict[str, Built]:
+    """Everything that can fail before training: the task's data, every operator in the backbone, old runs.
+
+    Each operator's backbone is built (and probed) once, for its first seed, exactly as
+    training builds it; the models are returned by run id for :func:`train_run` to train, so
+    no model is built twice. (The meta device cannot stand in: k-NN selection and N3's
+    windows ask their tensors for data, e.g. ``nonzero``.)
+    """
+    sweep.make_task()
     if sweep.backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {sweep.backbone!r}; choices: {', '.join(BACKBONES)}")
-    for spec in sweep.operators:
+    built = {}
+    for run in sweep.runs():
+        if run.seed != sweep.seeds[0]:
+            continue
         try:
-            torch.manual_seed(0)
-            build_backbone(sweep.backbone, spec, task,
-                           **{**sweep.backbone_options, **sweep.operator_options.get(spec.label, {})})
+            built[run.id] = build_model(run)
         except ValueError as err:
-            where = f" (from {spec.origin})" if spec.origin else ""
+            where = f" (from {run.spec.origin})" if run.spec.origin else ""
             raise ValueError(f"{err}{where}") from None
     for run in sweep.runs():
         store = RunStore(out, run.id)
@@ -265,6 +273,7 @@ def check_sweep(sweep: Sweep, out: Path) -> None:
             raise ValueError(f"{store.folder} holds a run of {run.spec.label!r} seed {run.seed} configured "
                              f"differently (epochs, recipe, task or backbone options); use another --out or "
                              f"delete that folder")
+    return built
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -305,21 +314,23 @@ def _init_distributed(device: str) -> tuple[Dist, torch.device]:
 def run_compare(args: argparse.Namespace, console: Console, on_epoch=None) -> int:
     try:
         sweep, out = build_sweep(args)
-        check_sweep(sweep, out)
+        built = check_sweep(sweep, out)
     except (ValueError, ConfigError) as err:
         console.print(f"error: {err}", style="red", highlight=False, markup=False)
         return 2
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
-        return _run_sweep(args, console, sweep, out, on_epoch)
+        return _run_sweep(args, console, sweep, out, on_epoch, built)
     finally:
         torch.set_num_threads(threads)
 
 
-def _run_sweep(args: argparse.Namespace, console: Console, sweep: Sweep, out: Path, on_epoch: Any) -> int:
+def _run_sweep(args: argparse.Namespace, console: Console, sweep: Sweep, out: Path, on_epoch: Any,
+               built: dict[str, Built]) -> int:
     d, device = _init_distributed(sweep.device)
     runs = sweep.shard(*args.shard) if args.shard else sweep.runs()
+    built = {run.id: built[run.id] for run in runs if run.id in built}  # other shards' models: not trained here
     command = command_line(args)
     if d.main:
         atomic_write_text(out / SWEEP_FILE, json.dumps({"command": command, "task": sweep.task,
@@ -334,13 +345,15 @@ def _run_sweep(args: argparse.Namespace, console: Console, sweep: Sweep, out: Pa
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, disable=not d.main) as progress:
         all_runs = progress.add_task("runs", total=len(runs))
-        if args.jobs > 1 and d.world == 1:
+        if args.jobs > 1 and d.world == 1:  # the workers build their own models (the same numbers)
+            built.clear()
             _run_in_processes(args, progress, all_runs, runs, out)
             runs = []
         for run in runs:
             store = RunStore(out, run.id)
             label = f"{run.spec.label} (seed {run.seed})"
             if is_finished(run, store):
+                built.pop(run.id, None)
                 progress.console.print(f"{label}: finished earlier, skipped", highlight=False)
                 progress.advance(all_runs)
                 continue
@@ -349,19 +362,19 @@ def _run_sweep(args: argparse.Namespace, console: Console, sweep: Sweep, out: Pa
             def started(first: int, total: int, epochs=epochs) -> None:
                 progress.update(epochs, completed=first - 1)
 
-            def done(record: dict[str, Any], epochs=epochs, label=label) -> None:
+            def done(record: RunRecord, epochs=epochs, label=label) -> None:
                 progress.advance(epochs)
                 if d.main:
-                    scores = [f"{name} {record['metric']} {record[key]:.2f}"
-                              for name, key in (("validation", "val_value"), ("test", "value"))
-                              if record.get(key) is not None]
-                    progress.console.print(f"{label} epoch {record['epoch']}/{record['epochs']}: train loss "
-                                           f"{record['train_loss']:.4f}, {', '.join(scores)}, "
-                                           f"{record['seconds']:.1f} s", highlight=False)
+                    scores = [f"{name} {record.metric} {value:.2f}"
+                              for name, value in (("validation", record.val_value), ("test", record.value))
+                              if value is not None]
+                    progress.console.print(f"{label} epoch {record.epoch}/{record.epochs}: train loss "
+                                           f"{record.train_loss:.4f}, {', '.join(scores)}, "
+                                           f"{record.seconds:.1f} s", highlight=False)
                 if on_epoch is not None:
                     on_epoch(record)
 
-            train_run(run, store, device, on_epoch=done, on_start=started)
+            train_run(run, store, device, on_epoch=done, on_start=started, built=built.pop(run.id, None))
             progress.remove_task(epochs)
             progress.advance(all_runs)
     if d.main:
@@ -374,7 +387,7 @@ def _run_sweep(args: argparse.Namespace, console: Console, sweep: Sweep, out: Pa
     return 0
 
 
-def _train_quietly(run: Any, out: Path, device: str, threads: int) -> dict[str, Any]:
+def _train_quietly(run: Any, out: Path, device: str, threads: int) -> RunRecord:
     """One run in a worker process (``--jobs``); returns its last record."""
     torch.set_num_threads(threads)
     return train_run(run, RunStore(out, run.id), torch.device(device))[-1]
@@ -394,13 +407,13 @@ def _run_in_processes(args: argparse.Namespace, progress: Progress, all_runs: An
         futures = {pool.submit(_train_quietly, run, out, run.sweep.device, args.threads): run for run in todo}
         for future in as_completed(futures):
             run, record = futures[future], future.result()
-            progress.console.print(f"{run.spec.label} (seed {run.seed}): {record['epochs']} epochs, train loss "
-                                   f"{record['train_loss']:.4f}, test {record['metric']} {record['value']:.2f}",
+            progress.console.print(f"{run.spec.label} (seed {run.seed}): {record.epochs} epochs, train loss "
+                                   f"{record.train_loss:.4f}, test {record.metric} {record.value:.2f}",
                                    highlight=False)
             progress.advance(all_runs)
 
 
-def print_tables(console: Console, records: list[dict[str, Any]], baseline: str | None, strict: bool = True) -> None:
+def print_tables(console: Console, records: list[RunRecord], baseline: str | None, strict: bool = True) -> None:
     for table, lines in rich_tables(records, baseline, strict):
         console.print(table)
         for line in lines:

@@ -17,7 +17,8 @@ from typing import Any
 from rich.table import Table as RichTable
 
 from . import provenance
-from .results import RESULTS_FILE, atomic_write, atomic_write_text, write_jsonl
+from .record import RunRecord
+from .results import RESULTS_FILE, atomic_write, atomic_write_text, write_records
 from .summary import METRIC_UNITS, Table, cells, headers, input_cells, markdown, notes, tables, to_csv
 
 CSV_FILE = "results.csv"
@@ -34,7 +35,7 @@ def environment_lines(table: Table) -> list[str]:
     return provenance.describe(table.environment) if table.environment else ["environment: not recorded"]
 
 
-def rich_tables(records: list[dict[str, Any]], baseline: str | None = None,
+def rich_tables(records: list[RunRecord], baseline: str | None = None,
                 strict: bool = True) -> list[tuple[RichTable, list[str]]]:
     """Per table: the rich table and the lines to print under it (notes, then the environment)."""
     out = []
@@ -115,12 +116,12 @@ def report_markdown(table_list: list[Table], command: str | None,
     return "\n".join(lines)
 
 
-def write_report(records: list[dict[str, Any]], out: Path, command: str | None = None,
+def write_report(records: list[RunRecord], out: Path, command: str | None = None,
                  baseline: str | None = None, strict: bool = True) -> Path:
     """``results.jsonl``, ``results.csv``, ``report.md`` and the plots under ``out``, from ``records`` alone
     (``strict``: see :func:`~comparisons.ablation.summary.tables`)."""
     out = Path(out)
-    write_jsonl(out / RESULTS_FILE, records)
+    write_records(out / RESULTS_FILE, records)
     table_list = tables(records, baseline, strict)
     atomic_write_text(out / CSV_FILE, to_csv(table_list))
     names = {i: plots(t, out, "" if len(table_list) == 1 else f"{t.task}-{t.backbone}-")

@@ -26,7 +26,6 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from scipy import stats
 
 LEVEL = 0.95
 #: metric name -> whether a larger value is better; a metric not listed is an error, not a guess
@@ -81,6 +80,8 @@ def t_quantile(n: int, level: float = LEVEL) -> float:
     """The two-sided Student-t critical value for ``n`` values (``n - 1`` degrees of freedom)."""
     if n < 2:
         raise ValueError(f"a t interval needs n >= 2 values, got n={n}")
+    from scipy import stats  # with scikit-learn, in the experiments extra; the core install never needs it
+
     return float(stats.t.ppf(0.5 + level / 2, n - 1))
 
 
@@ -110,6 +111,8 @@ def paired_difference(values: Mapping[int, float], baseline: Mapping[int, float]
     sd = statistics.stdev(d)
     if sd == 0.0:
         return Paired(est, 1.0 if est.mean == 0.0 else 0.0, seeds)
+    from scipy import stats
+
     t = est.mean / (sd / math.sqrt(len(d)))
     p = float(2.0 * stats.t.sf(abs(t), len(d) - 1))
     return Paired(est, p, seeds)

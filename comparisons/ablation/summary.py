@@ -119,13 +119,15 @@ def _compare(row: Row, base: Row, metric: str) -> Row:
     return Row(**{**row.__dict__, "paired": paired, "verdict": verdict, "warnings": warnings})
 
 
-def tables(records: list[dict[str, Any]], baseline: str | None = None, strict: bool = True) -> list[Table]:
+def tables(records: list[Any], baseline: str | None = None, strict: bool = True) -> list[Table]:
     """One :class:`Table` per (task, backbone, metric) in ``records``; rows in sweep order.
 
     ``baseline`` is an operator label (default: each table's first operator); a label that a
     table lacks is an error listing its operators, or with ``strict=False`` (one shard of a
     sweep, which may hold other operators) that table's first operator is its baseline.
     """
+    # records as their flat JSON (RunRecord.to_json, or already dicts): optional keys may be absent
+    records = [r.to_json() if hasattr(r, "to_json") else r for r in records]
     by_key: dict[tuple[str, str, str], dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     order: dict[tuple, dict[str, int]] = defaultdict(dict)
     for r in records:

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 from torch import Tensor
 
 from neighborhoods.checks import check_float, check_int
@@ -85,6 +84,8 @@ class ImageFolder(TensorTask):
             raise ValueError(f"channels must be 1 (gray) or 3 (RGB), got channels={channels!r}")
         test_fraction = check_float("test_fraction", test_fraction, low=0.0, high=1.0, low_open=True)
         split_seed = check_int("split_seed", split_seed, minimum=0)
+        from sklearn.model_selection import train_test_split  # the experiments extra: imported when a task is made
+
         if (root / "train").is_dir() and (root / "test").is_dir():
             self.classes, train_items = find_images(root / "train")
             test_classes, test_items = find_images(root / "test")

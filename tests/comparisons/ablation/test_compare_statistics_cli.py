@@ -51,7 +51,7 @@ def test_report_json_parses_and_carries_the_environment(three_seeds, capsys):
     assert conv["seeds"] == 3 and len(conv["ci95"]) == 2 and conv["vs_baseline"] is None
     assert ident["vs_baseline"]["verdict"] in ("better", "worse", "not distinguishable")
     assert 0.0 <= ident["vs_baseline"]["p"] <= 1.0 and ident["params"] < conv["params"] and ident["flops"] > 0
-    records = {(r["operator"], r["seed"]): r["value"] for r in collect([three_seeds]) if r["epoch"] == 2}
+    records = {(r.operator, r.seed): r.value for r in collect([three_seeds]) if r.epoch == 2}
     diffs = [records["identity", s] - records["conv2d", s] for s in range(3)]
     assert ident["vs_baseline"]["diff"] == pytest.approx(sum(diffs) / 3)
 
@@ -67,10 +67,10 @@ def test_report_with_another_baseline_and_csv(three_seeds, tmp_path, capsys):
 
 def test_records_carry_config_and_environment_and_score_the_test_set_once(three_seeds):
     records = collect([three_seeds])
-    assert all(r["config"]["seed"] == r["seed"] and r["environment"]["threads"] == 1 for r in records)
-    assert all((r["value"] is None) == (r["epoch"] < r["epochs"]) for r in records)
-    assert all(r["val_value"] is not None for r in records)
-    lrs = sorted({r["lr"] for r in records}, reverse=True)
+    assert all(r.config["seed"] == r.seed and r.environment["threads"] == 1 for r in records)
+    assert all((r.value is None) == (r.epoch < r.epochs) for r in records)
+    assert all(r.val_value is not None for r in records)
+    lrs = sorted({r.lr for r in records}, reverse=True)
     assert lrs[0] == pytest.approx(3e-3) and lrs[1] == pytest.approx(1.5e-3)  # cosine over 2 epochs
 
 
@@ -78,10 +78,8 @@ def test_jobs_give_the_same_numbers_as_one_process(tiny_config, three_seeds, tmp
     out = tmp_path / "jobs"
     assert main(["compare", "--config", str(tiny_config), "--operators", "conv2d,identity", "--epochs", "2",
                  "--seeds", "3", "--out", str(out), "--jobs", "2"]) == 0
-    ours = {(r["operator"], r["seed"], r["epoch"]): (r["train_loss"], r["val_value"], r["value"])
-            for r in collect([out])}
-    theirs = {(r["operator"], r["seed"], r["epoch"]): (r["train_loss"], r["val_value"], r["value"])
-              for r in collect([three_seeds])}
+    ours = {(r.operator, r.seed, r.epoch): (r.train_loss, r.val_value, r.value) for r in collect([out])}
+    theirs = {(r.operator, r.seed, r.epoch): (r.train_loss, r.val_value, r.value) for r in collect([three_seeds])}
     assert ours.keys() == theirs.keys()
     for key in ours:  # another process, the same kernels on the same shapes: equal up to round-off
         for a, b in zip(ours[key], theirs[key]):
@@ -92,7 +90,7 @@ def test_seed_ranges_and_lists(tiny_config, tmp_path):
     out = tmp_path / "range"
     assert main(["compare", "--config", str(tiny_config), "--operators", "identity", "--epochs", "1",
                  "--seeds", "3:5", "--out", str(out)]) == 0
-    assert sorted({r["seed"] for r in collect([out])}) == [3, 4]
+    assert sorted({r.seed for r in collect([out])}) == [3, 4]
     assert "--seeds 3:5" in json.loads((out / "sweep.json").read_text())["command"]
 
 
@@ -108,7 +106,7 @@ def test_match_params_brings_every_operator_near_the_baseline(tiny_config, tmp_p
     task = sweep.make_task()
     counts = {}
     for run in sweep.runs()[:: len(sweep.seeds)]:
-        counts[run.spec.label] = count_parameters(build_backbone(sweep.backbone, run.spec, task,
+        counts[run.spec.label] = count_parameters(build_backbone(sweep.backbone, run.layer, task,
                                                                  **run.backbone_options))
     assert sweep.operator_options["nonlocal"]["width"] > 2  # nonlocal has fewer parameters at a width: it grows
     assert abs(counts["nonlocal"] / counts["conv2d"] - 1) <= 0.05
