@@ -21,6 +21,7 @@ from neighborhoods.checks import check_bool, check_channels, check_divisible, ch
 from neighborhoods.combiners import WeightedMean
 from neighborhoods.lifting import lift, lift_packed
 from neighborhoods.selectors import SoftmaxAll
+from neighborhoods.paths import PathChoice
 
 from .registry import Example, register
 
@@ -92,7 +93,7 @@ class SelfAttention(NeighborAggregator):
     layout: ClassVar[str] = "(B, N, E)"
 
     def __init__(self, embed_dim: int, num_heads: int, bias: bool = True, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None, path: str = "auto", *, out_channels: int | None = None) -> None:
+                 dtype: torch.dtype | None = None, path: PathChoice = "auto", *, out_channels: int | None = None) -> None:
         embed_dim = check_int("embed_dim", embed_dim, minimum=1)
         num_heads = check_int("num_heads", num_heads, minimum=1)
         check_divisible("embed_dim", embed_dim, "num_heads", num_heads)
@@ -139,7 +140,7 @@ class SelfAttention(NeighborAggregator):
         return self.selector(x, mask=mask)
 
     def forward(self, x: Tensor, attn_mask: Tensor | None = None, key_padding_mask: Tensor | None = None, *,
-                path: str | None = None) -> Tensor:
+                path: PathChoice | None = None) -> Tensor:
         x, mask = self._channels_first(x, attn_mask, key_padding_mask)
         return super().forward(x, path=path, mask=mask).transpose(1, 2)
 
@@ -180,7 +181,7 @@ class SelfAttention2d(NeighborAggregator):
     def __init__(self, in_channels: int, num_heads: int = 1, qk_channels: int | None = None,
                  value_channels: int | None = None, out_channels: int | None = None, bias: bool = True,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto", *, identity_projections: bool = False) -> None:
+                 path: PathChoice = "auto", *, identity_projections: bool = False) -> None:
         factory = {"device": device, "dtype": dtype}
         learned = not check_bool("identity_projections", identity_projections)
         combiner = WeightedMean(in_channels, value_channels, out_channels, value=learned, output=learned, bias=bias,
@@ -189,7 +190,7 @@ class SelfAttention2d(NeighborAggregator):
         super().__init__(SoftmaxAll(in_channels, qk_channels, num_heads, bias=bias, project=learned, **factory),
                          combiner, path=path)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None, *, path: str | None = None) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None = None, *, path: PathChoice | None = None) -> Tensor:
         check_tensor("x", x, ndim=4)
         return super().forward(x, path=path, mask=mask)
 

@@ -14,9 +14,11 @@ import torch
 from torch import Tensor, nn
 
 from neighborhoods.checks import check_float, check_int
+from neighborhoods.functional.similarity import Metric
+from neighborhoods.selectors.hard_knn import Sampling
 
 from .conv import Conv2d
-from .convnn import ConvNN2d
+from .convnn import ConvNN2d, Similarity
 from .registry import Example, register
 
 
@@ -42,9 +44,9 @@ class BranchingConv2d(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int | None = None, ratio: float = 0.5,
-                 kernel_size: int | tuple[int, int] = 3, k: int = 9, similarity: str = "cosine", sampling: str = "all",
+                 kernel_size: int | tuple[int, int] = 3, k: int = 9, similarity: Similarity = "cosine", sampling: Sampling = "all",
                  samples: int | None = None, padding: int | None = None, hybrid_lambda: float = 0.5,
-                 metric: str | None = None, seed: int | None = None, pointwise: bool = True, bias: bool = True,
+                 metric: Metric | None = None, seed: int | None = None, pointwise: bool = True, bias: bool = True,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels, minimum=1)

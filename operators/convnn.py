@@ -44,7 +44,7 @@ when ``rho * s = 1``.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal, get_args
 
 import torch
 from torch import Tensor
@@ -53,12 +53,16 @@ from neighborhoods import NeighborAggregator
 from neighborhoods.checks import check_choice, check_int
 from neighborhoods.combiners import Conv1D
 from neighborhoods.selectors import HardKNN
+from neighborhoods.functional.similarity import Metric
+from neighborhoods.paths import PathChoice
+from neighborhoods.selectors.hard_knn import SampleFrom, Sampling
 
-from ._nd import nd_pair
 from .conv import ConvWeights
 from .registry import Example, register
 
-SIMILARITIES = ("cosine", "euclidean", "location", "hybrid")
+#: how ConvNN compares tokens (see the module docstring)
+Similarity = Literal["cosine", "euclidean", "location", "hybrid"]
+SIMILARITIES: tuple[str, ...] = get_args(Similarity)
 #: similarity -> (HardKNN space, default metric)
 _SPACE = {"cosine": ("features", "cosine"), "euclidean": ("features", "euclidean"),
           "location": ("positions", "chebyshev"), "hybrid": ("hybrid", "euclidean")}
@@ -76,7 +80,61 @@ def location_padding(k: int, ndim: int = 2) -> int:
 
 
 class _ConvNNNd(ConvWeights, NeighborAggregator):
-    """ConvNN over {layout}: every token aggregates its k nearest tokens (see the module docstring).
+    """What :class:`ConvNN1d` and :class:`ConvNN2d` share; ``spatial_dims`` (1 or 2) picks the layout."""
+
+    spatial_dims: ClassVar[int]
+
+    def __init__(self, in_channels: int, out_channels: int | None = None, k: int = 9, similarity: Similarity = "cosine",
+                 sampling: Sampling = "all", samples: int | None = None, padding: int | None = None,
+                 hybrid_lambda: float = 0.5, bias: bool = True, metric: Metric | None = None, seed: int | None = None,
+                 block_size: int | None = None, device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None, sample_from: SampleFrom = "image") -> None:
+        k = check_int("k", k, minimum=1)
+        similarity = check_choice("similarity", similarity, SIMILARITIES)
+        space, default_metric = _SPACE[similarity]
+        location = similarity == "location"
+        if padding is None:
+            padding = location_padding(k, self.spatial_dims) if location else 0
+        super().__init__(
+            HardKNN(k, space=space, metric=default_metric if metric is None else metric, ndim=self.spatial_dims,
+                    padding=padding, sampling=sampling, samples=samples, hybrid_lambda=hybrid_lambda,
+                    self_first=not location, order="index" if location else "score", block_size=block_size,
+                    seed=seed, sample_from=sample_from),
+            Conv1D(in_channels, in_channels if out_channels is None else out_channels, k, bias=bias, device=device,
+                   dtype=dtype),
+        )
+        self.similarity = similarity
+        self.hold_weights()
+
+    @property
+    def k(self) -> int:
+        return self.selector.k
+
+    def forward(self, x: Tensor, *, path: PathChoice | None = None) -> Tensor:
+        """Output of the same spatial size as ``x``."""
+        self.selector.check_input(x, self.spatial_dims)
+        self.combiner.check_input(x)  # channels, dtype and device before any selection work
+        return super().forward(x, path=path)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, similarity={self.similarity!r}, {self.selector.extra_repr()}"
+        return s + (", bias=False" if self.bias is None else "")
+
+
+class ConvNN1d(_ConvNNNd):
+    """ConvNN over (B, C, N): every token aggregates its k nearest tokens (see the module docstring).
+
+    Arguments as :class:`ConvNN2d`; the input is a sequence.
+
+    Shape:
+        x: ``(B, C, N)`` -> ``(B, C_out, N)``; weight ``(C_out, C_in, k)``, bias ``(C_out,)``.
+    """
+
+    spatial_dims = 1
+
+
+class ConvNN2d(_ConvNNNd):
+    """ConvNN over (B, C, H, W): every token aggregates its k nearest tokens (see the module docstring).
 
     Args:
         in_channels: C of the input.
@@ -100,49 +158,12 @@ class _ConvNNNd(ConvWeights, NeighborAggregator):
         device, dtype: factory kwargs of the weight.
 
     Shape:
-        x: ``{layout}`` -> ``(B, C_out, {spatial})``; weight ``(C_out, C_in, k)``, bias ``(C_out,)``.
+        x: ``(B, C, H, W)`` -> ``(B, C_out, H, W)``; weight ``(C_out, C_in, k)``, bias ``(C_out,)``.
     """
 
-    spatial_dims: ClassVar[int]
-
-    def __init__(self, in_channels: int, out_channels: int | None = None, k: int = 9, similarity: str = "cosine",
-                 sampling: str = "all", samples: int | None = None, padding: int | None = None,
-                 hybrid_lambda: float = 0.5, bias: bool = True, metric: str | None = None, seed: int | None = None,
-                 block_size: int | None = None, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None, sample_from: str = "image") -> None:
-        k = check_int("k", k, minimum=1)
-        similarity = check_choice("similarity", similarity, SIMILARITIES)
-        space, default_metric = _SPACE[similarity]
-        location = similarity == "location"
-        if padding is None:
-            padding = location_padding(k, self.spatial_dims) if location else 0
-        super().__init__(
-            HardKNN(k, space=space, metric=default_metric if metric is None else metric, ndim=self.spatial_dims,
-                    padding=padding, sampling=sampling, samples=samples, hybrid_lambda=hybrid_lambda,
-                    self_first=not location, order="index" if location else "score", block_size=block_size,
-                    seed=seed, sample_from=sample_from),
-            Conv1D(in_channels, in_channels if out_channels is None else out_channels, k, bias=bias, device=device,
-                   dtype=dtype),
-        )
-        self.similarity = similarity
-        self.hold_weights()
-
-    @property
-    def k(self) -> int:
-        return self.selector.k
-
-    def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
-        """Output of the same spatial size as ``x``."""
-        self.selector.check_input(x, self.spatial_dims)
-        self.combiner.check_input(x)  # channels, dtype and device before any selection work
-        return super().forward(x, path=path)
-
-    def extra_repr(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, similarity={self.similarity!r}, {self.selector.extra_repr()}"
-        return s + (", bias=False" if self.bias is None else "")
+    spatial_dims = 2
 
 
-ConvNN1d, ConvNN2d = nd_pair(_ConvNNNd, __name__)
 _EX2D = dict(in_channels=4, out_channels=6, k=5)
 register(ConvNN1d, family="convnn", example=Example(dict(in_channels=4, out_channels=6, k=3), (2, 4, 10)),
          aliases=["convnn1d"])

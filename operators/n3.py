@@ -21,7 +21,7 @@ tokens, searched among all items by default, as in the correspondence experiment
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal, get_args
 
 import torch
 from torch import nn
@@ -30,10 +30,14 @@ from neighborhoods import NeighborAggregator
 from neighborhoods.checks import check_bool, check_choice, check_int
 from neighborhoods.combiners import Projection
 from neighborhoods.selectors import N3
+from neighborhoods.functional.continuous_knn import Update
+from neighborhoods.paths import PathChoice
 
 from .registry import Example, register
 
-TEMPERATURES = ("network", "scalar")
+#: where the k-NN temperature comes from (a network of the input, or one learned scalar)
+Temperature = Literal["network", "scalar"]
+TEMPERATURES: tuple[str, ...] = get_args(Temperature)
 _LAYERS = {1: (nn.Conv1d, nn.BatchNorm1d, 1), 2: (nn.Conv2d, nn.BatchNorm2d, 3)}
 
 
@@ -122,10 +126,10 @@ class N3Block2d(_N3Nd):
     spatial_dims = 2
 
     def __init__(self, in_channels: int, k: int = 7, patch_size: int = 10, stride: int = 5, window: int | None = 80,
-                 embed_channels: int = 8, hidden_channels: int = 64, depth: int = 3, temperature: str = "network",
+                 embed_channels: int = 8, hidden_channels: int = 64, depth: int = 3, temperature: Temperature = "network",
                  temp_bias: float = 0.1, distance_bn: bool = False, relative: bool = True,
-                 out_channels: int | None = None, update: str = "scores", device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None, path: str = "auto", *, project: bool = True,
+                 out_channels: int | None = None, update: Update = "scores", device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None, path: PathChoice = "auto", *, project: bool = True,
                  identity_projections: bool = False) -> None:
         self._build(in_channels, k, patch_size, stride, window, embed_channels, hidden_channels, depth, temperature,
                     temp_bias, distance_bn, relative, out_channels, project, update, False,
@@ -147,7 +151,7 @@ class KNNBlock2d(_N3Nd):
 
     def __init__(self, in_channels: int, k: int = 7, patch_size: int = 10, stride: int = 5, window: int | None = 80,
                  relative: bool = True, out_channels: int | None = None, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None, path: str = "auto", *, project: bool = True) -> None:
+                 dtype: torch.dtype | None = None, path: PathChoice = "auto", *, project: bool = True) -> None:
         self._build(in_channels, k, patch_size, stride, window, 1, 1, 1, "scalar", 1.0, False, relative,
                     out_channels, project, "scores", True, {"device": device, "dtype": dtype}, path)
 
@@ -168,10 +172,10 @@ class N3Block1d(_N3Nd):
     spatial_dims = 1
 
     def __init__(self, in_channels: int, k: int = 7, window: int | None = None, embed_channels: int = 8,
-                 hidden_channels: int = 64, depth: int = 3, temperature: str = "network", temp_bias: float = 0.1,
+                 hidden_channels: int = 64, depth: int = 3, temperature: Temperature = "network", temp_bias: float = 0.1,
                  distance_bn: bool = False, relative: bool = True, out_channels: int | None = None,
-                 update: str = "scores", device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto", *, project: bool = True,
+                 update: Update = "scores", device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 path: PathChoice = "auto", *, project: bool = True,
                  identity_projections: bool = False) -> None:
         self._build(in_channels, k, None, None, window, embed_channels, hidden_channels, depth, temperature,
                     temp_bias, distance_bn, relative, out_channels, project, update, False,

@@ -13,6 +13,7 @@ gradients reach the input through the gathered features (the combiner's
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
@@ -27,8 +28,10 @@ from ..tokens import to_tokens
 from .base import Selector
 
 SPACES = ("features", "positions", "hybrid")
-SAMPLINGS = ("all", "random", "spatial")
-SAMPLE_FROM = ("image", "padded")
+Sampling = Literal["all", "random", "spatial"]
+SampleFrom = Literal["image", "padded"]
+SAMPLINGS: tuple[str, ...] = get_args(Sampling)
+SAMPLE_FROM: tuple[str, ...] = get_args(SampleFrom)
 ORDERS = ("score", "index")
 
 
