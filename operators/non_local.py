@@ -39,6 +39,7 @@ from neighborhoods.lifting import lift
 from neighborhoods.selectors import ConcatAffinity, DenseAffinity
 from neighborhoods.paths import PathChoice
 
+from .attention import token_queries
 from .registry import Example, register
 
 #: Wang et al.'s four pairwise functions (Sec. 3.2)
@@ -67,15 +68,19 @@ class _NonLocalBlockNd(NeighborAggregator):
     """What :class:`NonLocalBlock1d` and :class:`NonLocalBlock2d` share; ``spatial_dims`` (1 or 2) picks the layout."""
 
     spatial_dims: ClassVar[int]
+    #: ``stride`` / ``padding`` are a convolution's: queries on its output grid (operators.swap reads this)
+    strided_queries: ClassVar[bool] = True
 
     def __init__(self, in_channels: int, inter_channels: int | None = None, mode: NonLocalMode = "embedded_gaussian",
                  sub_sample: bool = True, bn_layer: bool = True, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None, path: PathChoice = "auto", *, out_channels: int | None = None) -> None:
+                 dtype: torch.dtype | None = None, path: PathChoice = "auto", *, out_channels: int | None = None,
+                 stride: int | tuple[int, ...] = 1, padding: int | tuple[int, ...] | str | None = None) -> None:
         in_channels = check_int("in_channels", in_channels, minimum=1)
         out = check_int("out_channels", in_channels if out_channels is None else out_channels, minimum=1)
         inter = check_int("inter_channels", inter_channels if inter_channels is not None else max(in_channels // 2, 1),
                           minimum=1)
         mode = check_choice("mode", mode, MODES)
+        queries = token_queries(type(self).__name__, self.spatial_dims, stride, padding)
         conv, pool, bn = _LAYERS[self.spatial_dims]
         factory = {"device": device, "dtype": dtype}
 
@@ -90,9 +95,10 @@ class _NonLocalBlockNd(NeighborAggregator):
         w = (nn.Sequential(conv(inter, out, 1, **factory), bn(out, **factory)) if bn_layer
              else conv(inter, out, 1, **factory))
         if mode == "concatenation":
-            selector = ConcatAffinity(inter, theta, phi, **factory)
+            selector = ConcatAffinity(inter, theta, phi, queries=queries, **factory)
         else:
-            selector = DenseAffinity(theta, phi, kernel="dot", normalize="mean" if mode == "dot_product" else "softmax")
+            selector = DenseAffinity(theta, phi, kernel="dot", normalize="mean" if mode == "dot_product" else "softmax",
+                                     queries=queries)
         super().__init__(selector, GraphFilter(in_channels, inter, out, value=g, output=w, residual=True, **factory),
                          path=path)
         self.in_channels, self.inter_channels, self.out_channels, self.mode = in_channels, inter, out, mode
@@ -118,6 +124,8 @@ class _NonLocalBlockNd(NeighborAggregator):
         s += f", sub_sample={self.sub_sample}, bn_layer={self.bn_layer}"
         if self.out_channels != self.in_channels:
             s += f", out_channels={self.out_channels}"
+        if self.selector.queries is not None:
+            s += f", {self.selector.queries.describe()}"
         return s + (f", path={self.path!r}" if self.path != "auto" else "")
 
 
@@ -144,9 +152,12 @@ class NonLocalBlock2d(_NonLocalBlockNd):
         bn_layer: ``W`` = conv + BatchNorm (zero-initialised BN) instead of a zero conv.
         out_channels: channels of the output (default C); another value adds a 1x1
             projection of the input on the residual path, ``z = W(y) + P x``.
+        stride, padding: a convolution's, for the output grid: queries (and the residual) are
+            the pixels ``g * stride``, keys stay every pixel (:class:`~neighborhoods.query_grid.QueryGrid`);
+            ``padding`` must be 0 or None (a query is one token).
 
     Shape:
-        x: ``(B, C, H, W)`` -> ``(B, out_channels, H, W)``.
+        x: ``(B, C, H, W)`` -> ``(B, out_channels, H_out, W_out)``, ``H_out = floor((H - 1) / stride) + 1``.
     """
 
     spatial_dims = 2
