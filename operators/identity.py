@@ -11,26 +11,24 @@ from __future__ import annotations
 
 import torch
 
-from ._nd import nd_pair
+from neighborhoods.paths import PathChoice
+
 from .conv import _ConvNd
 from .registry import Example, register
 
 
 class _IdentityNd(_ConvNd):
-    """No exchange between positions, only the place's channel map: ``Conv{d}d`` with a 1-wide kernel.
+    """What :class:`Identity1d` and :class:`Identity2d` share: ``Conv{1,2}d`` with a 1-wide kernel.
 
     Args:
         in_channels: C.
         out_channels: channels out (``None`` keeps C).
         bias: add a learned bias.
-
-    Shape:
-        x: ``{layout}`` -> ``(B, C_out, {spatial})``.
     """
 
     def __init__(self, in_channels: int, out_channels: int | None = None, bias: bool = True,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto") -> None:
+                 path: PathChoice = "auto") -> None:
         super().__init__(in_channels, in_channels if out_channels is None else out_channels, kernel_size=1,
                          bias=bias, device=device, dtype=dtype, path=path)
 
@@ -41,7 +39,26 @@ class _IdentityNd(_ConvNd):
         return s + (f", path={self.path!r}" if self.path != "auto" else "")
 
 
-Identity1d, Identity2d = nd_pair(_IdentityNd, __name__)
+class Identity1d(_IdentityNd):
+    """No exchange between positions of a sequence, only the place's channel map.
+
+    Shape:
+        x: ``(B, C, N)`` -> ``(B, C_out, N)``.
+    """
+
+    spatial_dims = 1
+
+
+class Identity2d(_IdentityNd):
+    """No exchange between pixels, only the place's channel map (a 1x1 convolution).
+
+    Shape:
+        x: ``(B, C, H, W)`` -> ``(B, C_out, H, W)``.
+    """
+
+    spatial_dims = 2
+
+
 register(Identity1d, family="control", example=Example(dict(in_channels=4, out_channels=6), (2, 4, 11)))
 register(Identity2d, family="control", example=Example(dict(in_channels=4, out_channels=6), (2, 4, 7, 8)),
          aliases=["identity"])
