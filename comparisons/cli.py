@@ -15,13 +15,14 @@ from collections.abc import Sequence
 from rich.console import Console
 
 from . import ablation, bench, figures, theorems
+from .usage import Parser, UsageError, report
 
 #: the rooms in the order their commands appear in ``--help``
 ROOMS = (theorems, ablation, figures, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="neighbor-zoo",
         description="Convolution, ConvNN, attention, non-local and N3 blocks as one select-then-combine operator.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -31,11 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a usage error (see :mod:`comparisons.usage`) is one line on stderr and status 2."""
     args = build_parser().parse_args(argv)
     console = Console()
     if not console.is_terminal:  # piped or captured: don't fold the tables to 80 columns
         console = Console(width=160)
-    return args.run(args, console)
+    try:
+        return args.run(args, console)
+    except UsageError as err:
+        report(f"neighbor-zoo {args.command}", str(err))
+        return 2
 
 
 if __name__ == "__main__":

@@ -53,14 +53,26 @@ def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
+def read_jsonl(path: Path, dropped: list[str] | None = None) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file; a last line cut mid-write is dropped, and said so in ``dropped``.
+
+    Every record is written with its newline, so text after the last newline that is not a
+    record is the tail of an interrupted write (a file copied or appended to by other means,
+    a full disk): the complete records before it are kept, and one line saying what was
+    dropped goes to ``dropped``. A bad line anywhere else, or a cut one when ``dropped`` is
+    None (the caller cannot report it), is a ``ValueError``.
+    """
+    lines = path.read_text().split("\n")
     records = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in enumerate(lines, 1):
         if line.strip():
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as err:
-                raise ValueError(f"{path} line {n} is not a JSON record: {err}") from None
+                if n < len(lines) or dropped is None:  # a complete line that is not a record, or no one to tell
+                    raise ValueError(f"{path} line {n} is not a JSON record: {err}") from None
+                dropped.append(f"{path}: dropped line {n}, a record cut mid-write ({len(line)} characters, "
+                               f"no newline); kept the {len(records)} complete records before it")
     return records
 
 
@@ -101,8 +113,10 @@ class RunStore:
         return torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
 
 
-def collect(folders: Iterable[Path]) -> list[dict[str, Any]]:
+def collect(folders: Iterable[Path], dropped: list[str] | None = None) -> list[dict[str, Any]]:
     """Every record under ``folders`` (their runs and merged results), deduplicated by :data:`RECORD_KEY`.
+
+    A file's last line cut mid-write is skipped and reported in ``dropped`` (:func:`read_jsonl`).
 
     Shards of one sweep run into separate folders (or one shared folder) merge here. The same
     epoch found twice with different numbers is an error: the folders are not one sweep.
@@ -118,7 +132,7 @@ def collect(folders: Iterable[Path]) -> list[dict[str, Any]]:
         if not files:
             raise ValueError(f"results folder {str(folder)!r} holds no {RESULTS_FILE} and no {RUNS_DIR}/*/records.jsonl")
         for path in files:
-            for record in read_jsonl(path):
+            for record in read_jsonl(path, dropped):
                 key = tuple(record.get(k) for k in RECORD_KEY)
                 old = merged.setdefault(key, record)
                 if old is not record and _numbers(old) != _numbers(record):
