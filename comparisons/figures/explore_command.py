@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="side of the downscaled photo, >= 4 (default %(default)s)")
     p.add_argument("--step", type=positive_int("--step"), default=2,
                    help="precompute every STEP-th row and column as a query pixel (default %(default)s)")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, extra="experiments")
 
 
 def render(data: dict) -> str:

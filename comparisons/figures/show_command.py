@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"query pixel (default {Setting().pixel}, on the flower's petal)")
     p.add_argument("--slot", type=int_at_least("--slot", 0), default=None, help="one slot only (e.g. one N3 volume); default: all summed")
     p.add_argument("--out", type=output_file("--out"), default=None, help="PNG to write (default OPERATOR.png)")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, extra="experiments")
 
 
 def _check_operator(name: str) -> None:

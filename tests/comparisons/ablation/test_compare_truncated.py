@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from comparisons.ablation.results import collect, read_jsonl
+from comparisons.ablation.results import collect, read_records
 from comparisons.cli import main
 
 TINY = {"task_options": {"subset": 64, "test_subset": 100}, "backbone_options": {"width": 2},
@@ -41,7 +41,7 @@ def test_resume_keeps_complete_records_and_says_what_it_dropped(finished, capsys
     notes = [line for line in printed.splitlines() if "dropped" in line]
     assert len(notes) == 1 and f"kept the {n - 1} complete records" in notes[0], printed
     assert collect([out]) == full  # the run folders hold the dropped epoch; results.jsonl is whole again
-    assert len(read_jsonl(out / "results.jsonl")) == n
+    assert len(read_records(out / "results.jsonl")) == n
 
 
 def test_report_of_a_cut_file_says_what_it_dropped(finished, capsys):
@@ -53,13 +53,15 @@ def test_report_of_a_cut_file_says_what_it_dropped(finished, capsys):
     assert f"kept the {n - 1} complete records" in capsys.readouterr().out
 
 
-def test_a_bad_complete_line_is_still_an_error(tmp_path):
+def test_a_bad_complete_line_is_still_an_error(finished, tmp_path):
+    _, out = finished
+    first, second = (out / "results.jsonl").read_text().splitlines()[:2]
     path = tmp_path / "r.jsonl"
-    path.write_text('{"a": 1}\nnot json\n{"a": 2}\n')
+    path.write_text(f"{first}\nnot json\n{second}\n")
     with pytest.raises(ValueError, match="line 2 is not a JSON record"):
-        read_jsonl(path, [])
-    path.write_text('{"a": 1}\n{"a": ')
+        read_records(path, [])
+    path.write_text(f"{first}\n{second[:20]}")
     with pytest.raises(ValueError, match="line 2 is not a JSON record"):
-        read_jsonl(path)  # no list to report into: strict
+        read_records(path)  # no list to report into: strict
     dropped = []
-    assert read_jsonl(path, dropped) == [{"a": 1}] and len(dropped) == 1
+    assert len(read_records(path, dropped)) == 1 and len(dropped) == 1
