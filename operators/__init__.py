@@ -14,6 +14,8 @@ from .convnn import ConvNN1d, ConvNN2d
 from .n3 import KNNBlock2d, N3Block1d, N3Block2d
 from .non_local import NonLocalBlock1d, NonLocalBlock2d
 from .info import OperatorInfo, info
+from .convert import convert
+from .swap import SwapEntry, SwapReport, swap
 from .registry import Example, aliases, available, canonical, create, example, family, match, register
 from .spectral import (CGNL, SNL, CayleySNL, CayleySNL1d, CayleySNL2d, CGNL1d, CGNL2d, CrissCrossAttention,
                        CrissCrossAttention2d, DoubleAttention, DoubleAttention1d, DoubleAttention2d, NonLocalStage,
@@ -25,5 +27,5 @@ __all__ = [
     "DoubleAttention1d", "DoubleAttention2d", "Example", "KNNBlock2d", "N3Block1d", "N3Block2d", "NonLocalBlock1d",
     "NonLocalBlock2d", "NonLocalStage", "NonLocalStage1d", "NonLocalStage2d", "OperatorInfo", "SNL1d", "SNL2d",
     "SelfAttention", "SelfAttention2d", "aliases", "available", "canonical", "create", "example", "family", "info",
-    "match", "register",
+    "match", "register", "convert", "swap", "SwapReport", "SwapEntry",
 ]
