@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from neighborhoods.checks import parse_seed_list
 
+from ..usage import UsageError, output_folder, positive_int
 from .backbones import BACKBONES, DEFAULT_BACKBONE, build_backbone
 from .config import ConfigError, load_config
 from .cost import MATCH_TOLERANCE, count_parameters, match_width
@@ -61,19 +62,6 @@ def parse_seeds(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"--seeds must be N (seeds 0..N-1), START:STOP (0 <= START < STOP) or "
                                          f"non-negative seeds separated by commas, e.g. 5, 5:10 or 0:3,10; "
                                          f"got {text!r}") from None
-
-
-def positive_int(flag: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} must be an integer >= 1, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{flag} must be >= 1, got {value}")
-        return value
-
-    return parse
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -118,7 +106,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None,
                    help="the dataset folder of tasks that read one: cifar10 (cifar-10-batches-py or its parent), "
                         "imagefolder (one sub-folder of images per class)")
-    p.add_argument("--out", default=None, help="results folder (default results/compare-<preset or task>)")
+    p.add_argument("--out", type=output_folder("--out"), default=None,
+                   help="results folder (default results/compare-<preset or task>)")
     p.add_argument("--device", default=None, help="cpu (default), cuda, cuda:1, ...")
     p.add_argument("--threads", type=positive_int("--threads"), default=1,
                    help="torch CPU threads per process (default 1: the layers are small, so threads cost more "
@@ -134,7 +123,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "write results.jsonl, results.csv, report.md and the plots; print the table and the "
                                    "environment the runs ran in (--json: one JSON object instead).")
     p.add_argument("folders", nargs="+", help="results folders written by neighbor-zoo compare")
-    p.add_argument("--out", default=None, help="where to write the merged report (default: the first folder)")
+    p.add_argument("--out", type=output_folder("--out"), default=None,
+                   help="where to write the merged report (default: the first folder)")
     p.add_argument("--baseline", default=None,
                    help="the operator every other is compared with (default: the sweep's, else the first)")
     p.add_argument("--json", action="store_true",
@@ -161,7 +151,10 @@ def build_sweep(args: argparse.Namespace) -> tuple[Sweep, Path]:
         raise ValueError(f"unknown task {task!r}; choices: {', '.join(TASKS)}")
     if args.operators and args.vary:
         raise ValueError("--operators and --vary selector both choose the operators; give one")
-    if args.operators:
+    if args.operators is not None:
+        if not args.operators.strip():
+            raise ValueError("--operators is empty; give at least one operator (or leave the flag out for the "
+                             "default sweep)")
         specs = tuple(parse_operator_list(args.operators))
     elif args.vary == "selector":
         parts = [s for s in (config.operators if config else ()) if s.selector is not None]
@@ -316,8 +309,7 @@ def run_compare(args: argparse.Namespace, console: Console, on_epoch=None) -> in
         sweep, out = build_sweep(args)
         built = check_sweep(sweep, out)
     except (ValueError, ConfigError) as err:
-        console.print(f"error: {err}", style="red", highlight=False, markup=False)
-        return 2
+        raise UsageError(str(err)) from None
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
@@ -378,7 +370,10 @@ def _run_sweep(args: argparse.Namespace, console: Console, sweep: Sweep, out: Pa
             progress.remove_task(epochs)
             progress.advance(all_runs)
     if d.main:
-        records = collect([out])
+        dropped: list[str] = []
+        records = collect([out], dropped)
+        for note in dropped:
+            console.print(note, highlight=False, markup=False, soft_wrap=True)  # one line, however long
         # a shard's folder may lack the baseline's runs: its report then compares with its first operator
         write_report(records, out, command, sweep.baseline, strict=not args.shard)
         print_tables(console, records, sweep.baseline, strict=not args.shard)
@@ -422,11 +417,13 @@ def print_tables(console: Console, records: list[RunRecord], baseline: str | Non
 
 def run_report(args: argparse.Namespace, console: Console) -> int:
     folders = [Path(f) for f in args.folders]
+    dropped: list[str] = []
     try:
-        records = collect(folders)
+        records = collect(folders, dropped)
     except ValueError as err:
-        console.print(f"error: {err}", style="red", highlight=False, markup=False)
-        return 2
+        raise UsageError(str(err)) from None
+    for note in dropped:
+        console.print(note, highlight=False, markup=False, soft_wrap=True)  # one line, however long
     out = Path(args.out) if args.out else folders[0]
     sweep_file = folders[0] / SWEEP_FILE
     saved = json.loads(sweep_file.read_text()) if sweep_file.exists() else {}
@@ -439,8 +436,7 @@ def run_report(args: argparse.Namespace, console: Console) -> int:
             raise ValueError(f"--json prints one table, but the folders hold {len(table_list)} "
                              f"(task, backbone, metric) groups; report them separately")
     except ValueError as err:
-        console.print(f"error: {err}", style="red", highlight=False, markup=False)
-        return 2
+        raise UsageError(str(err)) from None
     if args.json:
         print(json.dumps(to_json(table_list[0])))
         return 0
