@@ -14,6 +14,7 @@ from torch import nn
 
 from ..tasks import Task
 from .dncnn import DnCNN
+from .resnet import resnet18
 from .slot import OperatorDoesNotFit, OperatorSlot
 from .vgg import VGG
 from .vit import ViT
@@ -51,4 +52,4 @@ def build_backbone(name: str, factory: LayerFactory, task: Task, **options: Any)
 
 
 __all__ = ["BACKBONES", "DEFAULT_BACKBONE", "DnCNN", "OperatorDoesNotFit", "OperatorSlot", "VGG", "ViT",
-           "build_backbone"]
+           "build_backbone", "resnet18"]

@@ -62,7 +62,8 @@ def test_report_with_another_baseline_and_csv(three_seeds, tmp_path, capsys):
     rows = list(csv.DictReader((tmp_path / "results.csv").open()))
     assert [r["operator"] for r in rows] == ["conv2d", "identity"] and rows[0]["baseline"] == "identity"
     assert main(["report", str(three_seeds), "--baseline", "nope"]) == 2
-    assert "baseline must be one of the operators ['conv2d', 'identity'], got 'nope'" in capsys.readouterr().out
+    assert capsys.readouterr().err == ("neighbor-zoo report: error: baseline must be one of the operators "
+                                       "['conv2d', 'identity'], got 'nope'\n")
 
 
 def test_records_carry_config_and_environment_and_score_the_test_set_once(three_seeds):
