@@ -9,8 +9,8 @@ hand-written class body.
 from __future__ import annotations
 
 #: the input layout of a layer with that many spatial axes (DESIGN.md's convention)
-LAYOUTS = {1: "(B, C, N)", 2: "(B, C, H, W)"}
-_SPATIAL = {1: "N", 2: "H, W"}
+LAYOUTS = {1: "(B, C, N)", 2: "(B, C, H, W)", 3: "(B, C, T, H, W)"}
+_SPATIAL = {1: "N", 2: "H, W", 3: "T, H, W"}
 
 
 def nd_pair(base: type, module: str) -> tuple[type, type]:
