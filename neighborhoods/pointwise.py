@@ -7,9 +7,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .checks import check_divisible, check_int
+from .lifting import Liftable
 
 
-class ChannelLinear(nn.Linear):
+class ChannelLinear(Liftable, nn.Linear):
     """``nn.Linear`` applied to dim 1 of ``(B, C, *spatial)``: a 1x1 convolution with a Linear's weight.
 
     Projections in selectors and combiners act on channels-first input (so they can be

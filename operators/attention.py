@@ -19,18 +19,11 @@ from torch import Tensor, nn
 from neighborhoods import NeighborAggregator, Neighborhood
 from neighborhoods.checks import check_bool, check_channels, check_divisible, check_int, check_tensor
 from neighborhoods.combiners import WeightedMean
+from neighborhoods.lifting import lift, lift_packed
 from neighborhoods.selectors import SoftmaxAll
 
-from ._state_dict import alias_state_dict
 from .registry import Example, register
 
-#: torch.nn.MultiheadAttention's state_dict keys -> where the tensors live here
-MHA_ALIASES = {
-    "in_proj_weight": ["selector.query.weight", "selector.key.weight", "combiner.value.weight"],
-    "in_proj_bias": ["selector.query.bias", "selector.key.bias", "combiner.value.bias"],
-    "out_proj.weight": ["combiner.output.weight"],
-    "out_proj.bias": ["combiner.output.bias"],
-}
 
 
 def mha_mask(attn_mask: Tensor | None, key_padding_mask: Tensor | None, batch: int, heads: int,
@@ -108,7 +101,12 @@ class SelfAttention(NeighborAggregator):
         super().__init__(SoftmaxAll(embed_dim, embed_dim, num_heads, bias=bias, **factory),
                          WeightedMean(embed_dim, embed_dim, out, bias=bias, **factory), path=path)
         self.embed_dim, self.num_heads = embed_dim, num_heads
-        alias_state_dict(self, MHA_ALIASES)
+        # torch.nn.MultiheadAttention's parameters, held here under its names (real parameters, so
+        # state_dict values are their storage): in_proj_* packs [W_q; W_k; W_v], the parts read their rows
+        q, k, v = self.selector.query, self.selector.key, self.combiner.value
+        lift_packed([(q, "weight"), (k, "weight"), (v, "weight")], self, "in_proj_weight")
+        lift_packed([(q, "bias"), (k, "bias"), (v, "bias")], self, "in_proj_bias")
+        lift(self.combiner, "output", self, "out_proj")
         self.reset_parameters()
 
     def projections(self) -> list[nn.Linear]:

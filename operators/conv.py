@@ -15,28 +15,28 @@ from torch import nn
 from neighborhoods import NeighborAggregator
 from neighborhoods.checks import check_int_tuple
 from neighborhoods.combiners import Conv1D
+from neighborhoods.lifting import lift
 from neighborhoods.selectors import FixedSpatial
 
 from ._nd import nd_pair
-from ._state_dict import alias_state_dict
 from .registry import Example, register
 
-#: How the layers of a combiner-weighted family expose their weight under torch's names.
-WEIGHT_ALIASES = {"weight": ["combiner.weight"], "bias": ["combiner.bias"]}
-
-
 class ConvWeights:
-    """``weight`` / ``bias`` attributes that read through to the Conv1D combiner, as torch's convs have."""
+    """A layer with a Conv1D combiner holding ``weight`` and ``bias`` itself, as torch's convs do.
+
+    :meth:`hold_weights` lifts the combiner's parameters onto the layer
+    (:func:`neighborhoods.lifting.lift`): they are real ``nn.Parameter`` attributes of the
+    layer, the state_dict keys are ``weight`` / ``bias``, and ``weight_norm``,
+    ``spectral_norm``, ``prune`` and ``functional_call`` act on what the combiner computes with.
+    """
 
     combiner: Conv1D
+    weight: nn.Parameter
+    bias: nn.Parameter | None
 
-    @property
-    def weight(self) -> nn.Parameter:
-        return self.combiner.weight
-
-    @property
-    def bias(self) -> nn.Parameter | None:
-        return self.combiner.bias
+    def hold_weights(self) -> None:
+        lift(self.combiner, "weight", self)
+        lift(self.combiner, "bias", self)
 
     @property
     def in_channels(self) -> int:
@@ -74,7 +74,7 @@ class _ConvNd(ConvWeights, NeighborAggregator):
             Conv1D(in_channels, out_channels, kernel, groups=groups, bias=bias, device=device, dtype=dtype),
             path=path,
         )
-        alias_state_dict(self, WEIGHT_ALIASES)
+        self.hold_weights()
 
     def extra_repr(self) -> str:
         # torch.nn.Conv*'s repr: channels, then the window, then what differs from the defaults

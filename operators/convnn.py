@@ -55,8 +55,7 @@ from neighborhoods.combiners import Conv1D
 from neighborhoods.selectors import HardKNN
 
 from ._nd import nd_pair
-from ._state_dict import alias_state_dict
-from .conv import WEIGHT_ALIASES, ConvWeights
+from .conv import ConvWeights
 from .registry import Example, register
 
 SIMILARITIES = ("cosine", "euclidean", "location", "hybrid")
@@ -126,7 +125,7 @@ class _ConvNNNd(ConvWeights, NeighborAggregator):
                    dtype=dtype),
         )
         self.similarity = similarity
-        alias_state_dict(self, WEIGHT_ALIASES)
+        self.hold_weights()
 
     @property
     def k(self) -> int:

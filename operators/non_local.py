@@ -35,10 +35,10 @@ from torch import Tensor, nn
 from neighborhoods import NeighborAggregator
 from neighborhoods.checks import check_choice, check_int, check_tensor
 from neighborhoods.combiners import GraphFilter
+from neighborhoods.lifting import lift
 from neighborhoods.selectors import ConcatAffinity, DenseAffinity
 
 from ._nd import nd_pair
-from ._state_dict import alias_state_dict
 from .registry import Example, register
 
 MODES = ("embedded_gaussian", "gaussian", "dot_product", "concatenation")
@@ -109,30 +109,16 @@ class _NonLocalBlockNd(NeighborAggregator):
         self.in_channels, self.inter_channels, self.out_channels, self.mode = in_channels, inter, out, mode
         self.sub_sample, self.bn_layer = bool(sub_sample), bool(bn_layer)
         # the reference implementation's concat_project is Sequential(Conv2d(2I, 1, 1), ReLU): accept
-        # its `concat_project.0.weight` (1, 2I, 1, 1) too (registered first: the aliases rename next)
+        # its `concat_project.0.weight` (1, 2I, 1, 1) too
         self.register_load_state_dict_pre_hook(_load_conv_concat_project)
-        # state_dict keys under Wang et al.'s names: g.*, theta.*, phi.*, W.* (and the shortcut's, if any)
-        alias_state_dict(self, {"g.": ["combiner.value."], "theta.": ["selector.query."],
-                                "phi.": ["selector.key."], "W.": ["combiner.output."],
-                                "concat_project.": ["selector.concat_project."],
-                                "shortcut.": ["combiner.shortcut."]})
-
-    # Wang et al.'s names for the four embeddings
-    @property
-    def g(self) -> nn.Module:
-        return self.combiner.value
-
-    @property
-    def theta(self) -> nn.Module:
-        return self.selector.query
-
-    @property
-    def phi(self) -> nn.Module:
-        return self.selector.key
-
-    @property
-    def W(self) -> nn.Module:  # noqa: N802 (the paper's name)
-        return self.combiner.output
+        # Wang et al.'s names for the four embeddings, held by the block (so they are its state_dict
+        # keys and functional_call / EMA act on them); the selector and the combiner read them from here
+        for part, name, public in ((self.selector, "query", "theta"), (self.selector, "key", "phi"),
+                                   (self.combiner, "value", "g"), (self.combiner, "output", "W"),
+                                   (self.combiner, "shortcut", "shortcut")):
+            lift(part, name, self, public)
+        if mode == "concatenation":
+            lift(self.selector, "concat_project", self)
 
     def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
         check_tensor("x", x, ndim=2 + self.spatial_dims)

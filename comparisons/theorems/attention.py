@@ -57,10 +57,9 @@ def self_attention_mha(generator: torch.Generator, dtype: torch.dtype) -> Iterat
                 for path in ("fast", "reference"):
                     def mine() -> Tensor:
                         return ours(x, attn, kpm, path=path)
-                    q, k, v, o = ours.projections()
                     err = max_error(mine, theirs, [x], generator,
-                                    a_params=[[q.weight, k.weight, v.weight], [q.bias, k.bias, v.bias], o.weight,
-                                              o.bias],
+                                    a_params=[ours.in_proj_weight, ours.in_proj_bias, ours.out_proj.weight,
+                                              ours.out_proj.bias],
                                     b_params=[mha.in_proj_weight, mha.in_proj_bias, mha.out_proj.weight,
                                               mha.out_proj.bias])
                     yield Trial(describe(x=x.shape, heads=heads, mask=kind, batch_first=batch_first, path=path), err)

@@ -6,9 +6,10 @@ from torch import Tensor, nn
 
 from ..checks import check_channels
 from ..neighborhood import Neighborhood
+from ..lifting import Liftable
 
 
-class Combiner(nn.Module):
+class Combiner(Liftable, nn.Module):
     """Maps an input and a :class:`~neighborhoods.Neighborhood` to the layer's output.
 
     Combiners are written against :meth:`Neighborhood.aggregate` only, so each works with

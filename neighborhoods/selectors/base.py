@@ -8,9 +8,10 @@ from torch import Tensor, nn
 
 from ..checks import check_tensor
 from ..neighborhood import Neighborhood
+from ..lifting import Liftable
 
 
-class Selector(nn.Module):
+class Selector(Liftable, nn.Module):
     """Maps a channels-first input to a :class:`~neighborhoods.Neighborhood`.
 
     Subclasses implement :meth:`forward`; ``x`` is ``(B, C, N)`` or ``(B, C, H, W)``, a set of
