@@ -65,3 +65,66 @@ def _imports(package: str) -> set[str]:
 ])
 def test_data_flows_one_way(package, forbidden):
     assert not (_imports(package) & forbidden), f"{package} imports {_imports(package) & forbidden}"
+
+
+#: comparisons/ holds these and nothing else at its top (DESIGN.md, "Layout")
+ROOMS = ("theorems", "ablation", "bench", "figures")
+#: room -> the rooms (or a room's subpackage) it may import; every room may import neighborhoods and operators
+ALLOWED_ARROWS = {
+    "theorems": {"ablation.backbones"},  # a network theorem builds the project's backbones from there
+    "ablation": set(),
+    "bench": set(),
+    "figures": {"ablation", "bench"},  # drawing saved compare results and the saved bench JSON
+}
+
+
+def _room_arrows() -> set[tuple[str, str, str]]:
+    """``(room, imported module below comparisons, name)`` for every import from one room into another.
+
+    Relative imports are resolved against the importing file's package, so ``from ..bench import x``
+    counts like ``from comparisons.bench import x``; ``import comparisons.x.y`` gives the name ``*``.
+    """
+    arrows = set()
+    for room in ROOMS:
+        for path in (ROOT / "comparisons" / room).rglob("*.py"):
+            package = list(path.relative_to(ROOT).parent.parts)  # ['comparisons', room, ...]
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom):
+                    base = package[: len(package) - node.level + 1] if node.level else []
+                    module = ".".join(base + ([node.module] if node.module else []))
+                    targets = [(module, alias.name) for alias in node.names]
+                    if node.module is None:  # `from .. import bench`: the name is the module
+                        targets = [(f"{module}.{alias.name}", "*") for alias in node.names]
+                elif isinstance(node, ast.Import):
+                    targets = [(alias.name, "*") for alias in node.names]
+                else:
+                    continue
+                for module, name in targets:
+                    parts = module.split(".")
+                    if parts[0] == "comparisons" and len(parts) > 1 and parts[1] != room:
+                        arrows.add((room, ".".join(parts[1:]), name))
+    return arrows
+
+
+def test_comparisons_is_four_rooms_and_a_dispatcher():
+    top = {p.name for p in (ROOT / "comparisons").iterdir() if p.name != "__pycache__"}
+    assert top == {"__init__.py", "cli.py", "py.typed", *ROOMS}
+
+
+def test_rooms_import_each_other_only_along_the_allowed_arrows():
+    import importlib
+
+    for room, module, name in _room_arrows():
+        target = module.split(".")[0]
+        allowed = ALLOWED_ARROWS[room]
+        assert module in allowed or target in allowed, f"comparisons.{room} imports comparisons.{module}"
+        if module in ROOMS:  # through the room's public surface, its __init__'s __all__
+            public = importlib.import_module(f"comparisons.{module}").__all__
+            assert name in public, f"comparisons.{room} imports {name!r} from comparisons.{module}, not in its __all__"
+        else:
+            assert module in allowed, f"comparisons.{room} reaches into comparisons.{module}"
+
+
+def test_the_arrow_test_sees_arrows():
+    # the check above would pass on a parser that finds nothing: the known arrows must be found
+    assert ("figures", "bench", "plot") in _room_arrows()

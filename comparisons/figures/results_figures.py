@@ -110,9 +110,9 @@ def draw(out_dir: Path, results: Path) -> list[Path]:
     written = [ablation(folder, out_dir) for folder in sorted(results.glob("compare-*")) if folder.is_dir()]
     bench = results / BENCH_FILE
     if bench.is_file():
-        from comparisons.bench import report  # the bench report draws its own data
+        from comparisons.bench import plot  # the bench report draws its own data
 
         path = out_dir / "bench-cpu.png"
-        report.plot(json.loads(bench.read_text()), path)
+        plot(json.loads(bench.read_text()), path)
         written.append(path)
     return written

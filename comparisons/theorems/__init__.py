@@ -5,13 +5,15 @@ a check, :class:`Trial` is what a check yields, :func:`max_error` compares two c
 (forward and gradients), :func:`randn` draws a random input from the seeded generator,
 :func:`describe` formats a trial's shapes; :func:`select`, :func:`verify` and :func:`sweep` run
 them. ``neighbor-zoo verify --plugin FILE.py`` and the ``neighbor_zoo.theorems`` entry-point
-group (:mod:`.plugins`) load theorems that live outside the library.
+group (:mod:`.plugins`) load theorems that live outside the library. :mod:`.command` holds the
+``verify`` and ``list`` subcommands.
 """
 
 from . import attention, conv, convnn, n3, spectral  # noqa: F401  (registers)
 from .base import (DEFAULT_TOLERANCE, THEOREMS, Theorem, Trial, Verdict, describe, max_error, randn, scaled_error,
                    select, theorem, verify)
+from .command import register
 from .sweep import Sweep, sweep
 
 __all__ = ["DEFAULT_TOLERANCE", "THEOREMS", "Sweep", "Theorem", "Trial", "Verdict", "describe", "max_error", "randn",
-           "scaled_error", "select", "sweep", "theorem", "verify"]
+           "register", "scaled_error", "select", "sweep", "theorem", "verify"]

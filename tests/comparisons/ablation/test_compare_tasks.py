@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from comparisons.tasks import CIFAR10, Denoise, Digits, make_task
+from comparisons.ablation.tasks import CIFAR10, Denoise, Digits, make_task
 
 
 def test_digits_split_is_stratified_fixed_and_disjoint():

@@ -57,7 +57,7 @@ class OperatorSpec:
     """One operator of a sweep.
 
     Exactly one of ``name`` (a registered name, a shorthand, or ``'identity'``) and the pair
-    ``selector`` / ``combiner`` (descriptions, see :mod:`comparisons.parts`) is given.
+    ``selector`` / ``combiner`` (descriptions, see :mod:`comparisons.ablation.parts`) is given.
     ``label`` is the row in tables; ``kwargs`` go to the constructor; ``origin`` says where
     the spec came from (a config file and line) for error messages.
     """

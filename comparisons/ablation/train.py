@@ -1,7 +1,7 @@
 """Train and evaluate one run, resumably, on one process or under ``torchrun`` (DistributedDataParallel).
 
 Determinism: the model is built after ``torch.manual_seed(seed)``; batches and noise come
-from generators seeded by ``(seed, epoch)`` (:mod:`comparisons.tasks`); the checkpoint after
+from generators seeded by ``(seed, epoch)`` (:mod:`comparisons.ablation.tasks`); the checkpoint after
 every epoch holds the model, optimiser, scheduler, the global RNG and every module-owned
 ``torch.Generator`` (e.g. a sampling selector's). So a run resumed from epoch e computes the
 same numbers, on CPU, as one that never stopped.

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from comparisons import compare_command
+from comparisons.ablation import command as compare_command
+from comparisons.ablation.results import collect
 from comparisons.cli import main
-from comparisons.results import collect
 
 TIMING = ("seconds", "peak_memory_mb")
 # two batches of 32 digits per epoch, a VGG of width 2: a sweep runs in seconds
@@ -148,7 +148,7 @@ def test_ddp_two_cpu_processes_train_one_sweep(tiny_config, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
            "comparisons.cli", "compare", "--config", str(tiny_config), "--operators", "conv2d", "--epochs", "2",
            "--seeds", "1", "--out", str(tmp_path)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[2])
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[3])
     assert done.returncode == 0, done.stdout + done.stderr
     records = collect([tmp_path])
     assert [r["epoch"] for r in records] == [1, 2] and {r["world_size"] for r in records} == {2}

@@ -10,7 +10,7 @@ import pytest
 from comparisons.cli import main
 from comparisons.theorems import base
 
-README = Path(__file__).parents[2] / "README.md"
+README = Path(__file__).parents[3] / "README.md"
 
 # the seed a check runs under is its generator's initial seed: these errors depend on it alone
 SEEDED = """

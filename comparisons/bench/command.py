@@ -10,10 +10,10 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .bench import WORKLOADS, Settings, run_bench
-from .bench.report import growth_table, plot, table, write_json
-from .bench.runner import plan, reusable_rows, settings_meta
-from .bench.timing import MODES
+from .report import growth_table, plot, table, write_json
+from .runner import plan, reusable_rows, run_bench, settings_meta
+from .timing import MODES
+from .workloads import WORKLOADS, Settings
 
 #: defaults chosen to finish in under 5 minutes on a 2-core CPU; larger runs via the flags
 DEFAULT_OPERATORS = "conv2d,conv_nn2d,conv_nn2d_random,conv_nn2d_spatial,self_attention2d,n3_block2d"

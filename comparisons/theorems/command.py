@@ -1,4 +1,5 @@
-"""``neighbor-zoo verify``: run the theorems (the library's and the user's) over seeds, print a table.
+"""``neighbor-zoo verify``: run the theorems (the library's and the user's) over seeds, print a table;
+``neighbor-zoo list``: the operator catalogue the theorems are about (the same ``--filter``).
 
     neighbor-zoo verify                              every theorem, seed 0, float64
     neighbor-zoo verify --seeds 0:20 --dtype float32 the worst of 20 seeds per theorem
@@ -46,6 +47,7 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``verify`` and ``list`` subcommands."""
     p = subparsers.add_parser("verify", help="check every theorem of the library on fresh random inputs",
                               description="Run each equivalence theorem (forward and gradients) on random inputs "
                                           "and print its max error; exit 1 if any fails or raises.")
@@ -62,9 +64,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--list", action="store_true", help="print each theorem's statement and tolerances; run nothing")
     p.set_defaults(run=run)
 
+    p = subparsers.add_parser("list", help="list the operator catalogue",
+                              description="Print every registered operator with what operators.info says about it "
+                                          "(layout, selection kind, locality, cost class, fast path); exit 2 if the "
+                                          "filter matches nothing.")
+    p.add_argument("pattern", nargs="?", default=None, metavar="FILTER", help="same as --filter")
+    p.add_argument("--filter", default=None,
+                   help="case-insensitive substring ('attention') or wildcard ('conv*') on the names")
+    p.set_defaults(run=run_list)
+
+
+def run_list(args: argparse.Namespace, console: Console) -> int:
+    import operators
+
+    if args.filter is not None and args.pattern is not None:
+        console.print(f"[red]give the filter once: {args.pattern!r} or --filter {args.filter!r}[/red]")
+        return 2
+    pattern = args.filter if args.filter is not None else args.pattern
+    names = operators.available(pattern)  # the filter `verify --filter` uses too (operators.registry.match)
+    if not names:
+        console.print(f"[red]no operator matches filter {pattern!r}[/red]")
+        return 2
+    table = Table(title="neighbor-zoo operators")
+    for col in ("name", "family", "layout", "selection", "locality", "cost", "fast path", "residual", "aliases"):
+        table.add_column(col, overflow="fold")
+    for name in names:
+        i = operators.info(name)
+        table.add_row(name, i.family, i.layout, i.selection, i.locality, i.cost, i.fast_path or "-",
+                      "yes" if i.residual else "-", ", ".join(i.aliases))
+    console.print(table)
+    return 0
+
 
 def _load_plugins(files: list[str]) -> None:
-    from .theorems import plugins
+    from . import plugins
 
     plugins.load_entry_points()
     for file in files:
@@ -82,9 +115,9 @@ def _print_statements(theorems: list, console: Console) -> None:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    from .theorems import select
-    from .theorems.plugins import PluginError
-    from .theorems.sweep import sweep
+    from . import select
+    from .plugins import PluginError
+    from .sweep import sweep
 
     try:
         _load_plugins(args.plugin)

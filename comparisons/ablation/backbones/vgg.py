@@ -34,7 +34,7 @@ class VGG(nn.Module):
     """VGG-11 layout with the chosen operator in place of every 3x3 convolution.
 
     Args:
-        spec: the operator (see :class:`~comparisons.specs.OperatorSpec`).
+        spec: the operator (see :class:`~comparisons.ablation.specs.OperatorSpec`).
         in_channels, num_classes: of the task.
         image_size: ``(H, W)`` of the input.
         width: channels of the first stage (VGG: 64); later stages 2x, 4x, 8x.

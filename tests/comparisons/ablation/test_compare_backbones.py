@@ -5,11 +5,11 @@ import json
 import pytest
 import torch
 
-from comparisons.backbones import DnCNN, OperatorDoesNotFit, build_backbone
+from comparisons.ablation.backbones import DnCNN, OperatorDoesNotFit, build_backbone
 from comparisons.cli import main
-from comparisons.results import collect
-from comparisons.specs import OperatorSpec, parse_operator_list
-from comparisons.tasks import Denoise, Digits
+from comparisons.ablation.results import collect
+from comparisons.ablation.specs import OperatorSpec, parse_operator_list
+from comparisons.ablation.tasks import Denoise, Digits
 
 
 @pytest.fixture(scope="module")

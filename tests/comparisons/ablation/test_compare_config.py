@@ -6,10 +6,10 @@ import sys
 import pytest
 import torch
 
-from comparisons.config import ConfigError, load_config, parse_config
-from comparisons.parts import build_parts
-from comparisons.presets import SELECTOR_VARIANTS, vary_selector
-from comparisons.specs import OperatorSpec, parse_operator_list
+from comparisons.ablation.config import ConfigError, load_config, parse_config
+from comparisons.ablation.parts import build_parts
+from comparisons.ablation.presets import SELECTOR_VARIANTS, vary_selector
+from comparisons.ablation.specs import OperatorSpec, parse_operator_list
 
 TOML = """\
 task = "digits"
