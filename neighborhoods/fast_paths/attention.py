@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..combiners.graph_filter import CayleyFilter, GraphFilter
 from ..combiners.weighted_mean import WeightedMean
+from ..functional.attention import attention
 from ..selectors.dense_affinity import DenseAffinity, check_mask
 from ..selectors.softmax_all import SoftmaxAll
 from .registry import fast_path
@@ -29,7 +29,7 @@ def softmax_attention(selector: DenseAffinity, combiner: WeightedMean, x: Tensor
     q, k = selector.project(x)
     v = combiner.values(x, selector.num_heads)
     mask = check_mask(mask, x.shape[0], selector.num_heads, q.shape[-2], k.shape[-2])
-    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=selector.scale)
+    y = attention(q, k, v, mask, selector.scale)
     return combiner.finish(y, tuple(x.shape[2:]))
 
 
@@ -68,7 +68,7 @@ def dense_graph_filter(selector: DenseAffinity, combiner: GraphFilter, x: Tensor
     mask = check_mask(mask, x.shape[0], selector.num_heads, q.shape[-2], k.shape[-2])
     if selector.normalize == "softmax":
         def propagate(z: Tensor) -> Tensor:
-            return F.scaled_dot_product_attention(q, k, z, attn_mask=mask, scale=selector.scale)
+            return attention(q, k, z, mask, selector.scale)
     else:
         factor = selector.scale / (k.shape[-2] if selector.normalize == "mean" else 1)
 

@@ -13,6 +13,9 @@ multiplies it with ``v[lo:hi]``, so memory is one block's ``B x bq x S x L`` and
 runs at matrix-multiply speed. The distances ``|e_q - e_m|^2`` at the candidates are
 computed the same way. Both are autograd Functions whose backward recomputes each block
 instead of saving it: under autograd only the inputs are kept, never ``Nq x Nk`` numbers.
+A second derivative (``create_graph=True``) and the transforms of :mod:`.transforms`
+(compile, export, jit.trace, vmap) use the direct forms below instead: exact, differentiable
+to any order, at their memory cost.
 
 ``*_gathered`` are the direct forms (gather, then contract): the reference the tests compare
 against.
@@ -24,10 +27,10 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from ..checks import check_int, check_tensor
 from .gather import gather
+from .transforms import under_transform
 
 #: elements of one block's dense scratch matrix when the block size is chosen automatically
 #: (2^24: 64 MiB in float32)
@@ -84,36 +87,59 @@ def _scatter_dense(weight: Tensor, index: Tensor, lo: int, width: int) -> Tensor
 
 
 class _CandidateSum(torch.autograd.Function):
+    """:func:`candidate_sum` with a blocked forward and a blocked, recomputing backward.
+
+    The blocked backward is for one differentiation. Asked for a graph of the gradient
+    (``create_graph=True``: a second derivative), it computes the gradient with the direct
+    forms instead (a gather and a scatter of ``(B, Nq, M, D)``), so higher derivatives are
+    exact at the direct forms' memory cost.
+    """
+
     @staticmethod
-    def forward(ctx: Any, values: Tensor, weight: Tensor, index: Tensor, bands: list) -> Tensor:
+    def forward(values: Tensor, weight: Tensor, index: Tensor, bands: list) -> Tensor:
         b, _, d = values.shape
-        out = values.new_empty(b, index.shape[0], weight.shape[-1], d)
+        s = weight.shape[-1]
+        out = values.new_empty(b, index.shape[0], s, d)
         for q0, q1, lo, hi in bands:
             dense = _scatter_dense(weight[:, q0:q1], index[q0:q1], lo, hi - lo)
-            out[:, q0:q1] = (dense.flatten(1, 2) @ values[:, lo:hi]).view(b, q1 - q0, -1, d)
-        ctx.save_for_backward(values, weight, index)
-        ctx.bands = bands
+            out[:, q0:q1] = (dense.flatten(1, 2) @ values[:, lo:hi]).view(b, q1 - q0, s, d)
         return out
 
     @staticmethod
-    @once_differentiable
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        values, weight, index, bands = inputs
+        ctx.save_for_backward(values, weight, index)
+        ctx.bands = bands
+
+    @staticmethod
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
         values, weight, index = ctx.saved_tensors
         need_values, need_weight = ctx.needs_input_grad[:2]
+        if torch.is_grad_enabled():  # create_graph: differentiable direct forms
+            grad_values = grad_weight = None
+            if need_values:
+                # d out[q, s] / d values[n] = sum over (q, m) with index[q, m] = n of weight[q, m, s]
+                per_candidate = torch.einsum("bqms,bqsd->bqmd", weight, grad_out)
+                grad_values = values.new_zeros(values.shape).index_add(1, index.flatten(),
+                                                                       per_candidate.flatten(1, 2))
+            if need_weight:
+                grad_weight = torch.einsum("bqsd,bqmd->bqms", grad_out, gather(values, index))
+            return grad_values, grad_weight, None, None
         # row-major, whatever the strides of values (often a transposed unfold): an in-place
         # baddbmm_ into a column-major slice takes a slow path, 30x slower on CPU
         grad_values = values.new_zeros(values.shape) if need_values else None
         grad_weight = torch.empty_like(weight) if need_weight else None
         b, _, d = values.shape
+        s = grad_out.shape[2]
         for q0, q1, lo, hi in ctx.bands:
-            g = grad_out[:, q0:q1].reshape(b, -1, d)  # (b, bq s, d)
+            g = grad_out[:, q0:q1].reshape(b, (q1 - q0) * s, d)  # (b, bq s, d)
             if need_values:
                 dense = _scatter_dense(weight[:, q0:q1], index[q0:q1], lo, hi - lo).flatten(1, 2)
                 grad_values[:, lo:hi].baddbmm_(dense.transpose(1, 2), g)
             if need_weight:
-                full = (g @ values[:, lo:hi].transpose(1, 2)).view(b, q1 - q0, -1, hi - lo)  # (b, bq, s, L)
+                full = (g @ values[:, lo:hi].transpose(1, 2)).view(b, q1 - q0, s, hi - lo)  # (b, bq, s, L)
                 m = index.shape[1]
-                picked = full.gather(3, (index[q0:q1] - lo)[None, :, None, :].expand(b, q1 - q0, full.shape[2], m))
+                picked = full.gather(3, (index[q0:q1] - lo)[None, :, None, :].expand(b, q1 - q0, s, m))
                 grad_weight[:, q0:q1] = picked.transpose(2, 3)
         return grad_values, grad_weight, None, None
 
@@ -140,6 +166,8 @@ def candidate_sum(values: Tensor, index: Tensor, weight: Tensor, block_size: int
         raise ValueError(f"weight (B, Nq, M, S) must match values' B={values.shape[0]} and index (Nq, M)="
                          f"{tuple(index.shape)}, got weight {tuple(weight.shape)}")
     weight = weight.to(values.dtype)
+    if under_transform(values, weight):  # the blocked kernel decides on index values: see .transforms
+        return candidate_sum_gathered(values, index, weight)
     bands = key_bands(index, _rows(block_size, b * s * values.shape[1], nq), values.shape[1])
     return _CandidateSum.apply(values, weight, index, bands)
 
@@ -155,22 +183,32 @@ def _band_sq_distances(e: Tensor, sq: Tensor, q0: int, q1: int, lo: int, hi: int
 
 
 class _CandidateSqDistances(torch.autograd.Function):
+    """:func:`candidate_sq_distances` blocked; as :class:`_CandidateSum`, a second derivative uses the direct form."""
+
     @staticmethod
-    def forward(ctx: Any, e: Tensor, index: Tensor, bands: list) -> Tensor:
+    def forward(e: Tensor, index: Tensor, bands: list) -> Tensor:
         b = e.shape[0]
         sq = (e * e).sum(-1)
         out = e.new_empty(b, *index.shape)
         for q0, q1, lo, hi in bands:
             raw = _band_sq_distances(e, sq, q0, q1, lo, hi)
             out[:, q0:q1] = raw.clamp_min_(0).gather(2, (index[q0:q1] - lo).expand(b, -1, -1))
-        ctx.save_for_backward(e, index)
-        ctx.bands = bands
         return out
 
     @staticmethod
-    @once_differentiable
+    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
+        e, index, bands = inputs
+        ctx.save_for_backward(e, index)
+        ctx.bands = bands
+
+    @staticmethod
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
         e, index = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: the gradient of the direct form, differentiable
+            # d/de_q of |e_q - e_n|^2 = 2 (e_q - e_n); d/de_n = 2 (e_n - e_q)
+            diff = 2 * grad_out.unsqueeze(-1) * (e.unsqueeze(2) - gather(e, index))  # (b, q, m, d)
+            grad_e = diff.sum(2).index_add(1, index.flatten(), -diff.flatten(1, 2))
+            return grad_e, None, None
         b = e.shape[0]
         sq = (e * e).sum(-1)
         grad_e = e.new_zeros(e.shape)  # row-major, as grad_values above
@@ -183,6 +221,11 @@ class _CandidateSqDistances(torch.autograd.Function):
             grad_e[:, q0:q1] += 2 * (g.sum(2, keepdim=True) * eq - g @ en)
             grad_e[:, lo:hi] += 2 * (g.sum(1).unsqueeze(-1) * en - g.transpose(1, 2) @ eq)
         return grad_e, None, None
+
+
+def candidate_sq_distances_gathered(e: Tensor, index: Tensor) -> Tensor:
+    """The direct form of :func:`candidate_sq_distances`: gather the candidates, subtract, square, sum."""
+    return (e.unsqueeze(2) - gather(e, index)).square().sum(-1)
 
 
 def candidate_sq_distances(e: Tensor, index: Tensor, block_size: int | None = None) -> Tensor:
@@ -200,5 +243,7 @@ def candidate_sq_distances(e: Tensor, index: Tensor, block_size: int | None = No
     if index.shape[0] != e.shape[1]:
         raise ValueError(f"index must list candidates for every one of the N={e.shape[1]} items, "
                          f"got index {tuple(index.shape)}")
+    if under_transform(e):  # see .transforms
+        return candidate_sq_distances_gathered(e, index)
     bands = key_bands(index, _rows(block_size, e.shape[0] * e.shape[1], index.shape[0]), e.shape[1])
     return _CandidateSqDistances.apply(e, index, bands)

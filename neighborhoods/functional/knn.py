@@ -179,9 +179,10 @@ def knn(queries: Tensor, keys: Tensor, k: int, metric: str = "cosine", *, block_
             return out
 
         values, indices = top_k_rows(s.view(-1, nk), k, forbidden_rows)
-        values = values.view(b, -1, k)
+        # explicit sizes: with B = 0 a -1 could be anything
+        values = values.view(b, rows_per_sample, k)
         all_scores.append(values if nearer_is_larger else values.neg_())
-        all_indices.append(indices.view(b, -1, k))
+        all_indices.append(indices.view(b, rows_per_sample, k))
     if len(all_scores) == 1:
         return all_scores[0], all_indices[0]
     return torch.cat(all_scores, 1), torch.cat(all_indices, 1)

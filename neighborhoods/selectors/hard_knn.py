@@ -116,6 +116,7 @@ class HardKNN(Selector):
         self.sample_from = check_choice("sample_from", sample_from, SAMPLE_FROM)
         self.seed = None if seed is None else check_int("seed", seed)
         self.generator = None if seed is None else torch.Generator().manual_seed(self.seed)
+        self._last_draw: tuple[tuple[int, ...], Tensor] | None = None  # see _training_draw
 
     def _check_samples(self, samples: int | None) -> int | None:
         if self.sampling == "all":
@@ -154,8 +155,11 @@ class HardKNN(Selector):
             if self.samples > size:
                 raise ValueError(f"samples must be <= the {size} tokens of the {self.sample_from} grid {pool}, "
                                  f"got samples={self.samples}")
-            generator = self.generator if self.training else self._eval_generator(pool)
-            drawn = torch.randperm(size, generator=generator)[: self.samples]
+            if self.training and self.generator is not None:
+                drawn = self._training_draw(pool, size)
+            else:
+                generator = self.generator if self.training else self._eval_generator(pool)
+                drawn = torch.randperm(size, generator=generator)[: self.samples]
         else:
             if self.samples > min(pool):
                 raise ValueError(f"spatial sampling takes samples={self.samples} evenly spaced tokens per axis, "
@@ -167,6 +171,23 @@ class HardKNN(Selector):
         if pool != padded:  # image-grid index -> padded-grid index
             drawn = padded_to_image_index(tuple(spatial_shape), self.padding)[1].nonzero().squeeze(1)[drawn]
         return drawn.sort().values.to(device)
+
+    def _training_draw(self, pool: tuple[int, ...], size: int) -> Tensor:
+        """A fresh draw from the module's generator, except when a checkpoint recomputes the forward.
+
+        ``torch.utils.checkpoint`` runs the forward a second time during backward and restores
+        the global RNG for it, but not a module's own generator: a second draw would select
+        other candidates than the forward whose graph is being differentiated. A forward
+        running inside a backward pass (a recomputation, reentrant or not) therefore reuses
+        the latest draw for this grid, the one the usual forward-then-backward step made.
+        (With ``seed=None`` the global RNG is used, which the checkpoint restores itself.)
+        """
+        last = self._last_draw
+        if torch._C._current_graph_task_id() != -1 and last is not None and last[0] == pool:
+            return last[1]
+        drawn = torch.randperm(size, generator=self.generator)[: self.samples]
+        self._last_draw = (pool, drawn)
+        return drawn
 
     def _eval_generator(self, shape: tuple[int, ...]) -> torch.Generator:
         """The generator of eval-mode random sampling: a function of ``seed`` and the grid shape only."""

@@ -1,4 +1,4 @@
-"""An image with a zero-size spatial axis has no queries: every operator returns an empty output.
+"""An empty input (a zero-size spatial axis, or B = 0) gives an empty output of the right shape.
 
 Issue 9, item 5. Before the fix SNL and Cayley-SNL raised IndexError (a max over no keys),
 CGNL ZeroDivisionError, and the non-local, N3 and location-ConvNN blocks torch's convolution
@@ -48,6 +48,25 @@ def test_empty_axis_gives_empty_output_of_the_right_shape(name, dtype):
             y.sum().backward()  # on the graph, as torch ops on empty tensors are
             assert x.grad is not None and x.grad.shape == x.shape
             x.grad = None
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_empty_batch_gives_empty_output_of_the_right_shape(name, dtype):
+    # issue 19: B = 0 raised inside candidate_sum (N3, criss-cross) and knn (ConvNN): a view(b, -1, ...)
+    # cannot infer -1 from zero elements
+    layer, shape = _build(name)
+    layer = layer.to(dtype)
+    full = layer(torch.randn(*shape, dtype=dtype))
+    x = torch.randn(0, *shape[1:], dtype=dtype, requires_grad=True)
+    paths = ("auto", "reference") if isinstance(layer, NeighborAggregator) else ("auto",)
+    for path in paths:
+        y = layer(x, **({} if path == "auto" else {"path": path}))
+        assert tuple(y.shape) == (0, *full.shape[1:]), path
+        assert y.dtype == dtype
+        y.sum().backward()
+        assert x.grad is not None and x.grad.shape == x.shape
+        x.grad = None
 
 
 def test_strided_conv_on_an_empty_axis_follows_torchs_size_formula():
