@@ -1,1 +1,9 @@
-"""Side-by-side comparisons of the zoo: theorems checked on random inputs, and the CLI."""
+"""What users run on the zoo, in four rooms that each own their commands (:mod:`comparisons.cli` dispatches).
+
+:mod:`.theorems` (``verify``, ``list``), :mod:`.ablation` (``compare``, ``report``),
+:mod:`.bench` (``bench``) and :mod:`.figures` (``figures``, ``show``, ``explore``).
+"""
+
+from neighborhoods import __version__
+
+__all__ = ["__version__"]

@@ -11,11 +11,19 @@ import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import torch
 from torch import Tensor
 
 
 def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
-    """``value`` as an ``int`` (bools rejected), optionally ``>= minimum``."""
+    """``value`` as an ``int`` (bools rejected), optionally ``>= minimum``.
+
+    Integers are Python ints, numpy's integer scalars and 0-d integer tensors (what indexing
+    a tensor or ``argmax`` returns), as ``operator.index`` takes them.
+    """
+    if isinstance(value, Tensor) and value.ndim == 0 and not value.is_floating_point() \
+            and not value.is_complex() and value.dtype != torch.bool:
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {value!r} of type {type(value).__name__}")
     value = int(value)

@@ -195,17 +195,18 @@ def pooled_grid(input_shape: tuple[int, ...], num_tokens: int) -> TokenGrid | No
     A dense selector sees only how many keys (or queries) its modules made. ``prod(input_shape)``
     tokens are the pixels; ``prod(n // f)`` tokens, for the smallest integer ``f >= 2`` that
     gives that count, are taken to be non-overlapping ``f x f`` blocks (the floor-mode
-    ``MaxPool(f)`` of the non-local block's ``sub_sample``, f = 2); any other count is not
-    placed (``None``), and :meth:`Neighborhood.query_map` then says so.
+    ``MaxPool(f)`` of the non-local block's ``sub_sample``, f = 2), where an axis shorter
+    than ``f`` is not pooled (window 1, as the non-local block's ``sub_sample`` leaves an
+    axis of length 1); any other count is not placed (``None``), and
+    :meth:`Neighborhood.query_map` then says so.
     """
     shape = tuple(input_shape)
     if num_tokens == math.prod(shape):
         return TokenGrid.pixels(shape)
     for f in range(2, max(shape) + 1):
-        pooled = tuple(n // f for n in shape)
+        window = tuple(f if n >= f else 1 for n in shape)
+        pooled = tuple(n // w for n, w in zip(shape, window))
         count = math.prod(pooled)
         if count == num_tokens and count > 0:
-            return TokenGrid.blocks(pooled, (f,) * len(shape), (f,) * len(shape))
-        if count < num_tokens:  # the count only falls as f grows
-            return None
+            return TokenGrid.blocks(pooled, window, window)
     return None

@@ -171,7 +171,11 @@ class Neighborhood:
         when the estimate (the result plus, for indexed neighbourhoods, the scattered weights)
         exceeds ``max_bytes`` (default :data:`DENSE_MAX_BYTES`, 1 GiB). Use
         :meth:`query_map` or :meth:`aggregate` for large inputs; they never build it.
+        ``dtype`` must be a floating-point dtype: weights are real numbers (an integer dtype
+        would truncate a softmax row to zeros), so another one is a ``TypeError``.
         """
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating-point torch.dtype (the weights are real numbers), got dtype={dtype!r}")
         limit = DENSE_MAX_BYTES if max_bytes is None else check_int("max_bytes", max_bytes, minimum=0)
         b = self.batch_size or check_int("batch", batch, minimum=1)
         h, nq, s, nk = self.num_heads or 1, self.num_queries, self.num_slots, self.num_keys

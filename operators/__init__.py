@@ -5,6 +5,8 @@ old names as aliases); ``available(filter)`` lists the names; ``info(name)`` say
 operator is (layout, selection kind, locality, cost class, fast path).
 """
 
+from neighborhoods import __version__
+
 from .attention import SelfAttention, SelfAttention2d
 from .branching import BranchingConv2d
 from .conv import Conv1d, Conv2d
@@ -19,7 +21,7 @@ from .spectral import (CGNL, SNL, CayleySNL, CayleySNL1d, CayleySNL2d, CGNL1d, C
                        NonLocalStage1d, NonLocalStage2d, SNL1d, SNL2d)
 
 __all__ = [
-    "CGNL", "SNL", "BranchingConv2d", "CGNL1d", "CGNL2d", "CayleySNL", "CayleySNL1d", "CayleySNL2d", "Conv1d",
+    "__version__", "CGNL", "SNL", "BranchingConv2d", "CGNL1d", "CGNL2d", "CayleySNL", "CayleySNL1d", "CayleySNL2d", "Conv1d",
     "Conv2d", "ConvNN1d", "ConvNN2d", "CrissCrossAttention", "CrissCrossAttention2d", "DoubleAttention",
     "DoubleAttention1d", "DoubleAttention2d", "Example", "KNNBlock2d", "N3Block1d",
     "NeighborhoodAttention1d", "NeighborhoodAttention2d", "NeighborhoodAttention3d", "N3Block2d", "NonLocalBlock1d",

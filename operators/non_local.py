@@ -14,7 +14,8 @@ dot_product         theta(x_i)^T phi(x_j)            N           mean
 concatenation       ReLU(w_f^T [theta_i, phi_j])     N           ConcatAffinity
 ==================  ===============================  ==========  =========================
 
-``sub_sample`` max-pools the keys and values (``phi`` and ``g``) by 2 per axis; ``W`` is a
+``sub_sample`` max-pools the keys and values (``phi`` and ``g``) by 2 per axis (an axis of
+length 1 is left unpooled, so 1xW, Hx1 and 1x1 inputs work: :mod:`operators._subsample`); ``W`` is a
 1x1 convolution followed by BatchNorm whose scale and shift start at zero (without
 ``bn_layer``, the convolution starts at zero), so a fresh block is the identity.
 
@@ -39,10 +40,11 @@ from neighborhoods.lifting import lift
 from neighborhoods.selectors import ConcatAffinity, DenseAffinity
 
 from ._nd import nd_pair
+from ._subsample import SubSample
 from .registry import Example, register
 
 MODES = ("embedded_gaussian", "gaussian", "dot_product", "concatenation")
-_LAYERS = {1: (nn.Conv1d, nn.MaxPool1d, nn.BatchNorm1d), 2: (nn.Conv2d, nn.MaxPool2d, nn.BatchNorm2d)}
+_LAYERS = {1: (nn.Conv1d, nn.BatchNorm1d), 2: (nn.Conv2d, nn.BatchNorm2d)}
 
 
 def _load_conv_concat_project(module: nn.Module, state: dict, prefix: str, *args: object) -> None:
@@ -68,7 +70,7 @@ class _NonLocalBlockNd(NeighborAggregator):
         in_channels: C.
         inter_channels: channels of theta, phi, g (default ``C // 2``).
         mode: one of :data:`MODES`.
-        sub_sample: max-pool keys and values by 2.
+        sub_sample: max-pool keys and values by 2 (axes of length 1 are not pooled).
         bn_layer: ``W`` = conv + BatchNorm (zero-initialised BN) instead of a zero conv.
         out_channels: channels of the output (default C); another value adds a 1x1
             projection of the input on the residual path, ``z = W(y) + P x``.
@@ -87,15 +89,15 @@ class _NonLocalBlockNd(NeighborAggregator):
         inter = check_int("inter_channels", inter_channels if inter_channels is not None else max(in_channels // 2, 1),
                           minimum=1)
         mode = check_choice("mode", mode, MODES)
-        conv, pool, bn = _LAYERS[self.spatial_dims]
+        conv, bn = _LAYERS[self.spatial_dims]
         factory = {"device": device, "dtype": dtype}
 
         def pooled(m: nn.Module) -> nn.Module:
-            return nn.Sequential(m, pool(2)) if sub_sample else m
+            return nn.Sequential(m, SubSample(self.spatial_dims)) if sub_sample else m
 
         g = pooled(conv(in_channels, inter, 1, **factory))
         if mode == "gaussian":
-            theta, phi = nn.Identity(), (pool(2) if sub_sample else nn.Identity())
+            theta, phi = nn.Identity(), (SubSample(self.spatial_dims) if sub_sample else nn.Identity())
         else:
             theta, phi = conv(in_channels, inter, 1, **factory), pooled(conv(in_channels, inter, 1, **factory))
         w = (nn.Sequential(conv(inter, out, 1, **factory), bn(out, **factory)) if bn_layer

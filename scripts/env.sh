@@ -11,5 +11,7 @@ fi
 if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
   "$VENV/bin/python" -m pip install -q "torch==2.13.0"
 fi
-# NEIGHBOR_ZOO_EXTRAS adds extras, e.g. "dev,docs,browser,gpu" (CI: the docs build, the browser test, triton)
-"$VENV/bin/python" -m pip install -q -e "$ROOT[${NEIGHBOR_ZOO_EXTRAS:-dev}]"
+# NEIGHBOR_ZOO_EXTRAS names the extras: run.sh sets "experiments" (compare needs matplotlib and
+# scikit-learn), test.sh "dev,experiments", CI adds "docs,browser,gpu" (the docs build, the browser
+# test, triton). Without any, the core install: every layer, verify, list and bench.
+"$VENV/bin/python" -m pip install -q -e "$ROOT[${NEIGHBOR_ZOO_EXTRAS:-dev,experiments}]"

@@ -9,6 +9,7 @@ combiner parts, :mod:`.parts`), :mod:`.presets` and :mod:`.config` name whole sw
 """
 
 from .command import register
+from .record import RunRecord
 from .results import collect
 
-__all__ = ["collect", "register"]
+__all__ = ["RunRecord", "collect", "register"]

@@ -17,16 +17,17 @@ import torch.distributed as dist
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .backbones import BACKBONES, DEFAULT_BACKBONE, build_backbone
+from .backbones import BACKBONES, DEFAULT_BACKBONE
 from .config import ConfigError, load_config
 from .presets import PRESETS, get_preset, vary_selector
 from .recipes import RECIPES, get_recipe
+from .record import RunRecord
 from .report import rich_tables, write_report
 from .results import RunStore, atomic_write_text, collect
 from .specs import parse_operator_list
 from .sweep import Sweep
 from .tasks import TASKS
-from .train import Dist, is_finished, train_run
+from .train import Built, Dist, build_model, is_finished, train_run
 
 SWEEP_FILE = "sweep.json"
 VARY = ("selector",)
@@ -83,14 +84,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="torch CPU threads per process (default 1: the layers are small, so threads cost more "
                         "than they give; scale out with --shard or torchrun instead)")
     p.add_argument("--shard", type=parse_shard, default=None, help="run only shard i of n of the sweep (0-based)")
-    p.set_defaults(run=run_compare)
+    p.set_defaults(run=run_compare, extra="experiments")
 
     p = sub.add_parser("report", help="re-render the table and plots of saved compare results",
                        description="Merge the records under one or more results folders (shards of a sweep) and "
                                    "write results.jsonl, report.md and the plots; print the table.")
     p.add_argument("folders", nargs="+", help="results folders written by neighbor-zoo compare")
     p.add_argument("--out", default=None, help="where to write the merged report (default: the first folder)")
-    p.set_defaults(run=run_report)
+    p.set_defaults(run=run_report, extra="experiments")
 
 
 def build_sweep(args: argparse.Namespace) -> tuple[Sweep, Path]:
@@ -150,17 +151,25 @@ def build_sweep(args: argparse.Namespace) -> tuple[Sweep, Path]:
     return sweep, out
 
 
-def check_sweep(sweep: Sweep, out: Path) -> None:
-    """Everything that can fail before training: the task's data, every operator in the backbone, old runs."""
-    task = sweep.make_task()
+def check_sweep(sweep: Sweep, out: Path) -> dict[str, Built]:
+    """Everything that can fail before training: the task's data, every operator in the backbone, old runs.
+
+    Each operator's backbone is built (and probed) once, for its first seed, exactly as
+    training builds it; the models are returned by run id for :func:`train_run` to train, so
+    no model is built twice. (The meta device cannot stand in: k-NN selection and N3's
+    windows ask their tensors for data, e.g. ``nonzero``.)
+    """
+    sweep.make_task()
     if sweep.backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {sweep.backbone!r}; choices: {', '.join(BACKBONES)}")
-    for spec in sweep.operators:
+    built = {}
+    for run in sweep.runs():
+        if run.seed != sweep.seeds[0]:
+            continue
         try:
-            torch.manual_seed(0)
-            build_backbone(sweep.backbone, spec, task, **sweep.backbone_options)
+            built[run.id] = build_model(run)
         except ValueError as err:
-            where = f" (from {spec.origin})" if spec.origin else ""
+            where = f" (from {run.spec.origin})" if run.spec.origin else ""
             raise ValueError(f"{err}{where}") from None
     for run in sweep.runs():
         store = RunStore(out, run.id)
@@ -169,6 +178,7 @@ def check_sweep(sweep: Sweep, out: Path) -> None:
             raise ValueError(f"{store.folder} holds a run of {run.spec.label!r} seed {run.seed} configured "
                              f"differently (epochs, recipe, task or backbone options); use another --out or "
                              f"delete that folder")
+    return built
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -197,21 +207,23 @@ def _init_distributed(device: str) -> tuple[Dist, torch.device]:
 def run_compare(args: argparse.Namespace, console: Console, on_epoch=None) -> int:
     try:
         sweep, out = build_sweep(args)
-        check_sweep(sweep, out)
+        built = check_sweep(sweep, out)
     except (ValueError, ConfigError) as err:
         console.print(f"error: {err}", style="red", highlight=False, markup=False)
         return 2
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
-        return _run_sweep(args, console, sweep, out, on_epoch)
+        return _run_sweep(args, console, sweep, out, on_epoch, built)
     finally:
         torch.set_num_threads(threads)
 
 
-def _run_sweep(args: argparse.Namespace, console: Console, sweep: Sweep, out: Path, on_epoch: Any) -> int:
+def _run_sweep(args: argparse.Namespace, console: Console, sweep: Sweep, out: Path, on_epoch: Any,
+               built: dict[str, Built]) -> int:
     d, device = _init_distributed(sweep.device)
     runs = sweep.shard(*args.shard) if args.shard else sweep.runs()
+    built = {run.id: built[run.id] for run in runs if run.id in built}  # other shards' models: not trained here
     command = command_line(args)
     if d.main:
         atomic_write_text(out / SWEEP_FILE, json.dumps({"command": command, "task": sweep.task,
@@ -228,6 +240,7 @@ def _run_sweep(args: argparse.Namespace, console: Console, sweep: Sweep, out: Pa
             store = RunStore(out, run.id)
             label = f"{run.spec.label} (seed {run.seed})"
             if is_finished(run, store):
+                built.pop(run.id, None)
                 progress.console.print(f"{label}: finished earlier, skipped", highlight=False)
                 progress.advance(all_runs)
                 continue
@@ -236,16 +249,16 @@ def _run_sweep(args: argparse.Namespace, console: Console, sweep: Sweep, out: Pa
             def started(first: int, total: int, epochs=epochs) -> None:
                 progress.update(epochs, completed=first - 1)
 
-            def done(record: dict[str, Any], epochs=epochs, label=label) -> None:
+            def done(record: RunRecord, epochs=epochs, label=label) -> None:
                 progress.advance(epochs)
                 if d.main:
-                    progress.console.print(f"{label} epoch {record['epoch']}/{record['epochs']}: train loss "
-                                           f"{record['train_loss']:.4f}, test {record['metric']} "
-                                           f"{record['value']:.2f}, {record['seconds']:.1f} s", highlight=False)
+                    progress.console.print(f"{label} epoch {record.epoch}/{record.epochs}: train loss "
+                                           f"{record.train_loss:.4f}, test {record.metric} "
+                                           f"{record.value:.2f}, {record.seconds:.1f} s", highlight=False)
                 if on_epoch is not None:
                     on_epoch(record)
 
-            train_run(run, store, device, on_epoch=done, on_start=started)
+            train_run(run, store, device, on_epoch=done, on_start=started, built=built.pop(run.id, None))
             progress.remove_task(epochs)
             progress.advance(all_runs)
     if d.main:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .parts import PartError, check_part
+from .parts import PartError
 from .specs import OperatorSpec
 
 TOP_LEVEL = ("task", "backbone", "recipe", "epochs", "seeds", "device", "data_dir", "task_options",
@@ -132,10 +132,8 @@ def parse_config(text: str, source: str = "<config>", fmt: str = "toml") -> Conf
                 extra = sorted(set(entry) - {"selector", "combiner"})
                 if extra:
                     raise PartError((extra[0],), "unknown key next to selector/combiner (keys: selector, combiner)")
-                check_part("selector", entry["selector"])
-                check_part("combiner", entry.get("combiner", {"type": "Conv1D"}))
-                specs.append(OperatorSpec(label=label, selector=entry["selector"],
-                                          combiner=entry.get("combiner", {"type": "Conv1D"}), origin=origin))
+                specs.append(OperatorSpec(label=label, selector=entry["selector"], combiner=entry.get("combiner"),
+                                          origin=origin))  # checks the parts' keys (PartError)
         except PartError as err:
             raise _fail(source, text, (*where, *err.path), str(err)) from None
         except ValueError as err:

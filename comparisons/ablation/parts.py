@@ -1,10 +1,11 @@
 """An operator given by its parts: a selector and a combiner described as plain data.
 
-``{"type": "HardKNN", "k": 9, "space": "hybrid"}`` + ``{"type": "Conv1D"}`` becomes
+``Parts({"type": "HardKNN", "k": 9, "space": "hybrid"}, {"type": "Conv1D"})`` becomes
 ``NeighborAggregator(HardKNN(9, space="hybrid", ...), Conv1D(C_in, C_out, 9))`` at every place
 a backbone puts an operator; the channels, the number of spatial axes and the combiner's
 slot count are filled in from the place and the selector. This is how ``compare`` ablates
-*how neighbours are chosen* with everything else held fixed.
+*how neighbours are chosen* with everything else held fixed. The descriptions' keys are
+checked once, when the :class:`Parts` is made; their values when a layer is built.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
@@ -125,35 +127,49 @@ def num_slots(selector: nn.Module) -> int | tuple[int, ...]:
     return selector.k
 
 
-def build_parts(selector: Mapping[str, Any], combiner: Mapping[str, Any], in_channels: int, out_channels: int,
-                ndim: int = 2) -> NeighborAggregator:
-    """``NeighborAggregator(selector, combiner)`` from their descriptions, for ``in_channels -> out_channels``.
+#: the combiner of a description that names only a selector: a weight matrix per slot
+DEFAULT_COMBINER: Mapping[str, Any] = {"type": "Conv1D"}
 
-    Shape:
-        x: ``(B, in_channels, *spatial)`` with ``ndim`` spatial axes -> ``(B, out_channels, *spatial)``.
+
+@dataclass(frozen=True)
+class Parts:
+    """A selector and a combiner described as data, their keys checked here (:func:`check_part`).
+
+    Raises :class:`PartError` (a ``ValueError``) naming the bad key.
     """
-    check_part("selector", selector)
-    check_part("combiner", combiner)
-    s_cfg = {k: v for k, v in selector.items() if k != "type"}
-    c_cfg = {k: v for k, v in combiner.items() if k != "type"}
-    sel = SELECTORS[selector["type"]][0](dict(s_cfg), in_channels, ndim)
-    slots = num_slots(sel)
-    kind = combiner["type"]
-    if kind == "Conv1D":
-        comb = Conv1D(in_channels, out_channels, slots, **c_cfg)
-    elif kind == "WeightedMean":
-        comb = WeightedMean(in_channels, out_channels=out_channels, **c_cfg)
-    else:
-        k = slots if isinstance(slots, int) else math.prod(slots)
-        comb = Projection(in_channels, k, out_channels, patches=getattr(sel, "patches", None), **c_cfg)
-    return NeighborAggregator(sel, comb)
 
+    selector: Mapping[str, Any]
+    combiner: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_COMBINER))
 
-def describe_parts(selector: Mapping[str, Any], combiner: Mapping[str, Any]) -> str:
-    """``HardKNN(k=9, space='hybrid') + Conv1D``: a short label for tables."""
+    def __post_init__(self) -> None:
+        check_part("selector", self.selector)
+        check_part("combiner", self.combiner)
 
-    def one(cfg: Mapping[str, Any]) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in cfg.items() if k != "type")
-        return f"{cfg.get('type')}({args})" if args else str(cfg.get("type"))
+    def build(self, in_channels: int, out_channels: int, ndim: int = 2) -> NeighborAggregator:
+        """``NeighborAggregator(selector, combiner)`` for ``in_channels -> out_channels``.
 
-    return f"{one(selector)} + {one(combiner)}"
+        Shape:
+            x: ``(B, in_channels, *spatial)`` with ``ndim`` spatial axes -> ``(B, out_channels, *spatial)``.
+        """
+        s_cfg = {k: v for k, v in self.selector.items() if k != "type"}
+        c_cfg = {k: v for k, v in self.combiner.items() if k != "type"}
+        sel = SELECTORS[self.selector["type"]][0](dict(s_cfg), in_channels, ndim)
+        slots = num_slots(sel)
+        kind = self.combiner["type"]
+        if kind == "Conv1D":
+            comb = Conv1D(in_channels, out_channels, slots, **c_cfg)
+        elif kind == "WeightedMean":
+            comb = WeightedMean(in_channels, out_channels=out_channels, **c_cfg)
+        else:
+            k = slots if isinstance(slots, int) else math.prod(slots)
+            comb = Projection(in_channels, k, out_channels, patches=getattr(sel, "patches", None), **c_cfg)
+        return NeighborAggregator(sel, comb)
+
+    def describe(self) -> str:
+        """``HardKNN(k=9, space='hybrid') + Conv1D``: a short label for tables."""
+
+        def one(cfg: Mapping[str, Any]) -> str:
+            args = ", ".join(f"{k}={v!r}" for k, v in cfg.items() if k != "type")
+            return f"{cfg.get('type')}({args})" if args else str(cfg.get("type"))
+
+        return f"{one(self.selector)} + {one(self.combiner)}"

@@ -16,7 +16,8 @@ from typing import Any
 
 from rich.table import Table
 
-from .results import RESULTS_FILE, atomic_write, atomic_write_text, write_jsonl
+from .record import RunRecord
+from .results import RESULTS_FILE, atomic_write, atomic_write_text, write_records
 
 METRIC_UNITS = {"accuracy": "accuracy (%)", "psnr": "PSNR (dB)"}
 MEMORY_NOTE = ("peak memory: CUDA's max allocated on GPU; on CPU, where torch keeps no allocator peak, the bytes "
@@ -45,34 +46,34 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def group(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[Row]]:
+def group(records: list[RunRecord]) -> dict[tuple[str, str, str], list[Row]]:
     """``(task, backbone, metric)`` -> rows, in sweep order; only complete epochs shared by every seed."""
-    by_op: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    by_op: dict[tuple, dict[str, list[RunRecord]]] = defaultdict(lambda: defaultdict(list))
     order: dict[tuple, dict[str, int]] = defaultdict(dict)
     for r in records:
-        key = (r["task"], r["backbone"], r["metric"])
-        by_op[key][r["operator"]].append(r)
-        order[key].setdefault(r["operator"], r.get("index", 0))
+        key = (r.task, r.backbone, r.metric)
+        by_op[key][r.operator].append(r)
+        order[key].setdefault(r.operator, r.index)
     out = {}
     for key, ops in by_op.items():
         rows = []
         for op in sorted(ops, key=lambda o: (order[key][o], o)):
             recs = ops[op]
-            seeds = sorted({r["seed"] for r in recs})
-            per_seed = {s: {r["epoch"]: r for r in recs if r["seed"] == s} for s in seeds}
+            seeds = sorted({r.seed for r in recs})
+            per_seed = {s: {r.epoch: r for r in recs if r.seed == s} for s in seeds}
             epochs = sorted(set.intersection(*(set(e) for e in per_seed.values())))
             if not epochs:
                 continue
             last = epochs[-1]
-            curve = [(e, *_mean_std([per_seed[s][e]["value"] for s in seeds])) for e in epochs]
-            mean, std = _mean_std([per_seed[s][last]["value"] for s in seeds])
+            curve = [(e, *_mean_std([per_seed[s][e].value for s in seeds])) for e in epochs]
+            mean, std = _mean_std([per_seed[s][last].value for s in seeds])
             rows.append(Row(
-                operator=op, spec=recs[0].get("spec", op), parameters=recs[0]["parameters"], seeds=len(seeds),
+                operator=op, spec=recs[0].spec or op, parameters=recs[0].parameters, seeds=len(seeds),
                 epochs=last, mean=mean, std=std,
-                first_loss=statistics.fmean(per_seed[s][epochs[0]]["train_loss"] for s in seeds),
-                last_loss=statistics.fmean(per_seed[s][last]["train_loss"] for s in seeds),
-                seconds=statistics.fmean(per_seed[s][e]["seconds"] for s in seeds for e in epochs),
-                memory_mb=max(per_seed[s][e]["peak_memory_mb"] for s in seeds for e in epochs), curve=curve))
+                first_loss=statistics.fmean(per_seed[s][epochs[0]].train_loss for s in seeds),
+                last_loss=statistics.fmean(per_seed[s][last].train_loss for s in seeds),
+                seconds=statistics.fmean(per_seed[s][e].seconds for s in seeds for e in epochs),
+                memory_mb=max(per_seed[s][e].peak_memory_mb for s in seeds for e in epochs), curve=curve))
         out[key] = rows
     return out
 
@@ -88,7 +89,7 @@ def _cells(row: Row, metric: str) -> list[str]:
             f"{row.memory_mb:.1f}"]
 
 
-def rich_tables(records: list[dict[str, Any]]) -> list[Table]:
+def rich_tables(records: list[RunRecord]) -> list[Table]:
     tables = []
     for (task, backbone, metric), rows in group(records).items():
         table = Table(title=f"neighbor-zoo compare: {task} on {backbone}, test {METRIC_UNITS.get(metric, metric)} "
@@ -151,10 +152,10 @@ def plots(rows: list[Row], metric: str, out: Path, prefix: str) -> list[str]:
     return names
 
 
-def write_report(records: list[dict[str, Any]], out: Path, command: str | None = None) -> Path:
+def write_report(records: list[RunRecord], out: Path, command: str | None = None) -> Path:
     """``results.jsonl``, ``report.md`` and the plots under ``out``, from ``records`` alone."""
     out = Path(out)
-    write_jsonl(out / RESULTS_FILE, records)
+    write_records(out / RESULTS_FILE, records)
     groups = group(records)
     lines = ["# neighbor-zoo compare", ""]
     if command:
@@ -164,7 +165,7 @@ def write_report(records: list[dict[str, Any]], out: Path, command: str | None =
         lines += [f"## {task} on {backbone}", "",
                   f"Test {METRIC_UNITS.get(metric, metric)} at the last epoch, mean ± std over seeds; "
                   f"training loss averaged over seeds; seconds per epoch of training on "
-                  f"{records[0].get('device', '?')} (world size {records[0].get('world_size', 1)}).", "",
+                  f"{records[0].device or '?'} (world size {records[0].world_size}).", "",
                   markdown_table(rows, metric), "", "| operator | what it builds |", "|---|---|"]
         lines += [f"| {row.operator} | `{row.spec}` |" for row in rows]
         lines += [""] + [f"![{name}]({name})" for name in plots(rows, metric, out, prefix)] + [""]

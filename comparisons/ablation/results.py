@@ -24,10 +24,10 @@ from typing import IO, Any
 
 import torch
 
+from .record import RunRecord
+
 RESULTS_FILE = "results.jsonl"
 RUNS_DIR = "runs"
-#: fields that tell two records of the same epoch apart (timings are not among them)
-RECORD_KEY = ("task", "backbone", "operator", "seed", "epoch")
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
@@ -53,15 +53,22 @@ def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
+def read_records(path: Path) -> list[RunRecord]:
+    """The records of a ``.jsonl`` file; ``ValueError`` naming the file and line of a bad one."""
     records = []
     for n, line in enumerate(path.read_text().splitlines(), 1):
         if line.strip():
             try:
-                records.append(json.loads(line))
+                records.append(RunRecord.from_json(json.loads(line)))
             except json.JSONDecodeError as err:
                 raise ValueError(f"{path} line {n} is not a JSON record: {err}") from None
+            except ValueError as err:
+                raise ValueError(f"{path} line {n}: {err}") from None
     return records
+
+
+def write_records(path: Path, records: Iterable[RunRecord]) -> None:
+    write_jsonl(path, (r.to_json() for r in records))
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -85,11 +92,11 @@ class RunStore:
         self.records_path = self.folder / "records.jsonl"
         self.checkpoint_path = self.folder / "checkpoint.pt"
 
-    def records(self) -> list[dict[str, Any]]:
-        return read_jsonl(self.records_path) if self.records_path.exists() else []
+    def records(self) -> list[RunRecord]:
+        return read_records(self.records_path) if self.records_path.exists() else []
 
-    def write_records(self, records: list[dict[str, Any]]) -> None:
-        write_jsonl(self.records_path, records)
+    def write_records(self, records: list[RunRecord]) -> None:
+        write_records(self.records_path, records)
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         atomic_write(self.checkpoint_path, lambda f: torch.save(state, f))
@@ -101,13 +108,13 @@ class RunStore:
         return torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
 
 
-def collect(folders: Iterable[Path]) -> list[dict[str, Any]]:
-    """Every record under ``folders`` (their runs and merged results), deduplicated by :data:`RECORD_KEY`.
+def collect(folders: Iterable[Path]) -> list[RunRecord]:
+    """Every record under ``folders`` (their runs and merged results), deduplicated by :attr:`RunRecord.KEY`.
 
     Shards of one sweep run into separate folders (or one shared folder) merge here. The same
     epoch found twice with different numbers is an error: the folders are not one sweep.
     """
-    merged: dict[tuple, dict[str, Any]] = {}
+    merged: dict[tuple, RunRecord] = {}
     for folder in folders:
         folder = Path(folder)
         if not folder.is_dir():
@@ -118,15 +125,9 @@ def collect(folders: Iterable[Path]) -> list[dict[str, Any]]:
         if not files:
             raise ValueError(f"results folder {str(folder)!r} holds no {RESULTS_FILE} and no {RUNS_DIR}/*/records.jsonl")
         for path in files:
-            for record in read_jsonl(path):
-                key = tuple(record.get(k) for k in RECORD_KEY)
-                old = merged.setdefault(key, record)
-                if old is not record and _numbers(old) != _numbers(record):
-                    raise ValueError(f"conflicting results for {dict(zip(RECORD_KEY, key))} in {path}: "
-                                     f"{_numbers(old)} vs {_numbers(record)}")
-    return sorted(merged.values(), key=lambda r: (r.get("task"), r.get("backbone"), r.get("index", 0),
-                                                  r.get("operator"), r.get("seed"), r.get("epoch")))
-
-
-def _numbers(record: dict[str, Any]) -> tuple:
-    return record.get("train_loss"), record.get("test_loss"), record.get("value")
+            for record in read_records(path):
+                old = merged.setdefault(record.key, record)
+                if old is not record and old.numbers != record.numbers:
+                    raise ValueError(f"conflicting results for {dict(zip(RunRecord.KEY, record.key))} in {path}: "
+                                     f"{old.numbers} vs {record.numbers}")
+    return sorted(merged.values(), key=lambda r: (r.task, r.backbone, r.index, r.operator, r.seed, r.epoch))

@@ -1,7 +1,9 @@
 """What ``compare`` puts into a backbone: an operator by registered name, by shorthand, or by parts.
 
-An :class:`OperatorSpec` is plain data (JSON-able, so it is saved with every result) that
-knows how to build the layer for one place in a backbone: ``build(in_channels, out_channels)``.
+An :class:`OperatorSpec` is plain data (JSON-able, so it is saved with every result). When
+a sweep is made, each spec is resolved once, for the sweep's backbone, into a
+:class:`LayerFactory`: ``factory(in_channels, out_channels, size) -> nn.Module`` plus the
+input layout the layer expects. Backbones receive the factory, never the spec.
 
 Shorthands are the comparison's own names for the operators it contrasts, with settings that
 fit the backbone (``n3`` on 8x8 digits needs 2x2 patches; on 32x32 denoising crops 8x8
@@ -12,9 +14,10 @@ and so does ``name(key=value, ...)`` on the command line.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +25,7 @@ from torch import nn
 
 import operators
 
-from .parts import build_parts, check_part, describe_parts
+from .parts import DEFAULT_COMBINER, Parts
 
 #: the operators of the default ablation, in table order
 DEFAULT_OPERATORS = ("conv2d", "convnn", "branching", "attention", "nonlocal", "n3")
@@ -52,14 +55,48 @@ SHORTHANDS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
 }
 
 
+#: what :meth:`LayerFactory.__call__` builds: ``(in_channels, out_channels) -> layer``
+Builder = Callable[..., nn.Module]
+
+
+@dataclass(frozen=True)
+class LayerFactory:
+    """An operator resolved for one backbone: builds its layer for any place of that backbone.
+
+    ``factory(in_channels, out_channels, size)`` is the layer for a place whose input is
+    ``(B, in_channels, *size)`` and whose output is ``(B, out_channels, *size)``; the layer
+    itself takes its input in :attr:`layout` (a backbone's slot converts to it). ``size`` is
+    the place's spatial size; the registered operators run at any size and do not need it.
+
+    Attributes:
+        label: the operator's row in tables.
+        layout: ``'(B, C, H, W)'``, ``'(B, C, N)'`` or ``'(B, N, E)'``.
+        description: what it builds, e.g. ``convnn2d(k=9)`` or ``HardKNN(k=9) + Conv1D``.
+    """
+
+    label: str
+    layout: str
+    description: str
+    build: Builder = field(repr=False)
+
+    def __call__(self, in_channels: int, out_channels: int, size: tuple[int, ...]) -> nn.Module:
+        return self.build(in_channels=in_channels, out_channels=out_channels)
+
+
+def _identity(in_channels: int, out_channels: int) -> nn.Module:
+    return nn.Identity()  # fits only where in_channels == out_channels (the slot checks the output)
+
+
 @dataclass(frozen=True)
 class OperatorSpec:
-    """One operator of a sweep.
+    """One operator of a sweep, as plain data (saved with every result).
 
     Exactly one of ``name`` (a registered name, a shorthand, or ``'identity'``) and the pair
-    ``selector`` / ``combiner`` (descriptions, see :mod:`comparisons.ablation.parts`) is given.
+    ``selector`` / ``combiner`` (descriptions, see :mod:`comparisons.ablation.parts`; the
+    combiner defaults to ``Conv1D``) is given; the parts' keys are checked here, once.
     ``label`` is the row in tables; ``kwargs`` go to the constructor; ``origin`` says where
-    the spec came from (a config file and line) for error messages.
+    the spec came from (a config file and line) for error messages. :meth:`resolve` turns it
+    into the :class:`LayerFactory` a backbone builds from.
     """
 
     label: str
@@ -68,6 +105,7 @@ class OperatorSpec:
     selector: dict[str, Any] | None = None
     combiner: dict[str, Any] | None = None
     origin: str | None = None
+    parts: Parts | None = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.label, str) or not re.fullmatch(r"[A-Za-z0-9_.:=()+, -]+", self.label):
@@ -76,61 +114,42 @@ class OperatorSpec:
         if (self.name is None) == (self.selector is None):
             raise ValueError(f"operator {self.label!r} needs either name or selector + combiner")
         if self.selector is not None:
-            check_part("selector", self.selector)
-            check_part("combiner", self.combiner if self.combiner is not None else {"type": "Conv1D"})
+            combiner = self.combiner if self.combiner is not None else dict(DEFAULT_COMBINER)
+            object.__setattr__(self, "parts", Parts(self.selector, combiner))
 
-    def resolve(self, backbone: str) -> tuple[str, dict[str, Any]]:
-        """The registered name and kwargs this spec builds in ``backbone`` (shorthands expanded)."""
+    def resolve(self, backbone: str) -> LayerFactory:
+        """The layer factory this spec stands for in ``backbone`` (shorthands expanded, names looked up).
+
+        ``ValueError`` for a name that is neither a shorthand nor registered, listing both.
+        """
+        if self.parts is not None:
+            return LayerFactory(self.label, "(B, C, H, W)", self.parts.describe(),
+                                functools.partial(self.parts.build, ndim=2))
         assert self.name is not None
         if self.name in SHORTHANDS:
             table = SHORTHANDS[self.name]
-            name, kwargs = table.get(backbone, table["*"])
-            return name, {**kwargs, **self.kwargs}
-        if self.name != "identity":
-            try:
-                operators.registry.constructor(self.name)
-            except ValueError:
-                raise ValueError(f"unknown operator {self.name!r}; shorthands: {', '.join(SHORTHANDS)}; registered "
-                                 f"names: {', '.join(operators.available())}") from None
-        return self.name, dict(self.kwargs)
-
-    def layout(self, backbone: str) -> str:
-        """The input layout the built layer expects: ``(B, C, H, W)``, ``(B, C, N)`` or ``(B, N, E)``."""
-        if self.name is None:
-            return "(B, C, H, W)"
-        name, _ = self.resolve(backbone)
+            name, defaults = table.get(backbone, table["*"])
+            kwargs = {**defaults, **self.kwargs}
+        else:
+            name, kwargs = self.name, dict(self.kwargs)
+        description = f"{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
         if name == "identity":
-            return "(B, C, H, W)"
-        info = getattr(operators, "info", None)
-        if info is not None:
-            return info(name).layout
-        # before operators.info existed: the registered example's rank tells 1-D from 2-D
-        rank = len(operators.example(name).input_shape)
-        return "(B, C, H, W)" if rank == 4 else "(B, N, E)" if name == "self_attention" else "(B, C, N)"
-
-    def build(self, in_channels: int, out_channels: int, backbone: str) -> nn.Module:
-        """The layer for one place of ``backbone``: ``in_channels -> out_channels``."""
-        if self.selector is not None:
-            ndim = 2 if self.layout(backbone) == "(B, C, H, W)" else 1
-            return build_parts(self.selector, self.combiner or {"type": "Conv1D"}, in_channels, out_channels, ndim)
-        name, kwargs = self.resolve(backbone)
-        if name == "identity":
-            return nn.Identity()
-        return operators.create(name, in_channels=in_channels, out_channels=out_channels, **kwargs)
-
-    def describe(self, backbone: str) -> str:
-        """What the label stands for, e.g. ``convnn2d(k=9)`` or ``HardKNN(k=9) + Conv1D``."""
-        if self.selector is not None:
-            return describe_parts(self.selector, self.combiner or {"type": "Conv1D"})
-        name, kwargs = self.resolve(backbone)
-        return f"{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+            return LayerFactory(self.label, "(B, C, H, W)", description, _identity)
+        try:
+            operators.registry.constructor(name)
+        except ValueError:
+            where = f" (from {self.origin})" if self.origin else ""
+            raise ValueError(f"unknown operator {name!r}; shorthands: {', '.join(SHORTHANDS)}; registered names: "
+                             f"{', '.join(operators.available())}{where}") from None
+        return LayerFactory(self.label, operators.info(name).layout, description,
+                            functools.partial(operators.create, name, **kwargs))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"label": self.label}
-        if self.name is not None:
+        if self.parts is None:
             out.update(name=self.name, kwargs=self.kwargs)
         else:
-            out.update(selector=self.selector, combiner=self.combiner or {"type": "Conv1D"})
+            out.update(selector=self.selector, combiner=self.parts.combiner)
         return out
 
 

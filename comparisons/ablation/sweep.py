@@ -1,4 +1,8 @@
-"""A sweep: which runs (operator x seed) a ``compare`` command makes, and how they split into shards."""
+"""A sweep: which runs (operator x seed) a ``compare`` command makes, and how they split into shards.
+
+Making a :class:`Sweep` resolves each operator spec, once, into the layer factory its runs
+build their backbones from (:meth:`~comparisons.ablation.specs.OperatorSpec.resolve`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Any
 
 from .recipes import Recipe
 from .results import config_hash, run_id
-from .specs import OperatorSpec
+from .specs import LayerFactory, OperatorSpec
 from .tasks import Task, make_task
 
 
@@ -19,7 +23,8 @@ class Sweep:
     Attributes:
         task, task_options: the task's name and constructor arguments.
         backbone, backbone_options: the backbone's name and constructor arguments.
-        operators: the operators, in table order.
+        operators: the operators, in table order (data: saved with every run's configuration).
+        layers: each operator resolved for ``backbone``, in the same order (made here, not given).
         recipe: how each run trains.
         epochs: epochs per run.
         seeds: the seeds each operator runs with.
@@ -36,6 +41,10 @@ class Sweep:
     task_options: dict[str, Any] = field(default_factory=dict)
     backbone_options: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
+    layers: tuple[LayerFactory, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(spec.resolve(self.backbone) for spec in self.operators))
 
     def make_task(self) -> Task:
         return _cached_task(self.task, tuple(sorted(self.all_task_options().items())))
@@ -65,6 +74,11 @@ class Run:
     index: int
     spec: OperatorSpec
     seed: int
+
+    @property
+    def layer(self) -> LayerFactory:
+        """The operator, resolved: what this run's backbone is built from."""
+        return self.sweep.layers[self.index]
 
     @property
     def id(self) -> str:

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -25,11 +24,12 @@ from torch import nn
 
 from .backbones import build_backbone
 from .recipes import count_parameters
+from .record import RunRecord
 from .results import RunStore
 from .sweep import Run
 from .tasks import Batch, Task
 
-EpochCallback = Callable[[dict[str, Any]], None]
+EpochCallback = Callable[[RunRecord], None]
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,27 @@ class Dist:
         t = torch.tensor(values, dtype=torch.float64)
         dist.all_reduce(t)
         return t.tolist()
+
+
+@dataclass(frozen=True)
+class Built:
+    """A run's model as :func:`build_model` made it, and the global RNG state right after."""
+
+    model: nn.Module
+    rng_state: torch.Tensor
+
+
+def build_model(run: Run) -> Built:
+    """``run``'s backbone with its operator, built after ``torch.manual_seed(run.seed)`` (checked on a probe batch).
+
+    ``compare``'s pre-flight check calls this for the first seed of every operator and hands
+    the result to :func:`train_run`, which then continues from the same RNG state as if it had
+    built the model itself; so a model is built once, and the numbers do not depend on who built it.
+    """
+    sweep = run.sweep
+    torch.manual_seed(run.seed)
+    model = build_backbone(sweep.backbone, run.layer, sweep.make_task(), **sweep.backbone_options)
+    return Built(model, torch.get_rng_state())
 
 
 class RunMismatch(ValueError):
@@ -153,21 +174,24 @@ def evaluate(model: nn.Module, task: Task, batch_size: int, device: torch.device
 
 
 def train_run(run: Run, store: RunStore, device: torch.device, on_epoch: EpochCallback | None = None,
-              on_start: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+              on_start: Callable[[int, int], None] | None = None, built: Built | None = None) -> list[RunRecord]:
     """Train ``run`` to its last epoch, resuming from ``store``'s checkpoint; returns its records.
 
-    ``on_start(first_epoch, epochs)`` is called once before training, ``on_epoch(record)``
-    after each epoch's record and checkpoint are saved (progress bars, tests).
+    ``built`` is the run's model from :func:`build_model` if it was built already (it is
+    then trained in place); without it the model is built here. ``on_start(first_epoch, epochs)``
+    is called once before training, ``on_epoch(record)`` after each epoch's record and
+    checkpoint are saved (progress bars, tests).
     """
     sweep, d = run.sweep, Dist.current()
     task, recipe = sweep.make_task(), sweep.recipe
-    torch.manual_seed(run.seed)
-    model = build_backbone(sweep.backbone, run.spec, task, **sweep.backbone_options)
+    built = built if built is not None else build_model(run)
+    model = built.model
+    torch.set_rng_state(built.rng_state)
     parameters = count_parameters(model)
     model.to(device)
     optimizer = recipe.make_optimizer(model.parameters())
     scheduler = recipe.make_scheduler(optimizer, sweep.epochs)
-    records: list[dict[str, Any]] = []
+    records: list[RunRecord] = []
     checkpoint = store.load_checkpoint()
     if checkpoint is not None:
         if checkpoint["fingerprint"] != run.fingerprint():
@@ -193,13 +217,12 @@ def train_run(run: Run, store: RunStore, device: torch.device, on_epoch: EpochCa
         seconds = time.perf_counter() - start
         scheduler.step()
         test_loss, value = evaluate(model, task, batch_size, device)
-        records.append({
-            "task": sweep.task, "backbone": sweep.backbone, "operator": run.spec.label,
-            "spec": run.spec.describe(sweep.backbone), "index": run.index, "seed": run.seed, "epoch": epoch,
-            "epochs": sweep.epochs, "train_loss": train_loss, "test_loss": test_loss, "metric": task.metric,
-            "value": value, "seconds": seconds, "peak_memory_mb": peak / 2**20, "parameters": parameters,
-            "recipe": recipe.name, "device": str(device), "world_size": d.world, "fingerprint": run.fingerprint(),
-        })
+        records.append(RunRecord(
+            task=sweep.task, backbone=sweep.backbone, operator=run.spec.label, spec=run.layer.description,
+            index=run.index, seed=run.seed, epoch=epoch, epochs=sweep.epochs, train_loss=train_loss,
+            test_loss=test_loss, metric=task.metric, value=value, seconds=seconds, peak_memory_mb=peak / 2**20,
+            parameters=parameters, recipe=recipe.name, device=str(device), world_size=d.world,
+            fingerprint=run.fingerprint()))
         if d.main:
             store.write_records(records)
             store.save_checkpoint({
@@ -215,5 +238,5 @@ def train_run(run: Run, store: RunStore, device: torch.device, on_epoch: EpochCa
 def is_finished(run: Run, store: RunStore) -> bool:
     """Whether ``store`` holds every epoch of ``run`` (with its configuration)."""
     records = store.records()
-    return (len(records) == run.sweep.epochs and all(r.get("fingerprint") == run.fingerprint() for r in records)
+    return (len(records) == run.sweep.epochs and all(r.fingerprint == run.fingerprint() for r in records)
             and store.checkpoint_path.exists())

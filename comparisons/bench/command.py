@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 from pathlib import Path
 
@@ -79,8 +80,12 @@ def _run(args: argparse.Namespace, console: Console) -> int:
                          matmul_size=args.matmul_size, step=step, previous=previous,
                          save=lambda partial: write_json(out, partial))
     write_json(out, data)
-    if not args.no_plot:
+    plotted = not args.no_plot and importlib.util.find_spec("matplotlib") is not None
+    if plotted:
         plot(data, out.with_suffix(".png"))
+    elif not args.no_plot:  # the core install times everything; only the drawing needs the extra
+        console.print("note: no plot: matplotlib is not installed (pip install 'neighbor-zoo[experiments]')",
+                      markup=False)
     console.print(table(data))
     if data["growth"]:
         console.print(growth_table(data))
@@ -88,7 +93,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         console.print(f"note: {note}")
     console.print(f"x baseline: time / the native op's (conv2d, self_attention2d) or the naive all-pairs form's "
                   f"time; peak memory: {data['meta']['memory_method']}")
-    console.print(f"wrote {out}" + ("" if args.no_plot else f" and {out.with_suffix('.png')}"))
+    console.print(f"wrote {out}" + (f" and {out.with_suffix('.png')}" if plotted else ""))
     return 0
 
 
@@ -123,5 +128,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="keep the rows already in --out (written after every workload) when their settings match, "
                         "and measure only the rest")
-    p.add_argument("--no-plot", action="store_true", help="skip the matplotlib plot")
+    p.add_argument("--no-plot", action="store_true",
+                   help="skip the matplotlib plot (skipped, saying so, without the experiments extra)")
     p.set_defaults(run=_run)

@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=Setting.size, help="side of the downscaled photo (default %(default)s)")
     p.add_argument("--step", type=int, default=2,
                    help="precompute every STEP-th row and column as a query pixel (default %(default)s)")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, extra="experiments")
 
 
 def render(data: dict) -> str:

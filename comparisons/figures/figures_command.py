@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="side of the downscaled photo in pixels (default %(default)s)")
     p.add_argument("--results", type=Path, default=Setting.results,
                    help="folder of saved results to plot (default %(default)s)")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, extra="experiments")
 
 
 def run(args: argparse.Namespace, console: Console) -> int:

@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"query pixel (default {Setting().pixel}, on the flower's petal)")
     p.add_argument("--slot", type=int, default=None, help="one slot only (e.g. one N3 volume); default: all summed")
     p.add_argument("--out", type=Path, default=None, help="PNG to write (default OPERATOR.png)")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, extra="experiments")
 
 
 def run(args: argparse.Namespace, console: Console) -> int:

@@ -75,7 +75,11 @@ class DenseAffinity(Selector):
         x: ``(B, C, *spatial)`` -> Neighborhood with ``weight`` ``(B, H, N, N, 1)``.
         ``mask`` (forward keyword, bool ``True`` = keep, or additive float): see :func:`check_mask`.
         With ``normalize='softmax'`` a query whose every key is masked out gets all-zero
-        weights (so its ``A V`` is 0), as ``F.scaled_dot_product_attention`` returns.
+        weights (so its ``A V`` is 0), as ``F.scaled_dot_product_attention`` returns. Likewise
+        ``normalize='row'`` (``D^-1 M``) gives all-zero weights to a row whose sum is exactly 0
+        (every key masked, a ReLU kernel that is 0 on the row, or ``dot`` scores that cancel):
+        ``D^+ M`` with the degree matrix's pseudo-inverse. A sum merely near 0 is divided by,
+        as the definition says (a signed kernel makes row normalisation ill-conditioned there).
     """
 
     def __init__(self, query: nn.Module | None = None, key: nn.Module | None = None, kernel: str = "dot",
@@ -121,7 +125,11 @@ class DenseAffinity(Selector):
         if self.normalize == "mean":
             return m / m.shape[-1]
         if self.normalize == "row":
-            return m / m.sum(-1, keepdim=True)
+            # D^+ M with the pseudo-inverse of the degree matrix: a row summing to exactly 0 gets
+            # zero weights (what a fully masked softmax row gets), not the 0/0 = NaN of D^-1 M
+            degree = m.sum(-1, keepdim=True)
+            zero = degree == 0
+            return (m / torch.where(zero, torch.ones_like(degree), degree)).masked_fill(zero, 0.0)
         return m
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Neighborhood:

@@ -248,3 +248,16 @@ def test_unknown_footprint_is_a_named_error():
                      footprint=PixelFootprint.pixels((3,)))
     with pytest.raises(ValueError, match="inside the input"):  # the third 2-pixel block starts at pixel 4 of 4
         PixelFootprint((4,), TokenGrid.blocks((3,), (2,), (2,)), TokenGrid.pixels((4,)))
+
+
+def test_query_map_takes_a_0d_integer_tensor_like_a_numpy_integer():
+    # issue 19: numpy.int64 was accepted, torch.tensor(3) (what argmax returns) was not
+    import numpy as np
+    nbhd = operators.create("conv_nn2d", in_channels=4).neighborhood(torch.randn(2, 4, 5, 6))
+    expected = nbhd.query_map(7, batch=1, slot=2)
+    for query in (np.int64(7), torch.tensor(7), torch.tensor(7, dtype=torch.int32)):
+        assert torch.equal(nbhd.query_map(query, batch=torch.tensor(1), slot=torch.tensor(2)), expected)
+    assert torch.equal(nbhd.query_map((torch.tensor(1), torch.tensor(1))), nbhd.query_map(7))
+    for bad in (torch.tensor(7.0), torch.tensor([7]), torch.tensor(True)):
+        with pytest.raises(TypeError, match="query must be an int"):
+            nbhd.query_map(bad)

@@ -86,3 +86,13 @@ def test_multi_head_dense_selector_with_a_headless_combiner_is_a_named_error(com
     layer = NeighborAggregator(SoftmaxAll(4, num_heads=2), combiner)
     with pytest.raises(ValueError, match="num_heads=2.*per head"):
         layer(torch.randn(2, 4, 3, 3))
+
+
+@pytest.mark.parametrize("dtype", [torch.long, torch.int32, torch.bool])
+def test_an_integer_dtype_is_refused_by_name(dtype):
+    # issue 19: dtype=torch.long truncated every softmax weight to 0 and returned zeros
+    nbhd = operators.create("self_attention2d", in_channels=4).neighborhood(torch.randn(1, 4, 3, 3))
+    with pytest.raises(TypeError, match=r"dtype must be a floating-point.*got dtype=torch\."):
+        nbhd.to_dense(dtype=dtype)
+    dense = nbhd.to_dense(dtype=torch.float32)
+    torch.testing.assert_close(dense.sum(-1), torch.ones_like(dense.sum(-1)))  # softmax rows sum to 1

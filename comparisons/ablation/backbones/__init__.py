@@ -1,12 +1,13 @@
 """Backbones with a pluggable operator: VGG-11 and a small ViT for classification, DnCNN for denoising.
 
-``build_backbone(name, spec, task, **options)`` builds one for a task and checks, on a probe
-batch, that the operator fits every place it is put (a named error otherwise).
+``build_backbone(name, factory, task, **options)`` builds one for a task and checks, on a probe
+batch, that the operator fits every place it is put (a named error otherwise). A backbone gets
+the operator as a :class:`~comparisons.ablation.specs.LayerFactory`, already resolved.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -17,13 +18,16 @@ from .slot import OperatorDoesNotFit, OperatorSlot
 from .vgg import VGG
 from .vit import ViT
 
+if TYPE_CHECKING:
+    from ..specs import LayerFactory
+
 BACKBONES = {"vgg": VGG, "vit": ViT, "dncnn": DnCNN}
 #: the backbone each kind of task uses unless told otherwise
 DEFAULT_BACKBONE = {"classification": "vgg", "denoising": "dncnn"}
 
 
-def build_backbone(name: str, spec: Any, task: Task, **options: Any) -> nn.Module:
-    """``name``'s network for ``task`` with ``spec`` at its operator places, checked on a probe batch.
+def build_backbone(name: str, factory: LayerFactory, task: Task, **options: Any) -> nn.Module:
+    """``name``'s network for ``task`` with ``factory``'s layer at its operator places, checked on a probe batch.
 
     The probe runs in eval mode without gradients, so it changes no statistics; it does draw
     from the global RNG where an operator samples (fixed by the caller's seed).
@@ -35,8 +39,8 @@ def build_backbone(name: str, spec: Any, task: Task, **options: Any) -> nn.Modul
         raise ValueError(f"backbone {name!r} does not suit task {task.name!r} ({task.kind}); "
                          f"use {DEFAULT_BACKBONE[task.kind]!r}")
     try:
-        model = (cls(spec, task.in_channels, task.image_size, **options) if cls is DnCNN
-                 else cls(spec, task.in_channels, task.num_classes, task.image_size, **options))
+        model = (cls(factory, task.in_channels, task.image_size, **options) if cls is DnCNN
+                 else cls(factory, task.in_channels, task.num_classes, task.image_size, **options))
     except TypeError as err:  # an unknown backbone option
         raise ValueError(f"backbone {name!r}: {err}") from None
     model.eval()

@@ -9,11 +9,16 @@ block is the chosen operator, ``features -> features`` channels; everything else
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from torch import Tensor, nn
 
 from neighborhoods.checks import check_int
 
 from .slot import OperatorSlot
+
+if TYPE_CHECKING:
+    from ..specs import LayerFactory
 
 
 def dncnn_stage(in_channels: int, out_channels: int, width: int, depth: int) -> nn.Sequential:
@@ -29,7 +34,7 @@ class DnCNN(nn.Module):
     """DnCNN(depth) -> operator -> DnCNN(depth), output = noisy input - predicted noise.
 
     Args:
-        spec: the aggregation block's operator.
+        factory: the aggregation block's operator, resolved (a layer factory).
         in_channels: image channels.
         image_size: training crop size (the block is built for it; it must run at any size).
         width: channels inside the stages (DnCNN: 64).
@@ -42,14 +47,14 @@ class DnCNN(nn.Module):
 
     name = "dncnn"
 
-    def __init__(self, spec, in_channels: int, image_size: tuple[int, int], width: int = 32, depth: int = 6,
-                 features: int = 8) -> None:
+    def __init__(self, factory: LayerFactory, in_channels: int, image_size: tuple[int, int], width: int = 32,
+                 depth: int = 6, features: int = 8) -> None:
         super().__init__()
         width = check_int("width", width, minimum=1)
         depth = check_int("depth", depth, minimum=2)
         features = check_int("features", features, minimum=1)
         self.stage1 = dncnn_stage(in_channels, features, width, depth)
-        self.aggregate = OperatorSlot(spec, features, features, tuple(image_size), self.name, "aggregate")
+        self.aggregate = OperatorSlot(factory, features, features, tuple(image_size), self.name, "aggregate")
         self.stage2 = dncnn_stage(features, in_channels, width, depth)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -14,7 +14,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 if TYPE_CHECKING:
-    from ..specs import OperatorSpec
+    from ..specs import LayerFactory
 
 LAYOUTS = ("(B, C, H, W)", "(B, C, N)", "(B, N, E)")
 
@@ -24,10 +24,10 @@ class OperatorDoesNotFit(ValueError):
 
 
 class OperatorSlot(nn.Module):
-    """Holds ``spec``'s layer for one place of ``backbone``.
+    """Holds the layer ``factory`` builds for one place of a backbone.
 
     Args:
-        spec: the operator.
+        factory: the operator, resolved for this backbone (it says its layout and builds the layer).
         in_channels, out_channels: the place's channels.
         size: the place's spatial size ``(H, W)`` (the ViT's token grid).
         backbone, place: names for error messages, e.g. ``'vgg11'``, ``'features.3'``.
@@ -36,16 +36,16 @@ class OperatorSlot(nn.Module):
         x: ``(B, in_channels, H, W)`` -> ``(B, out_channels, H, W)``.
     """
 
-    def __init__(self, spec: OperatorSpec, in_channels: int, out_channels: int, size: tuple[int, int],
+    def __init__(self, factory: LayerFactory, in_channels: int, out_channels: int, size: tuple[int, int],
                  backbone: str, place: str) -> None:
         super().__init__()
-        self.label, self.backbone, self.place = spec.label, backbone, place
+        self.label, self.backbone, self.place = factory.label, backbone, place
         self.in_channels, self.out_channels, self.size = in_channels, out_channels, tuple(size)
-        self.layout = spec.layout(backbone)
+        self.layout = factory.layout
         if self.layout not in LAYOUTS:
             raise self._error(f"its input layout {self.layout} is none of {', '.join(LAYOUTS)}")
         try:
-            self.op = spec.build(in_channels, out_channels, backbone)
+            self.op = factory(in_channels, out_channels, self.size)
         except (ValueError, TypeError) as err:
             raise self._error(f"building it for {in_channels} -> {out_channels} channels failed: {err}") from err
 

@@ -19,12 +19,17 @@ included.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
 
 from neighborhoods.checks import check_int
 
 from .slot import OperatorSlot
+
+if TYPE_CHECKING:
+    from ..specs import LayerFactory
 
 #: VGG-11's feature layout in multiples of the base width (64 in the paper); "M" = max-pool
 VGG11 = (1, "M", 2, "M", 4, 4, "M", 8, 8, "M", 8, 8, "M")
@@ -34,7 +39,7 @@ class VGG(nn.Module):
     """VGG-11 layout with the chosen operator in place of every 3x3 convolution.
 
     Args:
-        spec: the operator (see :class:`~comparisons.ablation.specs.OperatorSpec`).
+        factory: the operator, resolved for this backbone (:class:`~comparisons.ablation.specs.LayerFactory`).
         in_channels, num_classes: of the task.
         image_size: ``(H, W)`` of the input.
         width: channels of the first stage (VGG: 64); later stages 2x, 4x, 8x.
@@ -47,8 +52,8 @@ class VGG(nn.Module):
 
     name = "vgg11"
 
-    def __init__(self, spec, in_channels: int, num_classes: int, image_size: tuple[int, int], width: int = 8,
-                 min_size: int = 4, stem: bool = True) -> None:
+    def __init__(self, factory: LayerFactory, in_channels: int, num_classes: int, image_size: tuple[int, int],
+                 width: int = 8, min_size: int = 4, stem: bool = True) -> None:
         super().__init__()
         width = check_int("width", width, minimum=1)
         min_size = check_int("min_size", min_size, minimum=1)
@@ -69,7 +74,7 @@ class VGG(nn.Module):
                 continue
             out = item * width
             place = f"conv{sum(isinstance(m, nn.BatchNorm2d) for m in layers) + 1}"  # VGG's 3x3 convs, 1-based
-            layers += [OperatorSlot(spec, c, out, size, self.name, place), nn.BatchNorm2d(out), nn.ReLU()]
+            layers += [OperatorSlot(factory, c, out, size, self.name, place), nn.BatchNorm2d(out), nn.ReLU()]
             c = out
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))

@@ -9,6 +9,8 @@ ConvNN1d, N3 and non-local over the token sequence) and 2-D ones (conv2d over th
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from einops import rearrange
 from torch import Tensor, nn
@@ -16,6 +18,9 @@ from torch import Tensor, nn
 from neighborhoods.checks import check_int
 
 from .slot import OperatorSlot
+
+if TYPE_CHECKING:
+    from ..specs import LayerFactory
 
 
 class ChannelLayerNorm(nn.LayerNorm):
@@ -26,10 +31,10 @@ class ChannelLayerNorm(nn.LayerNorm):
 
 
 class Block(nn.Module):
-    def __init__(self, spec, dim: int, grid: tuple[int, int], mlp_ratio: int, place: str) -> None:
+    def __init__(self, factory: LayerFactory, dim: int, grid: tuple[int, int], mlp_ratio: int, place: str) -> None:
         super().__init__()
         self.norm1, self.norm2 = ChannelLayerNorm(dim), ChannelLayerNorm(dim)
-        self.mixer = OperatorSlot(spec, dim, dim, grid, ViT.name, place)
+        self.mixer = OperatorSlot(factory, dim, dim, grid, ViT.name, place)
         self.mlp = nn.Sequential(nn.Conv2d(dim, mlp_ratio * dim, 1), nn.GELU(), nn.Conv2d(mlp_ratio * dim, dim, 1))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -41,7 +46,7 @@ class ViT(nn.Module):
     """Patch embedding + ``depth`` blocks with the chosen token mixer + mean pool + linear head.
 
     Args:
-        spec: the token mixer.
+        factory: the token mixer, resolved (a layer factory).
         in_channels, num_classes, image_size: of the task.
         patch_size: pixels per token side (8x8 digits with 2: a 4x4 grid of 16 tokens).
         dim: token channels.
@@ -54,8 +59,8 @@ class ViT(nn.Module):
 
     name = "vit"
 
-    def __init__(self, spec, in_channels: int, num_classes: int, image_size: tuple[int, int], patch_size: int = 2,
-                 dim: int = 32, depth: int = 2, mlp_ratio: int = 2) -> None:
+    def __init__(self, factory: LayerFactory, in_channels: int, num_classes: int, image_size: tuple[int, int],
+                 patch_size: int = 2, dim: int = 32, depth: int = 2, mlp_ratio: int = 2) -> None:
         super().__init__()
         patch_size = check_int("patch_size", patch_size, minimum=1)
         dim, depth = check_int("dim", dim, minimum=1), check_int("depth", depth, minimum=1)
@@ -66,7 +71,8 @@ class ViT(nn.Module):
         self.embed = nn.Conv2d(in_channels, dim, patch_size, stride=patch_size)
         self.position = nn.Parameter(torch.zeros(1, dim, *grid))
         nn.init.trunc_normal_(self.position, std=0.02)
-        self.blocks = nn.Sequential(*(Block(spec, dim, grid, mlp_ratio, f"blocks.{i}.mixer") for i in range(depth)))
+        self.blocks = nn.Sequential(*(Block(factory, dim, grid, mlp_ratio, f"blocks.{i}.mixer")
+                                      for i in range(depth)))
         self.norm = ChannelLayerNorm(dim)
         self.head = nn.Linear(dim, num_classes)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
-from sklearn.datasets import load_sample_images
 from torch import Tensor
 
 from neighborhoods.checks import check_float, check_int
@@ -24,6 +23,8 @@ TRAIN_IMAGE, TEST_IMAGE = "china.jpg", "flower.jpg"
 
 def sample_photo(name: str) -> Tensor:
     """One of scikit-learn's sample photos as a grayscale image ``(H, W)`` in [0, 1]."""
+    from sklearn.datasets import load_sample_images  # the experiments extra: imported when a task is made
+
     photos = load_sample_images()
     names = [str(f).replace("\\", "/").rsplit("/", 1)[-1] for f in photos.filenames]
     rgb = torch.tensor(photos.images[names.index(name)], dtype=torch.float32) / 255.0

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from neighborhoods.checks import check_float, check_int
 
@@ -32,6 +30,9 @@ class Digits(TensorTask):
                  test_subset: int | None = None) -> None:
         test_fraction = check_float("test_fraction", test_fraction, low=0.0, high=1.0, low_open=True)
         split_seed = check_int("split_seed", split_seed, minimum=0)
+        from sklearn.datasets import load_digits  # the experiments extra: imported when a task is made
+        from sklearn.model_selection import train_test_split
+
         data = load_digits()
         x = torch.tensor(data.images, dtype=torch.float32).unsqueeze(1) / 16.0
         y = torch.tensor(data.target, dtype=torch.int64)

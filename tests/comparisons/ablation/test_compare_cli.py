@@ -33,7 +33,7 @@ def compare(config, out, *extra):
 
 
 def numbers(folder):
-    return [{k: v for k, v in r.items() if k not in TIMING} for r in collect([folder])]
+    return [{k: v for k, v in r.to_json().items() if k not in TIMING} for r in collect([folder])]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def uninterrupted(tiny_config, tmp_path_factory):
 def test_compare_writes_records_report_and_plots(uninterrupted):
     records = collect([uninterrupted])
     assert len(records) == 2 * 2  # one per (operator, seed, epoch)
-    assert {(r["operator"], r["epoch"]) for r in records} == {
+    assert {(r.operator, r.epoch) for r in records} == {
         (op, e) for op in ("convnn2d(sampling=random, samples=12)", "convnn2d(sampling=random, samples=12, seed=3)")
         for e in (1, 2)}
     for name in ("results.jsonl", "report.md", "metric_vs_epoch.png", "metric_vs_parameters.png",
@@ -60,12 +60,12 @@ def test_compare_writes_records_report_and_plots(uninterrupted):
 def test_interrupted_run_resumes_to_the_same_numbers(tiny_config, uninterrupted, tmp_path, monkeypatch, capsys):
     real = compare_command.train_run
 
-    def interrupt_after_first_epoch_of_second_run(run, store, device, on_epoch=None, on_start=None):
+    def interrupt_after_first_epoch_of_second_run(run, store, device, on_epoch=None, on_start=None, built=None):
         def hook(record):
             on_epoch(record)
-            if run.index == 1 and record["epoch"] == 1:
+            if run.index == 1 and record.epoch == 1:
                 raise KeyboardInterrupt  # as if Ctrl-C arrived right after the checkpoint
-        return real(run, store, device, on_epoch=hook, on_start=on_start)
+        return real(run, store, device, on_epoch=hook, on_start=on_start, built=built)
 
     monkeypatch.setattr(compare_command, "train_run", interrupt_after_first_epoch_of_second_run)
     with pytest.raises(KeyboardInterrupt):
@@ -151,6 +151,6 @@ def test_ddp_two_cpu_processes_train_one_sweep(tiny_config, tmp_path):
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[3])
     assert done.returncode == 0, done.stdout + done.stderr
     records = collect([tmp_path])
-    assert [r["epoch"] for r in records] == [1, 2] and {r["world_size"] for r in records} == {2}
-    assert records[1]["train_loss"] < records[0]["train_loss"]
+    assert [r.epoch for r in records] == [1, 2] and {r.world_size for r in records} == {2}
+    assert records[1].train_loss < records[0].train_loss
     assert (tmp_path / "report.md").exists()

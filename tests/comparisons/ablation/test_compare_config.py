@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from comparisons.ablation.config import ConfigError, load_config, parse_config
-from comparisons.ablation.parts import build_parts
+from comparisons.ablation.parts import Parts
 from comparisons.ablation.presets import SELECTOR_VARIANTS, vary_selector
 from comparisons.ablation.specs import OperatorSpec, parse_operator_list
 
@@ -95,7 +95,7 @@ def test_config_is_never_executed(tmp_path):
 @pytest.mark.parametrize("selector", list(SELECTOR_VARIANTS.values()))
 @pytest.mark.parametrize("combiner", ["Conv1D", "WeightedMean", "Projection"])
 def test_every_selector_variant_builds_with_every_combiner(selector, combiner):
-    layer = build_parts(selector, {"type": combiner}, 4, 6)
+    layer = Parts(selector, {"type": combiner}).build(4, 6)
     y = layer(torch.randn(2, 4, 4, 4))
     assert y.shape == (2, 6, 4, 4) and torch.isfinite(y).all()
     y.sum().backward()
@@ -112,7 +112,8 @@ def test_operator_list_parses_keyword_arguments_as_data():
     a, b, c = parse_operator_list("conv2d, branching_conv2d(ratio=0.25, similarity=hybrid),convnn(k=4)")
     assert (a.name, a.kwargs) == ("conv2d", {})
     assert (b.name, b.kwargs) == ("branching_conv2d", {"ratio": 0.25, "similarity": "hybrid"})
-    assert c.resolve("vgg") == ("convnn2d", {"k": 4})
+    assert (c.resolve("vgg").description, c.resolve("vgg").layout) == ("convnn2d(k=4)", "(B, C, H, W)")
+    assert (c.resolve("vit").description, c.resolve("vit").layout) == ("convnn1d(k=4)", "(B, C, N)")
     for bad, why in [("conv2d,,convnn", "empty entry"), ("convnn(k=4", "unclosed"), ("convnn(4)", "key=value"),
                      ("conv-2d", "NAME or NAME")]:
         with pytest.raises(ValueError, match=why):
