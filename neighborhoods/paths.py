@@ -13,10 +13,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Literal, get_args
 
 from .checks import check_choice
 
-PATHS = ("auto", "fast", "reference")
+#: which computation a layer runs (see the module docstring)
+PathChoice = Literal["auto", "fast", "reference"]
+PATHS: tuple[str, ...] = get_args(PathChoice)
 
 # per thread, not a ContextVar: torch.compile traces and guards on a threading.local (a
 # compiled layer recompiles when the block's path changes), while a ContextVar breaks the graph

@@ -15,6 +15,8 @@ from .n3 import KNNBlock2d, N3Block1d, N3Block2d
 from .neighborhood_attention import NeighborhoodAttention1d, NeighborhoodAttention2d, NeighborhoodAttention3d
 from .non_local import NonLocalBlock1d, NonLocalBlock2d
 from .info import OperatorInfo, info
+from .convert import convert
+from .swap import SwapEntry, SwapReport, swap
 from .registry import Example, aliases, available, canonical, create, example, family, match, register
 from .spectral import (CGNL, SNL, CayleySNL, CayleySNL1d, CayleySNL2d, CGNL1d, CGNL2d, CrissCrossAttention,
                        CrissCrossAttention2d, DoubleAttention, DoubleAttention1d, DoubleAttention2d, NonLocalStage,
@@ -27,5 +29,5 @@ __all__ = [
     "NeighborhoodAttention1d", "NeighborhoodAttention2d", "NeighborhoodAttention3d", "N3Block2d", "NonLocalBlock1d",
     "NonLocalBlock2d", "NonLocalStage", "NonLocalStage1d", "NonLocalStage2d", "OperatorInfo", "SNL1d", "SNL2d",
     "SelfAttention", "SelfAttention2d", "aliases", "available", "canonical", "create", "example", "family", "info",
-    "match", "register",
+    "match", "register", "convert", "swap", "SwapReport", "SwapEntry",
 ]

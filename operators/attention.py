@@ -21,6 +21,8 @@ from neighborhoods.checks import check_bool, check_channels, check_divisible, ch
 from neighborhoods.combiners import WeightedMean
 from neighborhoods.lifting import lift, lift_packed
 from neighborhoods.selectors import SoftmaxAll
+from neighborhoods.paths import PathChoice
+from neighborhoods.query_grid import QueryGrid
 
 from .registry import Example, register
 
@@ -63,6 +65,16 @@ def mha_mask(attn_mask: Tensor | None, key_padding_mask: Tensor | None, batch: i
     return additive[0] if len(additive) == 1 else additive[0] + additive[1]
 
 
+def token_queries(layer: str, ndim: int, stride: int | tuple[int, ...],
+                  padding: int | tuple[int, ...] | str | None) -> QueryGrid:
+    """The query grid of a layer whose queries are single tokens (a 1x1 window), from a conv's stride and padding."""
+    grid = QueryGrid.of_conv(ndim, stride, padding, radius=0)
+    if grid.overhang:
+        raise ValueError(f"{layer}'s queries are input tokens (a 1x1 window), so padding must be 0 or None, got "
+                         f"padding={padding!r}: it would put queries on zero padding outside the image")
+    return grid
+
+
 class SelfAttention(NeighborAggregator):
     """Multi-head self-attention (Vaswani et al. 2017, Eqs. 1-2) over a token sequence.
 
@@ -92,7 +104,7 @@ class SelfAttention(NeighborAggregator):
     layout: ClassVar[str] = "(B, N, E)"
 
     def __init__(self, embed_dim: int, num_heads: int, bias: bool = True, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None, path: str = "auto", *, out_channels: int | None = None) -> None:
+                 dtype: torch.dtype | None = None, path: PathChoice = "auto", *, out_channels: int | None = None) -> None:
         embed_dim = check_int("embed_dim", embed_dim, minimum=1)
         num_heads = check_int("num_heads", num_heads, minimum=1)
         check_divisible("embed_dim", embed_dim, "num_heads", num_heads)
@@ -139,7 +151,7 @@ class SelfAttention(NeighborAggregator):
         return self.selector(x, mask=mask)
 
     def forward(self, x: Tensor, attn_mask: Tensor | None = None, key_padding_mask: Tensor | None = None, *,
-                path: str | None = None) -> Tensor:
+                path: PathChoice | None = None) -> Tensor:
         x, mask = self._channels_first(x, attn_mask, key_padding_mask)
         return super().forward(x, path=path, mask=mask).transpose(1, 2)
 
@@ -171,28 +183,40 @@ class SelfAttention2d(NeighborAggregator):
         identity_projections: no ``W_q, W_k, W_v, W_o`` at all: ``y = softmax(x x^T / sqrt(d)) x``
             per head, so the weights compare the raw input features (what an untrained
             layer should show in a figure); the channel arguments must then be ``None`` or C.
+        stride, padding: a convolution's, for the output grid: queries are the pixels
+            ``g * stride`` (keys stay every pixel), so with a 3x3 convolution's ``stride`` the
+            output has its size (:class:`~neighborhoods.query_grid.QueryGrid`). A query is one
+            token (a 1x1 window), so ``padding`` is 0 (or None); a larger one, which would put
+            queries on padding outside the image, is an error.
 
     Shape:
-        x: ``(B, C, H, W)`` -> ``(B, out_channels, H, W)``; ``mask`` (bool ``True`` = may
+        x: ``(B, C, H, W)`` -> ``(B, out_channels, H_out, W_out)``, ``H_out = floor((H - 1) / stride) + 1``; ``mask`` (bool ``True`` = may
         attend, or additive float): ``(N, N)``, ``(B, N, N)`` or ``(B, H, N, N)``, N = H W.
     """
 
     def __init__(self, in_channels: int, num_heads: int = 1, qk_channels: int | None = None,
                  value_channels: int | None = None, out_channels: int | None = None, bias: bool = True,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto", *, identity_projections: bool = False) -> None:
+                 path: PathChoice = "auto", *, identity_projections: bool = False, stride: int | tuple[int, int] = 1,
+                 padding: int | tuple[int, int] | str | None = None) -> None:
         factory = {"device": device, "dtype": dtype}
+        queries = token_queries(type(self).__name__, 2, stride, padding)
         learned = not check_bool("identity_projections", identity_projections)
         combiner = WeightedMean(in_channels, value_channels, out_channels, value=learned, output=learned, bias=bias,
                                 **factory)
         check_divisible("value_channels", combiner.value_channels, "num_heads", num_heads)
-        super().__init__(SoftmaxAll(in_channels, qk_channels, num_heads, bias=bias, project=learned, **factory),
-                         combiner, path=path)
+        super().__init__(SoftmaxAll(in_channels, qk_channels, num_heads, bias=bias, project=learned, queries=queries,
+                                    **factory), combiner, path=path)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None, *, path: str | None = None) -> Tensor:
+    #: ``stride`` / ``padding`` are a convolution's: queries on its output grid (operators.swap reads this)
+    strided_queries: ClassVar[bool] = True
+
+    def forward(self, x: Tensor, mask: Tensor | None = None, *, path: PathChoice | None = None) -> Tensor:
         check_tensor("x", x, ndim=4)
         return super().forward(x, path=path, mask=mask)
 
     def extra_repr(self) -> str:
         s = f"{self.selector.extra_repr()}, out_channels={self.combiner.out_channels}"
+        if self.selector.queries is not None:
+            s += f", {self.selector.queries.describe()}"
         return s + (", identity_projections=True" if self.selector.query is None else "")

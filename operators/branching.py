@@ -14,9 +14,12 @@ import torch
 from torch import Tensor, nn
 
 from neighborhoods.checks import check_float, check_int
+from neighborhoods.functional.similarity import Metric
+from neighborhoods.selectors.hard_knn import Sampling
 
 from .conv import Conv2d
-from .convnn import ConvNN2d
+from .convnn import ConvNN2d, Similarity
+from ._renamed import renamed
 from .registry import Example, register
 
 
@@ -28,8 +31,9 @@ class BranchingConv2d(nn.Module):
         in_channels, out_channels: channels of the input and of the output (default: ``in_channels``).
         ratio: fraction of the output channels computed by the ConvNN branch, in [0, 1].
         kernel_size: the Conv2d branch's kernel (odd or even; ``padding='same'``).
-        k, similarity, sampling, samples, padding, hybrid_lambda, metric, seed: the ConvNN branch's
-            arguments (see :class:`ConvNN2d`).
+        k, similarity, sampling, samples, candidate_padding, hybrid_lambda, metric, seed: the ConvNN
+            branch's arguments (see :class:`ConvNN2d`). ``padding``, this argument's old name, still
+            sets ``candidate_padding`` for one release, with a ``DeprecationWarning``.
         pointwise: follow the concatenation with a 1x1 Conv2d (``out -> out``), as the ConvNN code does.
         bias: biases of all convolutions.
         device, dtype: factory kwargs.
@@ -42,11 +46,14 @@ class BranchingConv2d(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int | None = None, ratio: float = 0.5,
-                 kernel_size: int | tuple[int, int] = 3, k: int = 9, similarity: str = "cosine", sampling: str = "all",
-                 samples: int | None = None, padding: int | None = None, hybrid_lambda: float = 0.5,
-                 metric: str | None = None, seed: int | None = None, pointwise: bool = True, bias: bool = True,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+                 kernel_size: int | tuple[int, int] = 3, k: int = 9, similarity: Similarity = "cosine", sampling: Sampling = "all",
+                 samples: int | None = None, candidate_padding: int | None = None, hybrid_lambda: float = 0.5,
+                 metric: Metric | None = None, seed: int | None = None, pointwise: bool = True, bias: bool = True,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None, *,
+                 padding: int | None = None) -> None:
         super().__init__()
+        candidate_padding = renamed("padding", padding, "candidate_padding", candidate_padding,
+                                    "BranchingConv2d's padding is the ConvNN branch's ring of zero candidate tokens")
         self.in_channels = check_int("in_channels", in_channels, minimum=1)
         self.out_channels = check_int("out_channels", in_channels if out_channels is None else out_channels,
                                       minimum=1)
@@ -57,8 +64,8 @@ class BranchingConv2d(nn.Module):
         out_channels = self.out_channels
         self.nn_channels = int(out_channels * self.ratio)
         conv_channels = out_channels - self.nn_channels
-        self.convnn = ConvNN2d(in_channels, self.nn_channels, k, similarity, sampling, samples, padding, hybrid_lambda,
-                               bias, metric, seed, **factory) if self.nn_channels else None
+        self.convnn = ConvNN2d(in_channels, self.nn_channels, k, similarity, sampling, samples, candidate_padding,
+                               hybrid_lambda, bias, metric, seed, **factory) if self.nn_channels else None
         self.conv = Conv2d(in_channels, conv_channels, kernel_size, padding="same", bias=bias,
                            **factory) if conv_channels else None
         self.pointwise = Conv2d(out_channels, out_channels, 1, bias=bias, **factory) if pointwise else None

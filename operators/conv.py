@@ -17,8 +17,9 @@ from neighborhoods.checks import check_int_tuple
 from neighborhoods.combiners import Conv1D
 from neighborhoods.lifting import lift
 from neighborhoods.selectors import FixedSpatial
+from neighborhoods.functional.windows import PaddingMode
+from neighborhoods.paths import PathChoice
 
-from ._nd import nd_pair
 from .registry import Example, register
 
 class ConvWeights:
@@ -51,23 +52,15 @@ class ConvWeights:
 
 
 class _ConvNd(ConvWeights, NeighborAggregator):
-    """``torch.nn.Conv{d}d`` as a fixed-window NeighborAggregator.
-
-    Same constructor arguments as torch's; the registry entry ``conv{d}d`` adds the
-    defaults ``kernel_size=3, padding='same'`` (and ``out_channels = in_channels``), so
-    ``operators.create("conv{d}d", in_channels=C)`` is complete.
-
-    Shape:
-        x: ``{layout}`` -> ``(B, C_out, {spatial} after the window)``.
-    """
+    """What :class:`Conv1d` and :class:`Conv2d` share; ``spatial_dims`` (1 or 2) picks the layout."""
 
     spatial_dims: ClassVar[int]
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, ...],
                  stride: int | tuple[int, ...] = 1, padding: int | tuple[int, ...] | str = 0,
                  dilation: int | tuple[int, ...] = 1, groups: int = 1, bias: bool = True,
-                 padding_mode: str = "zeros", device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None, path: str = "auto") -> None:
+                 padding_mode: PaddingMode = "zeros", device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None, path: PathChoice = "auto") -> None:
         kernel = check_int_tuple("kernel_size", kernel_size, self.spatial_dims, minimum=1)
         super().__init__(
             FixedSpatial(kernel, stride, padding, dilation, padding_mode, ndim=self.spatial_dims),
@@ -86,7 +79,32 @@ class _ConvNd(ConvWeights, NeighborAggregator):
         return s + (f", path={self.path!r}" if self.path != "auto" else "")
 
 
-Conv1d, Conv2d = nd_pair(_ConvNd, __name__)
+class Conv1d(_ConvNd):
+    """``torch.nn.Conv1d`` as a fixed-window NeighborAggregator.
+
+    Same constructor arguments as ``torch.nn.Conv1d``; the input is a sequence.
+
+    Shape:
+        x: ``(B, C, N)`` -> ``(B, C_out, N after the window)``.
+    """
+
+    spatial_dims = 1
+
+
+class Conv2d(_ConvNd):
+    """``torch.nn.Conv2d`` as a fixed-window NeighborAggregator.
+
+    Same constructor arguments as torch's; the registry entry ``conv2d`` adds the
+    defaults ``kernel_size=3, padding='same'`` (and ``out_channels = in_channels``), so
+    ``operators.create("conv2d", in_channels=C)`` is complete.
+
+    Shape:
+        x: ``(B, C, H, W)`` -> ``(B, C_out, H, W after the window)``.
+    """
+
+    spatial_dims = 2
+
+
 #: registry defaults that make ``create("conv2d", in_channels=C)`` complete: a 3x3 'same' window
 SAME_3X3 = {"kernel_size": 3, "padding": "same"}
 register(Conv1d, family="convolution", example=Example(dict(in_channels=4, out_channels=6), (2, 4, 11)),

@@ -44,7 +44,8 @@ when ``rho * s = 1``.
 
 from __future__ import annotations
 
-from typing import ClassVar
+import warnings
+from typing import ClassVar, Literal, get_args
 
 import torch
 from torch import Tensor
@@ -52,16 +53,28 @@ from torch import Tensor
 from neighborhoods import NeighborAggregator
 from neighborhoods.checks import check_choice, check_int
 from neighborhoods.combiners import Conv1D
+from neighborhoods.query_grid import QueryGrid
 from neighborhoods.selectors import HardKNN
+from neighborhoods.functional.similarity import Metric
+from neighborhoods.paths import PathChoice
+from neighborhoods.selectors.hard_knn import SampleFrom, Sampling
 
-from ._nd import nd_pair
 from .conv import ConvWeights
 from .registry import Example, register
 
-SIMILARITIES = ("cosine", "euclidean", "location", "hybrid")
+#: how ConvNN compares tokens (see the module docstring)
+Similarity = Literal["cosine", "euclidean", "location", "hybrid"]
+SIMILARITIES: tuple[str, ...] = get_args(Similarity)
 #: similarity -> (HardKNN space, default metric)
 _SPACE = {"cosine": ("features", "cosine"), "euclidean": ("features", "euclidean"),
           "location": ("positions", "chebyshev"), "hybrid": ("hybrid", "euclidean")}
+
+
+#: the one-release warning for ConvNN's ``padding``, whose meaning changed (issue 18 item 4)
+_PADDING_CHANGED = (
+    "ConvNN's padding={padding!r} is now a convolution's padding: with stride it sets the output grid, as "
+    "torch.nn.Conv{d}d's does. The ring of zero candidate tokens it meant before is candidate_padding. Pass "
+    "candidate_padding= (or stride=) as well to say which you mean; this warning goes in the next release.")
 
 
 def location_padding(k: int, ndim: int = 2) -> int:
@@ -76,7 +89,76 @@ def location_padding(k: int, ndim: int = 2) -> int:
 
 
 class _ConvNNNd(ConvWeights, NeighborAggregator):
-    """ConvNN over {layout}: every token aggregates its k nearest tokens (see the module docstring).
+    """What :class:`ConvNN1d` and :class:`ConvNN2d` share; ``spatial_dims`` (1 or 2) picks the layout."""
+
+    spatial_dims: ClassVar[int]
+    #: ``stride`` / ``padding`` are a convolution's: queries on its output grid (operators.swap reads this)
+    strided_queries: ClassVar[bool] = True
+
+    def __init__(self, in_channels: int, out_channels: int | None = None, k: int = 9, similarity: Similarity = "cosine",
+                 sampling: Sampling = "all", samples: int | None = None, candidate_padding: int | None = None,
+                 hybrid_lambda: float = 0.5, bias: bool = True, metric: Metric | None = None, seed: int | None = None,
+                 block_size: int | None = None, device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None, sample_from: SampleFrom = "image", *,
+                 stride: int | tuple[int, ...] = 1, padding: int | tuple[int, ...] | str | None = None) -> None:
+        k = check_int("k", k, minimum=1)
+        similarity = check_choice("similarity", similarity, SIMILARITIES)
+        space, default_metric = _SPACE[similarity]
+        location = similarity == "location"
+        radius = location_padding(k, self.spatial_dims)
+        if padding is not None and not isinstance(padding, str) and candidate_padding is None and stride in (1, (1,) * self.spatial_dims):
+            warnings.warn(_PADDING_CHANGED.format(d=self.spatial_dims, padding=padding), DeprecationWarning,
+                          stacklevel=2)
+        queries = QueryGrid.of_conv(self.spatial_dims, stride, padding, radius)
+        if candidate_padding is None:  # room for the windows (location) and for queries beyond the image
+            candidate_padding = (radius if location else 0) + queries.overhang
+        super().__init__(
+            HardKNN(k, space=space, metric=default_metric if metric is None else metric, ndim=self.spatial_dims,
+                    padding=candidate_padding, sampling=sampling, samples=samples, hybrid_lambda=hybrid_lambda,
+                    self_first=not location, order="index" if location else "score", block_size=block_size,
+                    seed=seed, sample_from=sample_from, queries=queries),
+            Conv1D(in_channels, in_channels if out_channels is None else out_channels, k, bias=bias, device=device,
+                   dtype=dtype),
+        )
+        self.similarity = similarity
+        self.hold_weights()
+
+    @property
+    def candidate_padding(self) -> int:
+        """Zero tokens around the grid that queries may pick (the selector's ``padding``)."""
+        return self.selector.padding
+
+    @property
+    def k(self) -> int:
+        return self.selector.k
+
+    def forward(self, x: Tensor, *, path: PathChoice | None = None) -> Tensor:
+        """The output on the query grid: ``x``'s own size at stride 1 (default padding), else a convolution's."""
+        self.selector.check_input(x, self.spatial_dims)
+        self.combiner.check_input(x)  # channels, dtype and device before any selection work
+        return super().forward(x, path=path)
+
+    def extra_repr(self) -> str:
+        # the selector's padding is this layer's candidate_padding (the conv-style padding sets the query grid)
+        selector = self.selector.extra_repr().replace("padding=", "candidate_padding=")
+        s = f"{self.in_channels}, {self.out_channels}, similarity={self.similarity!r}, {selector}"
+        return s + (", bias=False" if self.bias is None else "")
+
+
+class ConvNN1d(_ConvNNNd):
+    """ConvNN over (B, C, N): every token aggregates its k nearest tokens (see the module docstring).
+
+    Arguments as :class:`ConvNN2d`; the input is a sequence.
+
+    Shape:
+        x: ``(B, C, N)`` -> ``(B, C_out, N)``; weight ``(C_out, C_in, k)``, bias ``(C_out,)``.
+    """
+
+    spatial_dims = 1
+
+
+class ConvNN2d(_ConvNNNd):
+    """ConvNN over (B, C, H, W): every token aggregates its k nearest tokens (see the module docstring).
 
     Args:
         in_channels: C of the input.
@@ -89,8 +171,11 @@ class _ConvNNNd(ConvWeights, NeighborAggregator):
             input shape in eval mode (deterministic inference).
         sample_from: ``'image'`` (default): random / spatial samples are image tokens;
             ``'padded'``: they are drawn from the zero-padded grid, padding tokens included.
-        padding: zero tokens added around the grid as candidates; default 0 for feature
-            similarity and r = ceil((sqrt(k)-1)/2) (1-D: ceil((k-1)/2)) for ``'location'``.
+        candidate_padding: zero tokens added around the grid as candidates (called ``padding``
+            before; for one release, ``padding`` alone at stride 1 warns that it now means the
+            convolution's padding, with a ``DeprecationWarning``);
+            default 0 for feature similarity and r = ceil((sqrt(k)-1)/2) (1-D: ceil((k-1)/2)) for
+            ``'location'``, plus however far queries reach beyond the image (``padding > r``).
         hybrid_lambda: feature weight of ``'hybrid'``, in [0, 1].
         bias: learn a bias ``(C_out,)``.
         metric: override the similarity's default metric.
@@ -98,55 +183,27 @@ class _ConvNNNd(ConvWeights, NeighborAggregator):
         block_size: queries scored at a time by the k-NN search; ``None`` picks it from free
             memory (:func:`~neighborhoods.functional.knn.auto_block_size`); never changes the result.
         device, dtype: factory kwargs of the weight.
+        stride, padding: a convolution's, for the output grid
+            (:class:`~neighborhoods.query_grid.QueryGrid`): queries are the tokens where a
+            (2r+1)-wide window with this stride and padding is centred, keys stay the whole
+            grid; ``padding=None`` centres them (r, i.e. 'same' at stride 1). With
+            ``'location'`` and k = (2r+1)^2 the layer is exactly ``Conv2d(kernel_size=2r+1,
+            stride=stride, padding=padding)``.
 
     Shape:
-        x: ``{layout}`` -> ``(B, C_out, {spatial})``; weight ``(C_out, C_in, k)``, bias ``(C_out,)``.
+        x: ``(B, C, H, W)`` -> ``(B, C_out, H_out, W_out)``, ``H_out = floor((H + 2 padding - 2r - 1)
+        / stride) + 1`` (H itself by default); weight ``(C_out, C_in, k)``, bias ``(C_out,)``.
     """
 
-    spatial_dims: ClassVar[int]
-
-    def __init__(self, in_channels: int, out_channels: int | None = None, k: int = 9, similarity: str = "cosine",
-                 sampling: str = "all", samples: int | None = None, padding: int | None = None,
-                 hybrid_lambda: float = 0.5, bias: bool = True, metric: str | None = None, seed: int | None = None,
-                 block_size: int | None = None, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None, sample_from: str = "image") -> None:
-        k = check_int("k", k, minimum=1)
-        similarity = check_choice("similarity", similarity, SIMILARITIES)
-        space, default_metric = _SPACE[similarity]
-        location = similarity == "location"
-        if padding is None:
-            padding = location_padding(k, self.spatial_dims) if location else 0
-        super().__init__(
-            HardKNN(k, space=space, metric=default_metric if metric is None else metric, ndim=self.spatial_dims,
-                    padding=padding, sampling=sampling, samples=samples, hybrid_lambda=hybrid_lambda,
-                    self_first=not location, order="index" if location else "score", block_size=block_size,
-                    seed=seed, sample_from=sample_from),
-            Conv1D(in_channels, in_channels if out_channels is None else out_channels, k, bias=bias, device=device,
-                   dtype=dtype),
-        )
-        self.similarity = similarity
-        self.hold_weights()
-
-    @property
-    def k(self) -> int:
-        return self.selector.k
-
-    def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
-        """Output of the same spatial size as ``x``."""
-        self.selector.check_input(x, self.spatial_dims)
-        self.combiner.check_input(x)  # channels, dtype and device before any selection work
-        return super().forward(x, path=path)
-
-    def extra_repr(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, similarity={self.similarity!r}, {self.selector.extra_repr()}"
-        return s + (", bias=False" if self.bias is None else "")
+    spatial_dims = 2
 
 
-ConvNN1d, ConvNN2d = nd_pair(_ConvNNNd, __name__)
 _EX2D = dict(in_channels=4, out_channels=6, k=5)
 register(ConvNN1d, family="convnn", example=Example(dict(in_channels=4, out_channels=6, k=3), (2, 4, 10)),
          aliases=["convnn1d"])
 register(ConvNN2d, family="convnn", example=Example(_EX2D, (2, 4, 5, 6)), aliases=["convnn2d"])
+register(ConvNN1d, family="convnn", example=Example(dict(in_channels=4, out_channels=6, k=3), (2, 4, 10)),
+         variant="location", aliases=["convnn1d_location"], similarity="location")
 for _variant, _presets, _example in (
         ("euclidean", dict(similarity="euclidean"), Example(_EX2D, (2, 4, 5, 6))),
         ("location", dict(similarity="location"), Example(dict(_EX2D, k=9), (2, 4, 5, 6))),

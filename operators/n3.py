@@ -21,7 +21,7 @@ tokens, searched among all items by default, as in the correspondence experiment
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal, get_args
 
 import torch
 from torch import nn
@@ -30,10 +30,26 @@ from neighborhoods import NeighborAggregator
 from neighborhoods.checks import check_bool, check_choice, check_int
 from neighborhoods.combiners import Projection
 from neighborhoods.selectors import N3
+from neighborhoods.functional.continuous_knn import Update
+from neighborhoods.paths import PathChoice
 
+from ._renamed import renamed
 from .registry import Example, register
 
-TEMPERATURES = ("network", "scalar")
+#: where the k-NN temperature comes from (a network of the input, or one learned scalar)
+Temperature = Literal["network", "scalar"]
+TEMPERATURES: tuple[str, ...] = get_args(Temperature)
+
+
+def _patch_stride(stride: int | None, patch_stride: int) -> int:
+    """``patch_stride``, or the old ``stride=`` with a DeprecationWarning (issue 18 item 4)."""
+    given = None if patch_stride == 5 else patch_stride  # 5 is the default: not given
+    value = renamed("stride", stride, "patch_stride", given,
+                    "N3's stride is the step between its patches, not a convolution's stride: the block "
+                    "never downsamples")
+    return patch_stride if value is None else value
+
+
 _LAYERS = {1: (nn.Conv1d, nn.BatchNorm1d, 1), 2: (nn.Conv2d, nn.BatchNorm2d, 3)}
 
 
@@ -63,7 +79,7 @@ def embedding_network(in_channels: int, out_channels: int, hidden_channels: int 
 class _N3Nd(NeighborAggregator):
     spatial_dims: ClassVar[int]
 
-    def _build(self, in_channels: int, k: int, patch_size: int | None, stride: int | None, window: int | None,
+    def _build(self, in_channels: int, k: int, patch_size: int | None, patch_stride: int | None, window: int | None,
                embed_channels: int, hidden_channels: int, depth: int, temperature: str, temp_bias: float,
                distance_bn: bool, relative: bool, out_channels: int | None, project: bool, update: str, hard: bool,
                factory: dict, path: str, identity_projections: bool = False) -> None:
@@ -81,7 +97,8 @@ class _N3Nd(NeighborAggregator):
         raw = hard or check_bool("identity_projections", identity_projections)
         embedding = None if raw else embedding_network(in_channels, embed_channels, **nets)
         temp = embedding_network(in_channels, 1, **nets) if temperature == "network" and not hard else None
-        selector = N3(k, embedding, temp, temp_bias, patch_size, stride, window, distance_bn, hard, update, **factory)
+        selector = N3(k, embedding, temp, temp_bias, patch_size, patch_stride, window, distance_bn, hard, update,
+                      **factory)
         NeighborAggregator.__init__(self, selector, Projection(in_channels, k, out_channels, relative,
                                                                selector.patches, **factory), path=path)
         self.project = project
@@ -101,7 +118,10 @@ class N3Block2d(_N3Nd):
     Args:
         in_channels: C.
         k: neighbour volumes.
-        patch_size, stride, window: patch items and search window, in pixels.
+        patch_size, patch_stride, window: patch items, the step between patches, and the search
+            window, in pixels. ``patch_stride`` was called ``stride``; for one release ``stride=``
+            is still read as ``patch_stride``, with a ``DeprecationWarning`` (the block never
+            downsamples: its output has the input's size).
         embed_channels, hidden_channels, depth: the embedding / temperature networks.
         temperature: ``'network'`` (Table 8) or ``'scalar'`` (one learned ``log_t``).
         temp_bias: the constant factor of the temperature.
@@ -121,13 +141,15 @@ class N3Block2d(_N3Nd):
 
     spatial_dims = 2
 
-    def __init__(self, in_channels: int, k: int = 7, patch_size: int = 10, stride: int = 5, window: int | None = 80,
-                 embed_channels: int = 8, hidden_channels: int = 64, depth: int = 3, temperature: str = "network",
+    def __init__(self, in_channels: int, k: int = 7, patch_size: int = 10, patch_stride: int = 5,
+                 window: int | None = 80,
+                 embed_channels: int = 8, hidden_channels: int = 64, depth: int = 3, temperature: Temperature = "network",
                  temp_bias: float = 0.1, distance_bn: bool = False, relative: bool = True,
-                 out_channels: int | None = None, update: str = "scores", device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None, path: str = "auto", *, project: bool = True,
-                 identity_projections: bool = False) -> None:
-        self._build(in_channels, k, patch_size, stride, window, embed_channels, hidden_channels, depth, temperature,
+                 out_channels: int | None = None, update: Update = "scores", device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None, path: PathChoice = "auto", *, project: bool = True,
+                 identity_projections: bool = False, stride: int | None = None) -> None:
+        patch_stride = _patch_stride(stride, patch_stride)
+        self._build(in_channels, k, patch_size, patch_stride, window, embed_channels, hidden_channels, depth, temperature,
                     temp_bias, distance_bn, relative, out_channels, project, update, False,
                     {"device": device, "dtype": dtype}, path, identity_projections)
 
@@ -145,10 +167,13 @@ class KNNBlock2d(_N3Nd):
 
     spatial_dims = 2
 
-    def __init__(self, in_channels: int, k: int = 7, patch_size: int = 10, stride: int = 5, window: int | None = 80,
+    def __init__(self, in_channels: int, k: int = 7, patch_size: int = 10, patch_stride: int = 5,
+                 window: int | None = 80,
                  relative: bool = True, out_channels: int | None = None, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None, path: str = "auto", *, project: bool = True) -> None:
-        self._build(in_channels, k, patch_size, stride, window, 1, 1, 1, "scalar", 1.0, False, relative,
+                 dtype: torch.dtype | None = None, path: PathChoice = "auto", *, project: bool = True,
+                 stride: int | None = None) -> None:
+        patch_stride = _patch_stride(stride, patch_stride)
+        self._build(in_channels, k, patch_size, patch_stride, window, 1, 1, 1, "scalar", 1.0, False, relative,
                     out_channels, project, "scores", True, {"device": device, "dtype": dtype}, path)
 
 
@@ -168,10 +193,10 @@ class N3Block1d(_N3Nd):
     spatial_dims = 1
 
     def __init__(self, in_channels: int, k: int = 7, window: int | None = None, embed_channels: int = 8,
-                 hidden_channels: int = 64, depth: int = 3, temperature: str = "network", temp_bias: float = 0.1,
+                 hidden_channels: int = 64, depth: int = 3, temperature: Temperature = "network", temp_bias: float = 0.1,
                  distance_bn: bool = False, relative: bool = True, out_channels: int | None = None,
-                 update: str = "scores", device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto", *, project: bool = True,
+                 update: Update = "scores", device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 path: PathChoice = "auto", *, project: bool = True,
                  identity_projections: bool = False) -> None:
         self._build(in_channels, k, None, None, window, embed_channels, hidden_channels, depth, temperature,
                     temp_bias, distance_bn, relative, out_channels, project, update, False,
@@ -179,15 +204,15 @@ class N3Block1d(_N3Nd):
 
 
 _SMALL_NETS = dict(embed_channels=4, hidden_channels=8)
-register(N3Block2d, family="n3", example=Example(dict(in_channels=3, k=2, patch_size=4, stride=2, window=8,
+register(N3Block2d, family="n3", example=Example(dict(in_channels=3, k=2, patch_size=4, patch_stride=2, window=8,
                                                       **_SMALL_NETS), (2, 3, 12, 12)), aliases=["n3block2d"])
 #: the paper's 10 / 5 / 80 pixel patches, stride and window, scaled to 8x8 and 32x32 images
-SMALL_IMAGE_PRESETS = {"digits": dict(patch_size=3, stride=1, window=7),
-                       "cifar": dict(patch_size=4, stride=2, window=16)}
+SMALL_IMAGE_PRESETS = {"digits": dict(patch_size=3, patch_stride=1, window=7),
+                       "cifar": dict(patch_size=4, patch_stride=2, window=16)}
 for _variant, _sizes in SMALL_IMAGE_PRESETS.items():
     register(N3Block2d, family="n3", variant=_variant, example=Example(dict(in_channels=3, k=2, **_SMALL_NETS),
                                                                        (2, 3, 8, 8)), **_sizes)
-register(KNNBlock2d, family="n3", example=Example(dict(in_channels=3, k=2, patch_size=4, stride=2, window=8),
+register(KNNBlock2d, family="n3", example=Example(dict(in_channels=3, k=2, patch_size=4, patch_stride=2, window=8),
                                                   (2, 3, 12, 12)), aliases=["knnblock2d"])
 register(N3Block1d, family="n3", example=Example(dict(in_channels=4, k=2, **_SMALL_NETS), (2, 4, 9)),
          aliases=["n3block1d"])

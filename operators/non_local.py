@@ -28,7 +28,7 @@ GraphFilter's 1x1 projection shortcut, ``z = W(y) + P x``.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -38,12 +38,15 @@ from neighborhoods.checks import check_choice, check_int, check_tensor
 from neighborhoods.combiners import GraphFilter
 from neighborhoods.lifting import lift
 from neighborhoods.selectors import ConcatAffinity, DenseAffinity
+from neighborhoods.paths import PathChoice
 
-from ._nd import nd_pair
 from ._subsample import SubSample
+from .attention import token_queries
 from .registry import Example, register
 
-MODES = ("embedded_gaussian", "gaussian", "dot_product", "concatenation")
+#: Wang et al.'s four pairwise functions (Sec. 3.2)
+NonLocalMode = Literal["embedded_gaussian", "gaussian", "dot_product", "concatenation"]
+MODES: tuple[str, ...] = get_args(NonLocalMode)
 _LAYERS = {1: (nn.Conv1d, nn.BatchNorm1d), 2: (nn.Conv2d, nn.BatchNorm2d)}
 
 
@@ -64,31 +67,22 @@ def _load_conv_concat_project(module: nn.Module, state: dict, prefix: str, *args
 
 
 class _NonLocalBlockNd(NeighborAggregator):
-    """The non-local block on {layout} (Wang et al. 2018, Eqs. 1-6); see the module docstring.
-
-    Args:
-        in_channels: C.
-        inter_channels: channels of theta, phi, g (default ``C // 2``).
-        mode: one of :data:`MODES`.
-        sub_sample: max-pool keys and values by 2 (axes of length 1 are not pooled).
-        bn_layer: ``W`` = conv + BatchNorm (zero-initialised BN) instead of a zero conv.
-        out_channels: channels of the output (default C); another value adds a 1x1
-            projection of the input on the residual path, ``z = W(y) + P x``.
-
-    Shape:
-        x: ``{layout}`` -> ``(B, out_channels, {spatial})``.
-    """
+    """What :class:`NonLocalBlock1d` and :class:`NonLocalBlock2d` share; ``spatial_dims`` (1 or 2) picks the layout."""
 
     spatial_dims: ClassVar[int]
+    #: ``stride`` / ``padding`` are a convolution's: queries on its output grid (operators.swap reads this)
+    strided_queries: ClassVar[bool] = True
 
-    def __init__(self, in_channels: int, inter_channels: int | None = None, mode: str = "embedded_gaussian",
+    def __init__(self, in_channels: int, inter_channels: int | None = None, mode: NonLocalMode = "embedded_gaussian",
                  sub_sample: bool = True, bn_layer: bool = True, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None, path: str = "auto", *, out_channels: int | None = None) -> None:
+                 dtype: torch.dtype | None = None, path: PathChoice = "auto", *, out_channels: int | None = None,
+                 stride: int | tuple[int, ...] = 1, padding: int | tuple[int, ...] | str | None = None) -> None:
         in_channels = check_int("in_channels", in_channels, minimum=1)
         out = check_int("out_channels", in_channels if out_channels is None else out_channels, minimum=1)
         inter = check_int("inter_channels", inter_channels if inter_channels is not None else max(in_channels // 2, 1),
                           minimum=1)
         mode = check_choice("mode", mode, MODES)
+        queries = token_queries(type(self).__name__, self.spatial_dims, stride, padding)
         conv, bn = _LAYERS[self.spatial_dims]
         factory = {"device": device, "dtype": dtype}
 
@@ -103,9 +97,10 @@ class _NonLocalBlockNd(NeighborAggregator):
         w = (nn.Sequential(conv(inter, out, 1, **factory), bn(out, **factory)) if bn_layer
              else conv(inter, out, 1, **factory))
         if mode == "concatenation":
-            selector = ConcatAffinity(inter, theta, phi, **factory)
+            selector = ConcatAffinity(inter, theta, phi, queries=queries, **factory)
         else:
-            selector = DenseAffinity(theta, phi, kernel="dot", normalize="mean" if mode == "dot_product" else "softmax")
+            selector = DenseAffinity(theta, phi, kernel="dot", normalize="mean" if mode == "dot_product" else "softmax",
+                                     queries=queries)
         super().__init__(selector, GraphFilter(in_channels, inter, out, value=g, output=w, residual=True, **factory),
                          path=path)
         self.in_channels, self.inter_channels, self.out_channels, self.mode = in_channels, inter, out, mode
@@ -122,7 +117,7 @@ class _NonLocalBlockNd(NeighborAggregator):
         if mode == "concatenation":
             lift(self.selector, "concat_project", self)
 
-    def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
+    def forward(self, x: Tensor, *, path: PathChoice | None = None) -> Tensor:
         check_tensor("x", x, ndim=2 + self.spatial_dims)
         return super().forward(x, path=path)
 
@@ -131,10 +126,45 @@ class _NonLocalBlockNd(NeighborAggregator):
         s += f", sub_sample={self.sub_sample}, bn_layer={self.bn_layer}"
         if self.out_channels != self.in_channels:
             s += f", out_channels={self.out_channels}"
+        if self.selector.queries is not None:
+            s += f", {self.selector.queries.describe()}"
         return s + (f", path={self.path!r}" if self.path != "auto" else "")
 
 
-NonLocalBlock1d, NonLocalBlock2d = nd_pair(_NonLocalBlockNd, __name__)
+class NonLocalBlock1d(_NonLocalBlockNd):
+    """The non-local block on (B, C, N) (Wang et al. 2018, Eqs. 1-6); see the module docstring.
+
+    Arguments as :class:`NonLocalBlock2d`; the input is a sequence.
+
+    Shape:
+        x: ``(B, C, N)`` -> ``(B, out_channels, N)``.
+    """
+
+    spatial_dims = 1
+
+
+class NonLocalBlock2d(_NonLocalBlockNd):
+    """The non-local block on (B, C, H, W) (Wang et al. 2018, Eqs. 1-6); see the module docstring.
+
+    Args:
+        in_channels: C.
+        inter_channels: channels of theta, phi, g (default ``C // 2``).
+        mode: one of :data:`MODES`.
+        sub_sample: max-pool keys and values by 2 (axes of length 1 are not pooled).
+        bn_layer: ``W`` = conv + BatchNorm (zero-initialised BN) instead of a zero conv.
+        out_channels: channels of the output (default C); another value adds a 1x1
+            projection of the input on the residual path, ``z = W(y) + P x``.
+        stride, padding: a convolution's, for the output grid: queries (and the residual) are
+            the pixels ``g * stride``, keys stay every pixel (:class:`~neighborhoods.query_grid.QueryGrid`);
+            ``padding`` must be 0 or None (a query is one token).
+
+    Shape:
+        x: ``(B, C, H, W)`` -> ``(B, out_channels, H_out, W_out)``, ``H_out = floor((H - 1) / stride) + 1``.
+    """
+
+    spatial_dims = 2
+
+
 register(NonLocalBlock1d, family="nonlocal", example=Example(dict(in_channels=4), (2, 4, 10)), aliases=["nonlocal1d"])
 register(NonLocalBlock2d, family="nonlocal", example=Example(dict(in_channels=4), (2, 4, 6, 6)), aliases=["nonlocal2d"])
 for _mode in MODES[1:]:

@@ -26,7 +26,7 @@ The non-local block itself (``A Z W``) is :class:`operators.NonLocalBlock2d`.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -36,14 +36,17 @@ from neighborhoods.checks import check_bool, check_choice, check_divisible, chec
 from neighborhoods.combiners import CayleyFilter, GraphFilter, chebyshev
 from neighborhoods.norms import ChannelBatchNorm, ChannelSoftmax, Scale, SpatialSoftmax
 from neighborhoods.selectors import CompactAffinity, CrissCross, DenseAffinity
+from neighborhoods.functional.taylor import EntryKernel
+from neighborhoods.paths import PathChoice
+from neighborhoods.selectors.compact_affinity import EntryNormalization
 
-from ._nd import nd_pair
 from .registry import Example, register
 
 #: Tao et al.'s non-local stage filter, A - I (appendix Eq. 9)
 NONLOCAL_STAGE = ((-1.0, 1.0),)
 #: kernels that keep the symmetric normalisation's degrees positive
-SNL_KERNELS = ("exp", "sigmoid")
+SNLKernel = Literal["exp", "sigmoid"]
+SNL_KERNELS: tuple[str, ...] = get_args(SNLKernel)
 _EX1D, _EX2D = (2, 8, 13), (2, 8, 5, 6)
 
 
@@ -73,7 +76,7 @@ class _SpectralBlock(NeighborAggregator):
         """Remember the constructor's resolved hyper-parameters (for ``repr``)."""
         self.hyper = hyper
 
-    def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
+    def forward(self, x: Tensor, *, path: PathChoice | None = None) -> Tensor:
         check_tensor("x", x, ndim=2 + self.spatial_dims)
         return super().forward(x, path=path)
 
@@ -84,25 +87,11 @@ class _SpectralBlock(NeighborAggregator):
 
 # ---- non-local stage -----------------------------------------------------------------------
 class _NonLocalStageNd(_SpectralBlock):
-    """``Y = X + BN(W sum_j A_ij (Z_j - Z_i))``, ``A = softmax(theta(X) phi(X)^T)``.
-
-    The non-local stage of Tao et al. 2018 (their Eq. 11), i.e. the first-order Chebyshev
-    filter with tied weights ``F = A Z W - Z W`` (Zhu et al. 2021, appendix Eqs. 6-11),
-    with the embedded-Gaussian affinity and the BatchNorm-after-W of Wang et al. 2018.
-
-    Args:
-        in_channels: C.
-        inter_channels: channels of theta, phi, g (default ``C // 2``).
-        bias: whether the 1x1 projections carry a bias.
-        out_channels: channels of the output (default C; see the module docstring).
-
-    Shape:
-        x: ``{layout}`` -> ``(B, out_channels, {spatial})``.
-    """
+    """What :class:`NonLocalStage1d` and :class:`NonLocalStage2d` share; ``spatial_dims`` (1 or 2) picks the layout."""
 
     def __init__(self, in_channels: int, inter_channels: int | None = None, bias: bool = True,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto", *, out_channels: int | None = None) -> None:
+                 path: PathChoice = "auto", *, out_channels: int | None = None) -> None:
         c, ci = _sizes(in_channels, "inter_channels", inter_channels, 2)
         out = _channels("out_channels", out_channels, c)
         f = {"device": device, "dtype": dtype}
@@ -115,28 +104,11 @@ class _NonLocalStageNd(_SpectralBlock):
 
 # ---- double attention ----------------------------------------------------------------------
 class _DoubleAttentionNd(_SpectralBlock):
-    """``Y = X + BN(W A Z)``, ``A = softmax_c(X W_v) softmax_N(X W_b)^T``, ``Z = X W_a``.
-
-    The double-attention block of Chen et al. 2018 (Eqs. 3-4: gather ``c_n`` global
-    descriptors ``G = Z^T softmax_N(B)``, distribute them with ``softmax_c(V)``), read as
-    ``A Z W`` (Zhu et al. 2021, appendix Eqs. 12-13). ``A`` is rank ``c_n`` and row
-    stochastic without any degree normalisation; the fast path evaluates ``Q (K^T Z)``,
-    the paper's own order, the reference path the dense ``N x N`` ``A``.
-
-    Args:
-        in_channels: C.
-        feature_channels: ``c_m``, channels of the gathered features Z (default ``C // 4``).
-        attention_maps: ``c_n``, gathering/distributing maps (default ``feature_channels``).
-        bias: whether the 1x1 projections carry a bias.
-        out_channels: channels of the output (default C; see the module docstring).
-
-    Shape:
-        x: ``{layout}`` -> ``(B, out_channels, {spatial})``.
-    """
+    """What :class:`DoubleAttention1d` and :class:`DoubleAttention2d` share; ``spatial_dims`` (1 or 2) picks the layout."""
 
     def __init__(self, in_channels: int, feature_channels: int | None = None, attention_maps: int | None = None,
                  bias: bool = True, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto", *, out_channels: int | None = None) -> None:
+                 path: PathChoice = "auto", *, out_channels: int | None = None) -> None:
         c, cm = _sizes(in_channels, "feature_channels", feature_channels, 4)
         cn = _channels("attention_maps", attention_maps, cm)
         out = _channels("out_channels", out_channels, c)
@@ -152,35 +124,14 @@ class _DoubleAttentionNd(_SpectralBlock):
 
 # ---- compact generalized non-local ---------------------------------------------------------
 class _CGNLNd(_SpectralBlock):
-    """``Y = X + GN(W vec^-1(A^f vec Z))`` over (channel, position) entries, per channel group.
-
-    The compact generalized non-local block of Yue et al. 2018 (Eqs. 3-4, grouping Sec.
-    3.4): ``A^f = f(vec theta(X), vec phi(X))`` is ``Nc x Nc`` per group (Zhu et al. 2021,
-    appendix Eqs. 14-17). The default path uses the separable (Taylor) form and never
-    builds ``A^f``; ``path='reference'`` builds it. ``W`` is a grouped 1x1 convolution and
-    the GroupNorm after it starts at zero.
-
-    Args:
-        in_channels: C (divisible by ``groups``).
-        inter_channels: channels of theta, phi, g (default ``C // 2``, divisible by ``groups``).
-        groups: channel groups.
-        kernel, order, gamma, normalize: see :class:`~neighborhoods.selectors.CompactAffinity`.
-            ``normalize="none"`` (the default) is Eq. 16 as printed and the authors' code
-            (their optional ``use_scale`` divides by ``sqrt(cN)``, which no option here
-            reproduces); ``"mean"`` divides ``A^f`` by the ``cN`` entries of a group.
-        out_channels: channels of the output (default C, divisible by ``groups``; see the
-            module docstring).
-
-    Shape:
-        x: ``{layout}`` -> ``(B, out_channels, {spatial})``.
-    """
+    """What :class:`CGNL1d` and :class:`CGNL2d` share; ``spatial_dims`` (1 or 2) picks the layout."""
 
     example_kwargs: ClassVar[dict[str, Any]] = {"groups": 2}
 
-    def __init__(self, in_channels: int, inter_channels: int | None = None, groups: int = 1, kernel: str = "dot",
-                 order: int = 3, gamma: float = 0.5, normalize: str = "none",
+    def __init__(self, in_channels: int, inter_channels: int | None = None, groups: int = 1, kernel: EntryKernel = "dot",
+                 order: int = 3, gamma: float = 0.5, normalize: EntryNormalization = "none",
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto", *, out_channels: int | None = None) -> None:
+                 path: PathChoice = "auto", *, out_channels: int | None = None) -> None:
         c, ci = _sizes(in_channels, "inter_channels", inter_channels, 2)
         out = _channels("out_channels", out_channels, c)
         groups = check_int("groups", groups, minimum=1)
@@ -229,7 +180,7 @@ class CrissCrossAttention2d(_SpectralBlock):
 
     def __init__(self, in_channels: int, key_channels: int | None = None, recurrence: int = 2, bias: bool = True,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto", *, out_channels: int | None = None, identity_projections: bool = False) -> None:
+                 path: PathChoice = "auto", *, out_channels: int | None = None, identity_projections: bool = False) -> None:
         c_in = check_int("in_channels", in_channels, minimum=1)
         if check_bool("identity_projections", identity_projections) and (key_channels, out_channels) != (None, None):
             raise ValueError(f"identity_projections=True compares the raw input channels; key_channels and "
@@ -251,7 +202,7 @@ class CrissCrossAttention2d(_SpectralBlock):
         self._setup(in_channels=c_in, key_channels=ck, recurrence=steps, **_changed("out_channels", c, c_in),
                     **({"identity_projections": True} if identity_projections else {}))
 
-    def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
+    def forward(self, x: Tensor, *, path: PathChoice | None = None) -> Tensor:
         if self.input_projection is not None:
             check_tensor("x", x, ndim=4)
             x = self.input_projection(x)
@@ -262,27 +213,11 @@ class CrissCrossAttention2d(_SpectralBlock):
 
 # ---- SNL, gSNL -----------------------------------------------------------------------------
 class _SNLNd(_SpectralBlock):
-    """``Y = X + BN(sum_k T_k(A) Z W_k)`` with the symmetric ``A = D^-1/2 (M + M^T)/2 D^-1/2``.
+    """What :class:`SNL1d` and :class:`SNL2d` share; ``spatial_dims`` (1 or 2) picks the layout."""
 
-    The spectral non-local block of Zhu et al. 2021 (Sec. 4): order 1 gives SNL,
-    ``F = Z W_1 + A Z W_2``; order 2 the generalised gSNL, adding ``(2 A^2 Z - Z) W_3``.
-    ``M = f(theta(X), phi(X))`` with a positive kernel (default the embedded Gaussian).
-
-    Args:
-        in_channels: C.
-        inter_channels: channels of theta, phi, g (default ``C // 2``).
-        order: Chebyshev order K >= 1 (one ``W_k`` per term ``T_0 .. T_K``).
-        kernel: ``'exp'`` or ``'sigmoid'``.
-        bias: whether the 1x1 projections carry a bias.
-        out_channels: channels of the output (default C; see the module docstring).
-
-    Shape:
-        x: ``{layout}`` -> ``(B, out_channels, {spatial})``.
-    """
-
-    def __init__(self, in_channels: int, inter_channels: int | None = None, order: int = 1, kernel: str = "exp",
+    def __init__(self, in_channels: int, inter_channels: int | None = None, order: int = 1, kernel: SNLKernel = "exp",
                  bias: bool = False, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto", *, out_channels: int | None = None) -> None:
+                 path: PathChoice = "auto", *, out_channels: int | None = None) -> None:
         c, ci = _sizes(in_channels, "inter_channels", inter_channels, 2)
         out = _channels("out_channels", out_channels, c)
         order = check_int("order", order, minimum=1)
@@ -301,6 +236,176 @@ def _symmetric_affinity(c: int, ci: int, kernel: str, bias: bool, factory: dict)
 
 # ---- Cayley SNL ----------------------------------------------------------------------------
 class _CayleySNLNd(_SpectralBlock):
+    """What :class:`CayleySNL1d` and :class:`CayleySNL2d` share; ``spatial_dims`` (1 or 2) picks the layout."""
+
+    def __init__(self, in_channels: int, inter_channels: int | None = None, order: int = 1, bias: bool = False,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 path: PathChoice = "auto", *, out_channels: int | None = None) -> None:
+        c, ci = _sizes(in_channels, "inter_channels", inter_channels, 2)
+        out = _channels("out_channels", out_channels, c)
+        if check_int("order", order, minimum=1) != 1:
+            raise ValueError(f"order must be 1 (the first-order Cayley filter of Eq. 22), got order={order}")
+        f = {"device": device, "dtype": dtype}
+        super().__init__(
+            _symmetric_affinity(c, ci, "sigmoid", bias, f),
+            CayleyFilter(c, ci, out, norm=ChannelBatchNorm(out, **f), residual=True, bias=bias, **f),
+            path=path)
+        self._setup(in_channels=c, inter_channels=ci, **_changed("out_channels", out, c))
+
+
+class NonLocalStage1d(_NonLocalStageNd):
+    """``Y = X + BN(W sum_j A_ij (Z_j - Z_i))``, ``A = softmax(theta(X) phi(X)^T)``.
+
+    Arguments as :class:`NonLocalStage2d`; the input is a sequence.
+
+    Shape:
+        x: ``(B, C, N)`` -> ``(B, out_channels, N)``.
+    """
+
+    spatial_dims = 1
+
+
+class NonLocalStage2d(_NonLocalStageNd):
+    """``Y = X + BN(W sum_j A_ij (Z_j - Z_i))``, ``A = softmax(theta(X) phi(X)^T)``.
+
+    The non-local stage of Tao et al. 2018 (their Eq. 11), i.e. the first-order Chebyshev
+    filter with tied weights ``F = A Z W - Z W`` (Zhu et al. 2021, appendix Eqs. 6-11),
+    with the embedded-Gaussian affinity and the BatchNorm-after-W of Wang et al. 2018.
+
+    Args:
+        in_channels: C.
+        inter_channels: channels of theta, phi, g (default ``C // 2``).
+        bias: whether the 1x1 projections carry a bias.
+        out_channels: channels of the output (default C; see the module docstring).
+
+    Shape:
+        x: ``(B, C, H, W)`` -> ``(B, out_channels, H, W)``.
+    """
+
+    spatial_dims = 2
+
+
+class DoubleAttention1d(_DoubleAttentionNd):
+    """``Y = X + BN(W A Z)``, ``A = softmax_c(X W_v) softmax_N(X W_b)^T``, ``Z = X W_a``.
+
+    Arguments as :class:`DoubleAttention2d`; the input is a sequence.
+
+    Shape:
+        x: ``(B, C, N)`` -> ``(B, out_channels, N)``.
+    """
+
+    spatial_dims = 1
+
+
+class DoubleAttention2d(_DoubleAttentionNd):
+    """``Y = X + BN(W A Z)``, ``A = softmax_c(X W_v) softmax_N(X W_b)^T``, ``Z = X W_a``.
+
+    The double-attention block of Chen et al. 2018 (Eqs. 3-4: gather ``c_n`` global
+    descriptors ``G = Z^T softmax_N(B)``, distribute them with ``softmax_c(V)``), read as
+    ``A Z W`` (Zhu et al. 2021, appendix Eqs. 12-13). ``A`` is rank ``c_n`` and row
+    stochastic without any degree normalisation; the fast path evaluates ``Q (K^T Z)``,
+    the paper's own order, the reference path the dense ``N x N`` ``A``.
+
+    Args:
+        in_channels: C.
+        feature_channels: ``c_m``, channels of the gathered features Z (default ``C // 4``).
+        attention_maps: ``c_n``, gathering/distributing maps (default ``feature_channels``).
+        bias: whether the 1x1 projections carry a bias.
+        out_channels: channels of the output (default C; see the module docstring).
+
+    Shape:
+        x: ``(B, C, H, W)`` -> ``(B, out_channels, H, W)``.
+    """
+
+    spatial_dims = 2
+
+
+class CGNL1d(_CGNLNd):
+    """``Y = X + GN(W vec^-1(A^f vec Z))`` over (channel, position) entries, per channel group.
+
+    Arguments as :class:`CGNL2d`; the input is a sequence.
+
+    Shape:
+        x: ``(B, C, N)`` -> ``(B, out_channels, N)``.
+    """
+
+    spatial_dims = 1
+
+
+class CGNL2d(_CGNLNd):
+    """``Y = X + GN(W vec^-1(A^f vec Z))`` over (channel, position) entries, per channel group.
+
+    The compact generalized non-local block of Yue et al. 2018 (Eqs. 3-4, grouping Sec.
+    3.4): ``A^f = f(vec theta(X), vec phi(X))`` is ``Nc x Nc`` per group (Zhu et al. 2021,
+    appendix Eqs. 14-17). The default path uses the separable (Taylor) form and never
+    builds ``A^f``; ``path='reference'`` builds it. ``W`` is a grouped 1x1 convolution and
+    the GroupNorm after it starts at zero.
+
+    Args:
+        in_channels: C (divisible by ``groups``).
+        inter_channels: channels of theta, phi, g (default ``C // 2``, divisible by ``groups``).
+        groups: channel groups.
+        kernel, order, gamma, normalize: see :class:`~neighborhoods.selectors.CompactAffinity`.
+            ``normalize="none"`` (the default) is Eq. 16 as printed and the authors' code
+            (their optional ``use_scale`` divides by ``sqrt(cN)``, which no option here
+            reproduces); ``"mean"`` divides ``A^f`` by the ``cN`` entries of a group.
+        out_channels: channels of the output (default C, divisible by ``groups``; see the
+            module docstring).
+
+    Shape:
+        x: ``(B, C, H, W)`` -> ``(B, out_channels, H, W)``.
+    """
+
+    spatial_dims = 2
+
+
+class SNL1d(_SNLNd):
+    """``Y = X + BN(sum_k T_k(A) Z W_k)`` with the symmetric ``A = D^-1/2 (M + M^T)/2 D^-1/2``.
+
+    Arguments as :class:`SNL2d`; the input is a sequence.
+
+    Shape:
+        x: ``(B, C, N)`` -> ``(B, out_channels, N)``.
+    """
+
+    spatial_dims = 1
+
+
+class SNL2d(_SNLNd):
+    """``Y = X + BN(sum_k T_k(A) Z W_k)`` with the symmetric ``A = D^-1/2 (M + M^T)/2 D^-1/2``.
+
+    The spectral non-local block of Zhu et al. 2021 (Sec. 4): order 1 gives SNL,
+    ``F = Z W_1 + A Z W_2``; order 2 the generalised gSNL, adding ``(2 A^2 Z - Z) W_3``.
+    ``M = f(theta(X), phi(X))`` with a positive kernel (default the embedded Gaussian).
+
+    Args:
+        in_channels: C.
+        inter_channels: channels of theta, phi, g (default ``C // 2``).
+        order: Chebyshev order K >= 1 (one ``W_k`` per term ``T_0 .. T_K``).
+        kernel: ``'exp'`` or ``'sigmoid'``.
+        bias: whether the 1x1 projections carry a bias.
+        out_channels: channels of the output (default C; see the module docstring).
+
+    Shape:
+        x: ``(B, C, H, W)`` -> ``(B, out_channels, H, W)``.
+    """
+
+    spatial_dims = 2
+
+
+class CayleySNL1d(_CayleySNLNd):
+    """``Y = X + BN(Z W_1 + 2 (L^2 Z W_h + Z) W_2)``, ``L = I - A`` (Zhu et al. 2021, appendix Eq. 23).
+
+    Arguments as :class:`CayleySNL2d`; the input is a sequence.
+
+    Shape:
+        x: ``(B, C, N)`` -> ``(B, out_channels, N)``.
+    """
+
+    spatial_dims = 1
+
+
+class CayleySNL2d(_CayleySNLNd):
     """``Y = X + BN(Z W_1 + 2 (L^2 Z W_h + Z) W_2)``, ``L = I - A`` (Zhu et al. 2021, appendix Eq. 23).
 
     The first-order Cayley filter (appendix Eqs. 20-22) on the symmetric affinity of a
@@ -314,29 +419,12 @@ class _CayleySNLNd(_SpectralBlock):
         out_channels: channels of the output (default C; see the module docstring).
 
     Shape:
-        x: ``{layout}`` -> ``(B, out_channels, {spatial})``.
+        x: ``(B, C, H, W)`` -> ``(B, out_channels, H, W)``.
     """
 
-    def __init__(self, in_channels: int, inter_channels: int | None = None, order: int = 1, bias: bool = False,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: str = "auto", *, out_channels: int | None = None) -> None:
-        c, ci = _sizes(in_channels, "inter_channels", inter_channels, 2)
-        out = _channels("out_channels", out_channels, c)
-        if check_int("order", order, minimum=1) != 1:
-            raise ValueError(f"order must be 1 (the first-order Cayley filter of Eq. 22), got order={order}")
-        f = {"device": device, "dtype": dtype}
-        super().__init__(
-            _symmetric_affinity(c, ci, "sigmoid", bias, f),
-            CayleyFilter(c, ci, out, norm=ChannelBatchNorm(out, **f), residual=True, bias=bias, **f),
-            path=path)
-        self._setup(in_channels=c, inter_channels=ci, **_changed("out_channels", out, c))
+    spatial_dims = 2
 
 
-NonLocalStage1d, NonLocalStage2d = nd_pair(_NonLocalStageNd, __name__)
-DoubleAttention1d, DoubleAttention2d = nd_pair(_DoubleAttentionNd, __name__)
-CGNL1d, CGNL2d = nd_pair(_CGNLNd, __name__)
-SNL1d, SNL2d = nd_pair(_SNLNd, __name__)
-CayleySNL1d, CayleySNL2d = nd_pair(_CayleySNLNd, __name__)
 
 for _cls, _old in ((NonLocalStage1d, "nonlocal_stage1d"), (NonLocalStage2d, "nonlocal_stage2d"),
                    (DoubleAttention1d, None), (DoubleAttention2d, None), (CGNL1d, None), (CGNL2d, None),

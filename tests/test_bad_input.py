@@ -22,7 +22,7 @@ from operators import (BranchingConv2d, Conv1d, Conv2d, ConvNN1d, ConvNN2d, N3Bl
     (lambda: ConvNN2d(3, 4, k=10, sampling="spatial", samples=3), ValueError, ["samples", "k=10", "samples=3"]),
     (lambda: ConvNN2d(3, 4, sampling="random"), ValueError, ["samples", "None"]),
     (lambda: ConvNN2d(3, 4, samples=4), ValueError, ["samples", "'all'"]),
-    (lambda: ConvNN2d(3, 4, padding=-1), ValueError, ["padding", ">= 0", "-1"]),
+    (lambda: ConvNN2d(3, 4, candidate_padding=-1), ValueError, ["padding", ">= 0", "-1"]),
     (lambda: ConvNN2d(3, 4, hybrid_lambda=1.5), ValueError, ["hybrid_lambda", "<= 1", "1.5"]),
     (lambda: ConvNN2d(3.0, 4), TypeError, ["in_channels", "int", "3.0"]),
     (lambda: ConvNN1d(3, 0), ValueError, ["out_channels", ">= 1"]),

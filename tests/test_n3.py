@@ -12,7 +12,7 @@ from neighborhoods.functional import Patches, window_candidates
 from neighborhoods.selectors import N3
 from operators import KNNBlock2d, N3Block1d, N3Block2d
 
-SMALL = dict(patch_size=4, stride=2, window=8, embed_channels=3, hidden_channels=4)
+SMALL = dict(patch_size=4, patch_stride=2, window=8, embed_channels=3, hidden_channels=4)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -68,7 +68,7 @@ def test_temperature_is_exp_log_t_times_bias_averaged_over_patch():
 def test_knn_block_equals_brute_force_hard_knn():
     g = torch.Generator().manual_seed(5)
     x = torch.randn(2, 2, 8, 8, generator=g, dtype=torch.float64, requires_grad=True)
-    block = KNNBlock2d(2, k=3, patch_size=2, stride=2, window=6, relative=False, project=False)  # 4x4 patches
+    block = KNNBlock2d(2, k=3, patch_size=2, patch_stride=2, window=6, relative=False, project=False)  # 4x4 patches
     y = block(x)
     patches = F.unfold(x, 2, stride=2).transpose(1, 2)  # (b, 16, 8), no overlap: fold is a reshape
     vols = torch.zeros(2, 16, 3, 8, dtype=torch.float64)
@@ -87,7 +87,7 @@ def test_knn_block_equals_brute_force_hard_knn():
 
 
 def test_gradcheck_n3_blocks():
-    block = N3Block2d(1, k=2, patch_size=2, stride=2, window=4, embed_channels=2, hidden_channels=2, depth=2,
+    block = N3Block2d(1, k=2, patch_size=2, patch_stride=2, window=4, embed_channels=2, hidden_channels=2, depth=2,
                       dtype=torch.float64).eval()
     x = torch.randn(1, 1, 6, 6, dtype=torch.float64, requires_grad=True)
     params = [block.selector.embedding[0].weight, block.selector.temperature[-1].bias]
@@ -113,11 +113,11 @@ def test_registered():
 def test_bad_input():
     x = torch.randn(1, 2, 16, 16)
     with pytest.raises(ValueError, match="window must be >= patch_size"):
-        N3Block2d(2, patch_size=4, stride=2, window=3)
+        N3Block2d(2, patch_size=4, patch_stride=2, window=3)
     with pytest.raises(ValueError, match="window - patch_size must be a multiple of stride"):
-        N3Block2d(2, patch_size=4, stride=2, window=7)
+        N3Block2d(2, patch_size=4, patch_stride=2, window=7)
     with pytest.raises(ValueError, match=r"holds only the query itself"):  # one 10x10 patch on a padded 8x8 image
-        N3Block2d(2, k=1, patch_size=10, stride=5, window=10)(torch.randn(1, 2, 8, 8))
+        N3Block2d(2, k=1, patch_size=10, patch_stride=5, window=10)(torch.randn(1, 2, 8, 8))
     with pytest.raises(ValueError, match="project=False returns the .* out_channels must be None"):
         N3Block2d(2, out_channels=4, project=False)
     with pytest.raises(TypeError, match="project must be a bool"):

@@ -39,8 +39,8 @@ DEFAULT_MIXERS = ("attention", "convnn", "n3", "nonlocal")
 # paper's text, relative=False) trained to 44% digits accuracy in 3 epochs where the relative
 # ones (the public code's default) reached 21% (seed 0, width 8): the projection is the same
 # family either way, the starting point is not.
-_N3_SMALL = dict(k=3, patch_size=2, stride=1, window=4, embed_channels=8, hidden_channels=8, depth=2, relative=False)
-_N3_LARGE = dict(k=7, patch_size=8, stride=4, window=24, embed_channels=8, hidden_channels=16, depth=2)
+_N3_SMALL = dict(k=3, patch_size=2, patch_stride=1, window=4, embed_channels=8, hidden_channels=8, depth=2, relative=False)
+_N3_LARGE = dict(k=7, patch_size=8, patch_stride=4, window=24, embed_channels=8, hidden_channels=16, depth=2)
 
 #: shorthand -> backbone (or "*") -> (registered name, constructor kwargs)
 SHORTHANDS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {

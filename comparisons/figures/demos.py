@@ -46,7 +46,7 @@ class Demo:
 
 def n3_demo(channels: int, temperature: float) -> nn.Module:
     """The N3 block on raw 3 x 3 patches with a fixed temperature (``temp_bias``, log t = 0)."""
-    return operators.N3Block2d(channels, k=N3_K, patch_size=N3_PATCH, stride=1, window=None,
+    return operators.N3Block2d(channels, k=N3_K, patch_size=N3_PATCH, patch_stride=1, window=None,
                                identity_projections=True, temperature="scalar", temp_bias=temperature)
 
 

@@ -116,6 +116,31 @@ def location_is_same_conv(generator: torch.Generator, dtype: torch.dtype) -> Ite
         yield Trial(describe(layer=layer_cls.__name__, x=x.shape, k=width ** d), err)
 
 
+@theorem("convnn.location.strided==conv.strided",
+         "ConvNN 'location' with a conv's stride s and padding p equals Conv(stride=s, padding=p), 1-D and 2-D, "
+         "both paths")
+def location_is_strided_conv(generator: torch.Generator, dtype: torch.dtype) -> Iterator[Trial]:
+    for layer_cls, spatial, width, stride, padding in [
+            (ConvNN2d, (9, 8), 3, 2, 1), (ConvNN2d, (9, 8), 3, 2, 0), (ConvNN2d, (7, 10), 3, 3, 2),
+            (ConvNN2d, (9, 9), 5, 2, 2), (ConvNN2d, (8, 7), 3, (1, 2), (2, 0)), (ConvNN1d, (13,), 3, 2, 1),
+            (ConvNN1d, (12,), 5, 3, 4)]:
+        d = len(spatial)
+        # candidate padding given: the default for these arguments, stated (no deprecation warning at stride 1)
+        pads = (padding,) * d if isinstance(padding, int) else padding
+        layer = layer_cls(3, 5, k=width ** d, similarity="location", stride=stride, padding=padding,
+                          candidate_padding=max((width - 1) // 2, *pads), dtype=dtype)
+        x = randn(generator, 2, 3, *spatial, dtype=dtype)
+
+        def conv() -> Tensor:
+            kernel = layer.weight.reshape(5, 3, *(width,) * d)
+            return _CONV[d](x, kernel, layer.bias, stride=stride, padding=padding)
+
+        for path in ("reference", "fast"):
+            err = max_error(lambda: layer(x, path=path), conv, [x, layer.weight, layer.bias], generator)
+            yield Trial(describe(layer=layer_cls.__name__, x=x.shape, k=width ** d, stride=stride, padding=padding,
+                                 path=path), err)
+
+
 @theorem("convnn.location.fast==reference",
          "ConvNN 'location' layers take an F.conv fast path that equals their k-NN reference path")
 def location_fast_path(generator: torch.Generator, dtype: torch.dtype) -> Iterator[Trial]:

@@ -113,7 +113,7 @@ def patch_attention_by_formula(block: N3Block2d | N3Block1d, x: Tensor, window_a
 def n3_k1(generator: torch.Generator, dtype: torch.dtype) -> Iterator[Trial]:
     for (h, w), patch, stride, window in (((8, 8), 4, 2, 8), ((8, 8), 4, 2, None), ((10, 6), (4, 2), (2, 2), None),
                                           ((9, 9), 3, 3, 9)):
-        block = N3Block2d(2, k=1, patch_size=patch, stride=stride, window=window, embed_channels=3,
+        block = N3Block2d(2, k=1, patch_size=patch, patch_stride=stride, window=window, embed_channels=3,
                           hidden_channels=4, temp_bias=0.5, dtype=dtype, project=False).eval()
         x = randn(generator, 2, 2, h, w, dtype=dtype)
         err = max_error(lambda: block(x), lambda: patch_attention_by_formula(block, x), [x, *block.parameters()],

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from ..checks import check_choice, check_int
 from ..neighborhood import Neighborhood
 from ..pointwise import ChannelLinear
+from ..query_grid import QueryGrid
 from ..tokens import from_entries, to_entries
 from .weighted_mean import WeightedMean
 
@@ -182,10 +183,11 @@ class GraphFilter(WeightedMean):
         return rearrange(term, "b h n d -> b n (h d)") if term.ndim == 4 else term
 
     def filter(self, x: Tensor, propagate: Propagate, num_heads: int | None, affinity_shape: tuple[int, int],
-               query_shape: tuple[int, ...]) -> Tensor:
+               query_shape: tuple[int, ...], queries: QueryGrid | None = None) -> Tensor:
         """The block's output given how to apply A (the reference path or a native twin).
 
-        ``affinity_shape`` is ``(Nq, Nk)``; ``query_shape`` the output's spatial shape.
+        ``affinity_shape`` is ``(Nq, Nk)``; ``query_shape`` the output's spatial shape;
+        ``queries`` the strided query grid, if any (where the residual takes ``x``).
         """
         nq, nk = affinity_shape
         if self.needs_square and nq != nk:
@@ -198,6 +200,8 @@ class GraphFilter(WeightedMean):
             y = self.norm(y)
         if not self.residual:
             return y
+        if queries is not None:  # strided queries: the residual is the input at the query positions
+            x = queries.take(x)
         return y + (self.shortcut(x) if self.shortcut is not None else x)
 
     def forward(self, x: Tensor, nbhd: Neighborhood) -> Tensor:
@@ -205,8 +209,12 @@ class GraphFilter(WeightedMean):
             raise ValueError(f"a graph filter needs an affinity matrix (one slot per query), got a neighbourhood "
                              f"with S={nbhd.num_slots} slots")
         shape = tuple(x.shape[2:]) if self.nodes == "entries" else nbhd.query_shape
+        queries = None
+        if self.nodes == "positions" and tuple(shape) != tuple(x.shape[2:]):  # strided queries (a QueryGrid)
+            grid = nbhd.footprint.queries
+            queries = QueryGrid(grid.stride, grid.offset)
         return self.filter(x, lambda z: nbhd.aggregate(z).squeeze(-2), nbhd.num_heads,
-                           (nbhd.num_queries, nbhd.num_keys), shape)
+                           (nbhd.num_queries, nbhd.num_keys), shape, queries)
 
     def extra_repr(self) -> str:
         s = f"{super().extra_repr()}, polynomials={self.polynomials}"

@@ -30,7 +30,7 @@ def softmax_attention(selector: DenseAffinity, combiner: WeightedMean, x: Tensor
     v = combiner.values(x, selector.num_heads)
     mask = check_mask(mask, x.shape[0], selector.num_heads, q.shape[-2], k.shape[-2])
     y = attention(q, k, v, mask, selector.scale)
-    return combiner.finish(y, tuple(x.shape[2:]))
+    return combiner.finish(y, selector.output_shape(tuple(x.shape[2:])))
 
 
 def _is_linear(selector: DenseAffinity) -> bool:
@@ -74,4 +74,5 @@ def dense_graph_filter(selector: DenseAffinity, combiner: GraphFilter, x: Tensor
 
         def propagate(z: Tensor) -> Tensor:
             return q @ (k.transpose(-1, -2) @ z) * factor
-    return combiner.filter(x, propagate, selector.num_heads, (q.shape[-2], k.shape[-2]), tuple(x.shape[2:]))
+    shape = tuple(x.shape[2:]) if combiner.nodes == "entries" else selector.output_shape(tuple(x.shape[2:]))
+    return combiner.filter(x, propagate, selector.num_heads, (q.shape[-2], k.shape[-2]), shape, selector.queries)

@@ -61,9 +61,11 @@ def location_why_not(selector: HardKNN, combiner: Conv1D, x: Tensor | None = Non
     if width % 2 == 0 or width ** selector.ndim != selector.k:
         return (f"k={selector.k} is not (2r+1)^{selector.ndim} for an integer r, so the k nearest positions "
                 f"are not a square window")
-    if selector.padding < radius:
-        return (f"padding={selector.padding} is less than the window's radius {radius}: border tokens would "
-                f"pick farther positions instead of zero padding")
+    reach = radius - min(selector.queries.offset)  # how far the windows of the outermost queries extend
+    if selector.padding < reach:
+        return (f"padding={selector.padding} is less than the {reach} tokens the windows reach beyond the image "
+                f"(radius {radius}, query offset {selector.queries.offset}): border queries would pick farther "
+                f"positions instead of zero padding")
     if combiner.groups != 1:
         return f"a grouped Conv1D (groups={combiner.groups}) is not covered"
     return None
@@ -71,14 +73,18 @@ def location_why_not(selector: HardKNN, combiner: Conv1D, x: Tensor | None = Non
 
 @fast_path(HardKNN, Conv1D, why_not=location_why_not, kernel=_conv_name)
 def spatial_knn_conv(selector: HardKNN, combiner: Conv1D, x: Tensor) -> Tensor:
-    """k-NN by Chebyshev distance on positions, slots in raster order = a 'same' convolution.
+    """k-NN by Chebyshev distance on positions, slots in raster order = a convolution.
 
-    With ``k = (2r+1)^d`` over a grid zero-padded by at least ``r``, the k nearest positions of
-    every token are exactly its (2r+1)-wide window (ConvNN's 'location' similarity), so the
-    layer is ``F.conv{1,2}d(x, W.reshape(..., 2r+1, 2r+1), padding=r)``.
+    With ``k = (2r+1)^d`` over a grid zero-padded far enough, the k nearest positions of every
+    query are exactly its (2r+1)-wide window (ConvNN's 'location' similarity), so the layer is
+    ``F.conv{1,2}d(x, W.reshape(..., 2r+1, 2r+1), stride=s, padding=r - o)`` for queries on the
+    strided grid ``o + g s`` (:class:`~neighborhoods.query_grid.QueryGrid`; 'same' when s = 1, o = 0).
     """
     width = _window_width(selector, combiner)
     selector.check_input(x, selector.ndim)
     combiner.check_input(x)
     weight = combiner.weight.reshape(*combiner.weight.shape[:2], *(width,) * selector.ndim)
-    return _CONV[selector.ndim](x, weight, combiner.bias, 1, (width - 1) // 2)
+    grid = selector.queries
+    grid.shape(tuple(x.shape[2:]))  # the reference path's error for an input too small for the stride
+    padding = tuple((width - 1) // 2 - o for o in grid.offset)
+    return _CONV[selector.ndim](x, weight, combiner.bias, grid.stride, padding)

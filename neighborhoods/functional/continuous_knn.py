@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
@@ -28,7 +29,8 @@ LOG_HALF = math.log(0.5)
 #: ``scores``: Eq. 9 as printed, alpha_{j+1} = alpha_j + log(1 - w_j), w = softmax(alpha / t)
 #: (converges to hard k-NN as t -> 0). ``logits``: logits_{j+1} = logits_j + log(1 - w_j) with
 #: logits = alpha / t, the update of the authors' public code; both agree at t = 1.
-UPDATES = ("scores", "logits")
+Update = Literal["scores", "logits"]
+UPDATES: tuple[str, ...] = get_args(Update)
 
 
 def log1mexp(a: Tensor) -> Tensor:

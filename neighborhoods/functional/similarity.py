@@ -5,6 +5,8 @@ Axis legend: ``b`` batch, ``q`` queries, ``n`` keys, ``d`` feature dimension.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -15,6 +17,8 @@ SIMILARITIES = ("cosine", "dot")
 #: Metrics where a smaller value means nearer.
 DISTANCES = ("euclidean", "chebyshev")
 METRICS = SIMILARITIES + DISTANCES
+#: every metric, as a type
+Metric = Literal["cosine", "dot", "euclidean", "chebyshev"]
 
 
 def similarity(queries: Tensor, keys: Tensor, metric: str = "cosine", eps: float = 1e-12) -> Tensor:

@@ -16,13 +16,15 @@ gives the features; ``entry_kernel(a, b) == entry_features(a) @ entry_features(b
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
 
 from ..checks import check_choice, check_float, check_int
 
-ENTRY_KERNELS = ("dot", "gaussian")
+EntryKernel = Literal["dot", "gaussian"]
+ENTRY_KERNELS: tuple[str, ...] = get_args(EntryKernel)
 
 
 def _check(kernel: str, order: int, gamma: float) -> None:

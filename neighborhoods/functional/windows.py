@@ -8,13 +8,15 @@ kernel taps read, in the kernel's row-major order.
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
 
 from ..checks import check_choice, check_int_tuple
 
-PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
+PADDING_MODES: tuple[str, ...] = get_args(PaddingMode)
 
 
 def output_size(size: int, kernel: int, stride: int, pad: tuple[int, int], dilation: int) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from einops import rearrange
 from torch import Tensor, nn
 
@@ -12,7 +14,8 @@ from ..neighborhood import Neighborhood
 from .base import Selector
 
 #: how M^f becomes A^f: itself, M / N_k (N_k = entries per group), or D^-1 M
-ENTRY_NORMALIZATIONS = ("none", "mean", "row")
+EntryNormalization = Literal["none", "mean", "row"]
+ENTRY_NORMALIZATIONS: tuple[str, ...] = get_args(EntryNormalization)
 
 
 class CompactAffinity(Selector):

@@ -7,6 +7,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from ..checks import check_int
+from ..query_grid import QueryGrid
 from .dense_affinity import DenseAffinity, check_mask
 
 
@@ -26,8 +27,9 @@ class ConcatAffinity(DenseAffinity):
     """
 
     def __init__(self, channels: int, query: nn.Module | None = None, key: nn.Module | None = None,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
-        super().__init__(query, key, kernel="relu", normalize="mean")
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 queries: QueryGrid | None = None) -> None:
+        super().__init__(query, key, kernel="relu", normalize="mean", queries=queries)
         self.channels = check_int("channels", channels, minimum=1)
         self.concat_project = nn.Linear(2 * self.channels, 1, bias=False, device=device, dtype=dtype)
 

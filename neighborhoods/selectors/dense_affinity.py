@@ -19,6 +19,7 @@ from ..checks import check_choice, check_divisible, check_float, check_int
 from ..footprint import PixelFootprint, pooled_grid
 from ..functional.symmetric import symmetric_normalize
 from ..neighborhood import Neighborhood
+from ..query_grid import QueryGrid
 from ..tokens import to_tokens
 from .base import Selector
 
@@ -83,7 +84,8 @@ class DenseAffinity(Selector):
     """
 
     def __init__(self, query: nn.Module | None = None, key: nn.Module | None = None, kernel: str = "dot",
-                 normalize: str = "softmax", num_heads: int = 1, scale: float = 1.0) -> None:
+                 normalize: str = "softmax", num_heads: int = 1, scale: float = 1.0,
+                 queries: QueryGrid | None = None) -> None:
         super().__init__()
         self.query = query
         self.key = key
@@ -91,11 +93,20 @@ class DenseAffinity(Selector):
         self.normalize = check_choice("normalize", normalize, NORMALIZATIONS)
         self.num_heads = check_int("num_heads", num_heads, minimum=1)
         self.scale = check_float("scale", scale)
+        if queries is not None and (not isinstance(queries, QueryGrid) or queries.overhang):
+            raise ValueError(f"queries must be a QueryGrid inside the image (queries are input tokens), got {queries!r}")
+        #: strided queries (a convolution's output grid), or None: every token is a query
+        self.queries = None if queries is None or queries.is_identity else queries
+
+    def output_shape(self, spatial_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The query grid's shape (the input's own without strided queries)."""
+        return tuple(spatial_shape) if self.queries is None else self.queries.shape(tuple(spatial_shape))
 
     def project(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Queries and keys per head, ``(B, H, N, d)`` each."""
         self.check_input(x, (1, 2, 3))
-        q = to_tokens(self.query(x) if self.query is not None else x)
+        xq = x if self.queries is None else self.queries.take(x)  # projections are per token: project the queries only
+        q = to_tokens(self.query(xq) if self.query is not None else xq)
         k = to_tokens(self.key(x) if self.key is not None else x)
         check_divisible("query/key channels", q.shape[-1], "num_heads", self.num_heads)
         split = "b n (h d) -> b h n d"
@@ -135,10 +146,11 @@ class DenseAffinity(Selector):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Neighborhood:
         weight = self.affinity(x, mask).unsqueeze(-1)
         spatial = tuple(x.shape[2:])
-        keys, queries = pooled_grid(spatial, weight.shape[-2]), pooled_grid(spatial, weight.shape[-3])
+        keys = pooled_grid(spatial, weight.shape[-2])
+        queries = pooled_grid(spatial, weight.shape[-3]) if self.queries is None else self.queries.token_grid(spatial)
         footprint = None if keys is None or queries is None else PixelFootprint(spatial, keys, queries)
-        return Neighborhood(num_keys=weight.shape[-2], query_shape=spatial, weight=weight, num_heads=self.num_heads,
-                            footprint=footprint)
+        return Neighborhood(num_keys=weight.shape[-2], query_shape=self.output_shape(spatial), weight=weight,
+                            num_heads=self.num_heads, footprint=footprint)
 
     def cost(self, fast: bool) -> str:
         # a linear kernel without a softmax factorises, A Z = Q (K^T Z): the fast path never forms A

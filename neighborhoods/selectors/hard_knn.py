@@ -13,22 +13,26 @@ gradients reach the input through the gathered features (the combiner's
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
 
 from ..checks import check_choice, check_float, check_int
-from ..footprint import PixelFootprint
+from ..footprint import PixelFootprint, TokenGrid
 from ..functional.knn import knn
 from ..functional.positions import grid_coordinates, padded_to_image_index
 from ..functional.similarity import METRICS
 from ..neighborhood import Neighborhood
+from ..query_grid import QueryGrid
 from ..tokens import to_tokens
 from .base import Selector
 
 SPACES = ("features", "positions", "hybrid")
-SAMPLINGS = ("all", "random", "spatial")
-SAMPLE_FROM = ("image", "padded")
+Sampling = Literal["all", "random", "spatial"]
+SampleFrom = Literal["image", "padded"]
+SAMPLINGS: tuple[str, ...] = get_args(Sampling)
+SAMPLE_FROM: tuple[str, ...] = get_args(SampleFrom)
 ORDERS = ("score", "index")
 
 
@@ -65,6 +69,12 @@ class HardKNN(Selector):
     padding tokens included (on a 7x7 image padded by 1, a 3x3 spatial sample of the padded
     grid is 8 padding tokens and the centre).
 
+    Queries (``queries``): every token of the image (default), or a strided
+    :class:`~neighborhoods.query_grid.QueryGrid` (a convolution's output grid): then only the
+    tokens on that grid are queries, each still choosing among all candidates, and the
+    output has the grid's shape. Queries outside the image (a negative offset) are padding
+    tokens, so ``padding`` must reach them.
+
     Slots: with ``self_first`` the query itself is always selected, in slot 0, and the other
     k-1 slots hold its k-1 nearest *other* candidates, best first (the ConvNN convention).
     ``order='index'`` then re-sorts the k slots by key index, i.e. the raster order of a
@@ -87,16 +97,18 @@ class HardKNN(Selector):
             :func:`~neighborhoods.functional.knn.auto_block_size` pick the most that fit
             ``min(64 MiB, free memory / 8)``. The result does not depend on it.
         seed: seed of the random-sampling generator.
+        queries: the query grid (default: every token; see above).
 
     Shape:
-        x: ``(B, C, *spatial)`` -> Neighborhood with ``index`` ``(B, N, k)`` into the N image
-        tokens and ``valid`` ``(B, N, k)`` (``False`` on padding tokens), or ``valid=None``.
+        x: ``(B, C, *spatial)`` -> Neighborhood with ``index`` ``(B, Nq, k)`` into the N image
+        tokens and ``valid`` ``(B, Nq, k)`` (``False`` on padding tokens), or ``valid=None``;
+        Nq = N, or the query grid's size.
     """
 
     def __init__(self, k: int, space: str = "features", metric: str = "cosine", ndim: int = 2, padding: int = 0,
                  sampling: str = "all", samples: int | None = None, hybrid_lambda: float = 0.5,
                  self_first: bool = True, order: str = "score", block_size: int | None = None,
-                 seed: int | None = None, sample_from: str = "image") -> None:
+                 seed: int | None = None, sample_from: str = "image", queries: QueryGrid | None = None) -> None:
         super().__init__()
         self.k = check_int("k", k, minimum=1)
         self.space = check_choice("space", space, SPACES)
@@ -117,6 +129,16 @@ class HardKNN(Selector):
         self.seed = None if seed is None else check_int("seed", seed)
         self.generator = None if seed is None else torch.Generator().manual_seed(self.seed)
         self._last_draw: tuple[tuple[int, ...], Tensor] | None = None  # see _training_draw
+        self.queries = QueryGrid((1,) * self.ndim, (0,) * self.ndim) if queries is None else queries
+        if not isinstance(self.queries, QueryGrid) or self.queries.ndim != self.ndim:
+            raise TypeError(f"queries must be a QueryGrid with {self.ndim} axes, got {queries!r}")
+        if self.queries.overhang > self.padding:
+            raise ValueError(f"queries reach {self.queries.overhang} tokens beyond the image (query offset "
+                             f"{self.queries.offset}) but padding={self.padding} zero tokens surround it")
+
+    def output_shape(self, spatial_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The query grid's shape (the input's own without a stride)."""
+        return self.queries.shape(tuple(spatial_shape))
 
     def _check_samples(self, samples: int | None) -> int | None:
         if self.sampling == "all":
@@ -229,9 +251,12 @@ class HardKNN(Selector):
         spatial = tuple(x.shape[2:])
         with torch.no_grad():
             keys = self.descriptors(x.detach())
-            self_index = inside.nonzero().squeeze(1)  # padded-grid index of every image token, (q,)
-            # without padding the queries are all the keys, in order: the same tensor (normalised once)
-            queries = keys if self.padding == 0 else keys[:, self_index]
+            if self.queries.is_identity:
+                self_index = inside.nonzero().squeeze(1)  # padded-grid index of every image token, (q,)
+            else:  # the strided queries' padded-grid indices
+                self_index = self.queries.flat_index(spatial, self.padding, x.device)
+            # without padding or stride the queries are all the keys, in order: the same tensor (normalised once)
+            queries = keys if self.padding == 0 and self.queries.is_identity else keys[:, self_index]
             cand = self.candidates(spatial, x.device)
             num_cand = keys.shape[1] if cand is None else cand.numel()
             if self.k > num_cand:
@@ -269,12 +294,14 @@ class HardKNN(Selector):
         self.check_input(x, self.ndim)
         spatial = tuple(x.shape[2:])
         to_image, inside = padded_to_image_index(spatial, self.padding, device=x.device)
+        out = self.output_shape(spatial)
         chosen = self.select(x, inside).expand(x.shape[0], -1, -1)
+        footprint = (PixelFootprint.pixels(spatial) if self.queries.is_identity
+                     else PixelFootprint(spatial, TokenGrid.pixels(spatial), self.queries.token_grid(spatial)))
         if self.padding == 0:  # the padded grid is the image: indices are pixels, all valid
-            return Neighborhood(num_keys=math.prod(spatial), query_shape=spatial, index=chosen,
-                                footprint=PixelFootprint.pixels(spatial))
-        return Neighborhood(num_keys=math.prod(spatial), query_shape=spatial, index=to_image[chosen],
-                            valid=inside[chosen], footprint=PixelFootprint.pixels(spatial))
+            return Neighborhood(num_keys=math.prod(spatial), query_shape=out, index=chosen, footprint=footprint)
+        return Neighborhood(num_keys=math.prod(spatial), query_shape=out, index=to_image[chosen],
+                            valid=inside[chosen], footprint=footprint)
 
     @property
     def selection(self) -> str:  # type: ignore[override]
@@ -305,4 +332,6 @@ class HardKNN(Selector):
             s += f", seed={self.seed}"
         if self.sample_from != "image":
             s += f", sample_from={self.sample_from!r}"
+        if not self.queries.is_identity:
+            s += f", {self.queries.describe()}"
         return s

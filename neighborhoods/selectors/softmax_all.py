@@ -8,6 +8,7 @@ import torch
 
 from ..checks import check_divisible, check_float, check_int
 from ..pointwise import ChannelLinear
+from ..query_grid import QueryGrid
 from .dense_affinity import DenseAffinity
 
 
@@ -32,7 +33,7 @@ class SoftmaxAll(DenseAffinity):
 
     def __init__(self, in_channels: int, qk_channels: int | None = None, num_heads: int = 1, bias: bool = True,
                  scale: float | None = None, project: bool = True, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None) -> None:
+                 dtype: torch.dtype | None = None, queries: QueryGrid | None = None) -> None:
         in_channels = check_int("in_channels", in_channels, minimum=1)
         qk_channels = check_int("qk_channels", qk_channels if qk_channels is not None else in_channels, minimum=1)
         num_heads = check_int("num_heads", num_heads, minimum=1)
@@ -46,6 +47,7 @@ class SoftmaxAll(DenseAffinity):
             key=ChannelLinear(in_channels, qk_channels, bias=bias, **factory) if project else None,
             normalize="softmax", num_heads=num_heads,
             scale=check_float("scale", scale) if scale is not None else 1.0 / math.sqrt(qk_channels // num_heads),
+            queries=queries,
         )
         self.in_channels = in_channels
         self.qk_channels = qk_channels

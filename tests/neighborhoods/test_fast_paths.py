@@ -123,7 +123,7 @@ def test_reasons_name_the_configuration():
     assert "normalize='symmetric'" in operators.create("snl2d", in_channels=4).why_not_fast()
     assert "no fast path is registered for (ConcatAffinity, GraphFilter)" in operators.create(
         "nonlocal2d_concatenation", in_channels=4).why_not_fast()
-    assert "(N3, Projection)" in operators.create("knnblock2d", in_channels=2, patch_size=2, stride=1,
+    assert "(N3, Projection)" in operators.create("knnblock2d", in_channels=2, patch_size=2, patch_stride=1,
                                                   window=4).why_not_fast()
     double = operators.create("double_attention2d", in_channels=8)
     assert double.why_not_fast() is None

@@ -155,7 +155,7 @@ def test_nonlocal_pooled_keys_spread_over_their_2x2_blocks(shape):
 
 
 def test_n3_hard_map_is_the_chosen_patches_folded():
-    layer = operators.create("knnblock2d", in_channels=3, k=3, patch_size=4, stride=2, window=8)
+    layer = operators.create("knnblock2d", in_channels=3, k=3, patch_size=4, patch_stride=2, window=8)
     x = torch.randn(1, 3, 12, 10)
     nbhd = layer.neighborhood(x)
     p = 4
@@ -182,7 +182,7 @@ def test_n3_soft_map_mass_is_k_per_query():
 
 
 def test_n3_query_at_finds_the_patch_centred_at_a_pixel():
-    layer = operators.create("knnblock2d", in_channels=1, k=2, patch_size=3, stride=2, window=7)
+    layer = operators.create("knnblock2d", in_channels=1, k=2, patch_size=3, patch_stride=2, window=7)
     nbhd = layer.neighborhood(torch.randn(1, 1, 9, 11))
     grid = nbhd.query_shape
     for i in range(grid[0]):

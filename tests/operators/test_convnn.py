@@ -103,7 +103,7 @@ def test_weight_layout_and_state_dict_keys():
 
 def test_padding_adds_zero_candidates_for_features():
     x = torch.randn(1, 3, 4, 4)
-    plain, padded = ConvNN2d(3, 2, k=9), ConvNN2d(3, 2, k=9, padding=1, similarity="euclidean")
+    plain, padded = ConvNN2d(3, 2, k=9), ConvNN2d(3, 2, k=9, candidate_padding=1, similarity="euclidean")
     assert plain.neighborhood(x).valid is None
     nb = padded.neighborhood(x)
     assert nb.valid is not None and nb.valid[..., 0].all()  # self is always inside
@@ -126,7 +126,7 @@ def _inside(pool: torch.Tensor, spatial: tuple[int, int], padding: int) -> torch
 
 @pytest.mark.parametrize("sampling, samples", [("spatial", 3), ("random", 9)])
 def test_sampling_with_padding_takes_image_tokens(sampling, samples):
-    layer = ConvNN2d(3, 4, k=5, sampling=sampling, samples=samples, padding=1, seed=0)
+    layer = ConvNN2d(3, 4, k=5, sampling=sampling, samples=samples, candidate_padding=1, seed=0)
     pool = layer.selector.candidates((7, 7))
     assert pool.numel() == (samples ** 2 if sampling == "spatial" else samples) and _inside(pool, (7, 7), 1).all()
     if sampling == "spatial":  # the corners and midpoints of the 7x7 image itself
@@ -136,7 +136,7 @@ def test_sampling_with_padding_takes_image_tokens(sampling, samples):
 
 
 def test_sampling_from_the_padded_grid_is_an_option():
-    layer = ConvNN2d(3, 4, k=5, sampling="spatial", samples=3, padding=1, sample_from="padded")
+    layer = ConvNN2d(3, 4, k=5, sampling="spatial", samples=3, candidate_padding=1, sample_from="padded")
     pool = layer.selector.candidates((7, 7))
     assert (~_inside(pool, (7, 7), 1)).sum() == 8  # 8 of 9 are padding tokens: why 'image' is the default
     with pytest.raises(ValueError, match="sample_from must be one of"):

@@ -38,7 +38,7 @@ def test_self_attention2d_heads_split_raw_channels():
 @pytest.mark.parametrize("t", [0.3, 2.0])
 def test_n3_block_matches_raw_patches(t):
     torch.manual_seed(0)
-    layer = operators.N3Block2d(3, k=2, patch_size=3, stride=1, window=None, identity_projections=True,
+    layer = operators.N3Block2d(3, k=2, patch_size=3, patch_stride=1, window=None, identity_projections=True,
                                 temperature="scalar", temp_bias=t, dtype=torch.float64)
     assert layer.selector.embedding is None
     x = torch.randn(1, 3, 6, 7, dtype=torch.float64)

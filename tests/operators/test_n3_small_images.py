@@ -41,7 +41,7 @@ def _pad_run_crop(block, x):
 def test_knn_block_pad_and_crop_equals_running_on_the_padded_image(size, project):
     # no embedding network: padding x first or padding inside the block is the same computation
     g = torch.Generator().manual_seed(0)
-    block = KNNBlock2d(2, k=3, patch_size=4, stride=3, window=10, project=project, dtype=torch.float64)
+    block = KNNBlock2d(2, k=3, patch_size=4, patch_stride=3, window=10, project=project, dtype=torch.float64)
     x = torch.randn(2, 2, *size, generator=g, dtype=torch.float64, requires_grad=True)
     y = block(x)
     assert y.shape == (2, 2 if project else 8, *size)
@@ -92,7 +92,7 @@ def test_default_n3_block_on_8x8_says_why_and_presets_work():
 
 def test_query_map_on_a_padded_image_keeps_the_mass_on_the_image():
     # patches hanging over the zero border pass their whole weight to their pixels inside the image
-    block = KNNBlock2d(2, k=3, patch_size=4, stride=3, window=10, dtype=torch.float64)
+    block = KNNBlock2d(2, k=3, patch_size=4, patch_stride=3, window=10, dtype=torch.float64)
     x = torch.randn(1, 2, 13, 11, dtype=torch.float64)  # padded to 13x13: a 4x4 patch grid starting at (0, -1)
     nbhd = block.neighborhood(x)
     for q in range(nbhd.num_queries):

@@ -20,7 +20,7 @@ LAYERS = {
     "convnn2d_random": lambda: ConvNN2d(3, 5, k=4, sampling="random", samples=12, seed=0),
     "convnn2d_spatial": lambda: ConvNN2d(3, 5, k=4, sampling="spatial", samples=3),
     "branching_conv2d": lambda: BranchingConv2d(3, 6, ratio=0.5, k=5),
-    "knnblock2d": lambda: KNNBlock2d(3, k=2, patch_size=3, stride=1, window=5),
+    "knnblock2d": lambda: KNNBlock2d(3, k=2, patch_size=3, patch_stride=1, window=5),
 }
 
 
