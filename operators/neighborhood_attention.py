@@ -23,13 +23,14 @@ from torch import Tensor
 from neighborhoods import NeighborAggregator
 from neighborhoods.checks import check_bool, check_divisible, check_tensor
 from neighborhoods.combiners import WeightedMean
+from neighborhoods.paths import PathChoice
 from neighborhoods.selectors import NeighborhoodWindow
 
 from .registry import Example, register
 
 
 class _NeighborhoodAttentionNd(NeighborAggregator):
-    """Multi-head neighbourhood attention over {layout} (NAT, Eq. 2; DiNAT, Eq. 1).
+    """What the 1-D, 2-D and 3-D neighbourhood-attention layers share (NAT, Eq. 2; DiNAT, Eq. 1).
 
     ``y_i = W_o concat_h sum_{j in window(i)} softmax_j(q_i . k_j / sqrt(d)) W_v x_j``, where
     ``window(i)`` holds ``kernel_size`` keys per axis, shifted inward at the borders so that
@@ -48,7 +49,7 @@ class _NeighborhoodAttentionNd(NeighborAggregator):
         identity_projections: no ``W_q, W_k, W_v, W_o``: the weights compare the raw features.
 
     Shape:
-        x: ``{layout}`` -> ``(B, out_channels, {spatial})``.
+        x: ``(B, C, *spatial)`` with ``spatial_dims`` spatial axes -> ``(B, out_channels, *spatial)``.
     """
 
     spatial_dims: ClassVar[int]
@@ -56,8 +57,8 @@ class _NeighborhoodAttentionNd(NeighborAggregator):
     def __init__(self, in_channels: int, num_heads: int, kernel_size: int | tuple[int, ...],
                  dilation: int | tuple[int, ...] = 1, qk_channels: int | None = None,
                  value_channels: int | None = None, out_channels: int | None = None, bias: bool = True,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None, path: str = "auto", *,
-                 identity_projections: bool = False) -> None:
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 path: PathChoice = "auto", *, identity_projections: bool = False) -> None:
         factory = {"device": device, "dtype": dtype}
         learned = not check_bool("identity_projections", identity_projections)
         combiner = WeightedMean(in_channels, value_channels, out_channels, value=learned, output=learned, bias=bias,
@@ -75,7 +76,7 @@ class _NeighborhoodAttentionNd(NeighborAggregator):
     def dilation(self) -> tuple[int, ...]:
         return self.selector.dilation
 
-    def forward(self, x: Tensor, *, path: str | None = None) -> Tensor:
+    def forward(self, x: Tensor, *, path: PathChoice | None = None) -> Tensor:
         check_tensor("x", x, ndim=2 + self.spatial_dims)
         return super().forward(x, path=path)
 
@@ -85,22 +86,44 @@ class _NeighborhoodAttentionNd(NeighborAggregator):
         return s + (f", path={self.path!r}" if self.path != "auto" else "")
 
 
-def _doc(layout: str, spatial: str) -> str:
-    return (_NeighborhoodAttentionNd.__doc__ or "").replace("{layout}", layout).replace("{spatial}", spatial)
-
-
 class NeighborhoodAttention1d(_NeighborhoodAttentionNd):
-    __doc__ = _doc("(B, C, N)", "N")
+    """Multi-head neighbourhood attention over a sequence (NAT, Eq. 2; DiNAT, Eq. 1).
+
+    Token ``i`` attends to the ``kernel_size`` tokens nearest it (dilated by ``dilation``),
+    shifted inward at the ends. Arguments as :class:`NeighborhoodAttention2d`.
+
+    Shape:
+        x: ``(B, C, N)`` -> ``(B, out_channels, N)``.
+    """
+
     spatial_dims = 1
 
 
 class NeighborhoodAttention2d(_NeighborhoodAttentionNd):
-    __doc__ = _doc("(B, C, H, W)", "H, W")
+    """Multi-head neighbourhood attention over the pixels of an image (NAT, Eq. 2; DiNAT, Eq. 1).
+
+    ``y_i = W_o concat_h sum_{j in window(i)} softmax_j(q_i . k_j / sqrt(d)) W_v x_j`` with
+    ``window(i)`` the ``kernel_size`` window shifted inward at the borders (see
+    :class:`_NeighborhoodAttentionNd` for the arguments). Holds :class:`SelfAttention2d`'s
+    parameters under the same names.
+
+    Shape:
+        x: ``(B, C, H, W)`` -> ``(B, out_channels, H, W)``.
+    """
+
     spatial_dims = 2
 
 
 class NeighborhoodAttention3d(_NeighborhoodAttentionNd):
-    __doc__ = _doc("(B, C, T, H, W)", "T, H, W")
+    """Multi-head neighbourhood attention over the ``T H W`` tokens of a video or volume (NATTEN's 3-D).
+
+    A ``kernel_size`` window per axis, shifted inward at the borders. Arguments as
+    :class:`NeighborhoodAttention2d`.
+
+    Shape:
+        x: ``(B, C, T, H, W)`` -> ``(B, out_channels, T, H, W)``.
+    """
+
     spatial_dims = 3
 
 
