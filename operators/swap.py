@@ -10,7 +10,10 @@ its reason, and prints as a table. ``copy_weights=True`` converts exactly instea
 
 A strided convolution passes its stride: ConvNN, self-attention and the non-local block
 then place their queries on the convolution's output grid (keys stay the whole input),
-so the network's shapes are unchanged. A convolution whose padding is not centred (a 3x3
+so the network's shapes are unchanged. ConvNN also gets the convolution's zero padding as
+``candidate_padding`` (unless given): the zeros the convolution read beyond the border may
+be chosen too, which also lets a k = 9 ConvNN run on a 2x2 map (4 tokens + 12 zeros), as
+the 3x3 convolution it replaces did. A convolution whose padding is not centred (a 3x3
 with padding 0) passes its padding too. An operator that cannot do what the convolution
 does there (downsample, or a padding that would put token queries outside the image) is
 an error naming the layer: ``layer2.0.conv1: ...``.
@@ -146,7 +149,7 @@ def swap(model: nn.Module, name: str, *, where: Where | None = None, copy_weight
     for qualified, module, layer in built:
         parent, _, attr = qualified.rpartition(".")
         setattr(model.get_submodule(parent) if parent else model, attr, layer)
-        report.replaced.append(SwapEntry(qualified, describe_conv(module), _summary(layer)))
+        report.replaced.append(SwapEntry(qualified, describe_conv(module), _summary(layer, module)))
     return report
 
 
@@ -185,14 +188,22 @@ def _build(target: Any, module: nn.Module, dims: int, kwargs: dict[str, Any]) ->
                                      f"padding={module.padding} with kernel_size={module.kernel_size} does")
         if issubclass(cls, _ConvNNNd):
             args["bias"] = module.bias is not None
-            if "padding" in args and "candidate_padding" not in kwargs:
-                # ConvNN's default candidate padding, given explicitly (new-style arguments: no deprecation warning)
+            if "candidate_padding" not in kwargs:
+                # the zeros the conv read beyond the border are candidates too (at least ConvNN's own default)
                 similarity = {**target.defaults, **kwargs}.get("similarity", "cosine")
                 radius = location_padding(kwargs.get("k", params["k"].default), dims)
-                args["candidate_padding"] = (radius if similarity == "location" else 0) + max(0, -min(offset))
+                default = (radius if similarity == "location" else 0) + max(0, -min(offset))
+                args["candidate_padding"] = max(default, *_conv_padding(module))
     if "device" in params and "dtype" in params:  # built where the convolution lives, in its dtype
         args.update(device=module.weight.device, dtype=module.weight.dtype)
     return target.build(module.in_channels, module.out_channels, {**args, **kwargs}).train(module.training)
+
+
+def _conv_padding(module: nn.Module) -> tuple[int, ...]:
+    """The convolution's zero padding per axis (``'same'``: half the kernel, ``'valid'``: 0)."""
+    if isinstance(module.padding, str):
+        return tuple((k - 1) // 2 if module.padding == "same" else 0 for k in module.kernel_size)
+    return tuple(module.padding)
 
 
 def _query_offset(module: nn.Module) -> tuple[int, ...]:
@@ -203,7 +214,9 @@ def _query_offset(module: nn.Module) -> tuple[int, ...]:
     return tuple((k - 1) // 2 - p for k, p in zip(module.kernel_size, module.padding))
 
 
-def _summary(layer: nn.Module) -> str:
-    """The new layer in one cell: its class and the start of its ``extra_repr``."""
-    text = f"{type(layer).__name__}({layer.extra_repr()})"
-    return text if len(text) <= 72 else text[:69] + "..."
+def _summary(layer: nn.Module, conv: nn.Module) -> str:
+    """The new layer in one cell, in the style of :func:`describe_conv`: ``ConvNN2d(64->128, s2)``."""
+    s = f"{type(layer).__name__}({conv.in_channels}->{conv.out_channels}"
+    if any(v != 1 for v in conv.stride):
+        s += f", s{conv.stride[0] if len(set(conv.stride)) == 1 else conv.stride}"
+    return s + ")"

@@ -86,3 +86,57 @@ class VGG(nn.Module):
             cols = torch.linspace(-1, 1, w, dtype=x.dtype, device=x.device).view(1, 1, 1, w).expand(x.shape[0], 1, h, w)
             x = torch.cat([x, rows, cols], 1)
         return self.head(self.features(x))
+
+
+class TorchvisionVGG(nn.Module):
+    """VGG (Simonyan & Zisserman 2015) with torchvision's module names and shapes, plain ``nn.Conv2d`` everywhere.
+
+    ``features`` (3x3 convolutions, ReLU, 2x2 max-pools; BatchNorm after each convolution with
+    ``batch_norm``), ``avgpool`` (adaptive, 7x7) and ``classifier`` (4096, 4096, classes with
+    dropout), indexed as torchvision indexes them, so a ``torchvision.models.vgg11`` state_dict
+    loads unchanged. The convolutions are torch's own: put an operator in with
+    :func:`operators.swap` (the one way the zoo installs operators into a network).
+
+    Args:
+        layout: the feature layout in multiples of 64 (default :data:`VGG11`, configuration A).
+        num_classes, in_channels: of the task.
+        batch_norm: torchvision's ``vgg11_bn`` variant.
+        dropout: of the classifier.
+
+    Shape:
+        x: ``(B, in_channels, H, W)`` -> logits ``(B, num_classes)``; H and W divisible by 32.
+    """
+
+    def __init__(self, layout: tuple[int | str, ...] = VGG11, num_classes: int = 1000, in_channels: int = 3,
+                 batch_norm: bool = False, dropout: float = 0.5) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c = check_int("in_channels", in_channels, minimum=1)
+        for item in layout:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+                continue
+            out = int(item) * 64
+            layers += [nn.Conv2d(c, out, 3, padding=1), *([nn.BatchNorm2d(out)] if batch_norm else []),
+                       nn.ReLU(inplace=True)]
+            c = out
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+        self.classifier = nn.Sequential(nn.Linear(c * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(dropout),
+                                        nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(dropout),
+                                        nn.Linear(4096, check_int("num_classes", num_classes, minimum=1)))
+        for m in self.modules():  # torchvision's initialisation
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.avgpool(self.features(x)).flatten(1))
+
+
+def vgg11(num_classes: int = 1000, in_channels: int = 3, batch_norm: bool = False) -> TorchvisionVGG:
+    """VGG-11: ``torchvision.models.vgg11(weights=None)``'s modules, names and shapes (``vgg11_bn`` with ``batch_norm``)."""
+    return TorchvisionVGG(VGG11, num_classes, in_channels, batch_norm)
