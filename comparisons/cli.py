@@ -22,6 +22,7 @@ from rich.console import Console
 from neighborhoods import __version__
 
 from . import ablation, bench, figures, theorems
+from .usage import Parser, UsageError, report
 
 #: the rooms in the order their commands appear in ``--help``
 ROOMS = (theorems, ablation, figures, bench)
@@ -30,7 +31,7 @@ EXTRAS = {"experiments": ("matplotlib", "sklearn")}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="neighbor-zoo",
         description="Convolution, ConvNN, attention, non-local and N3 blocks as one select-then-combine operator.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -46,16 +47,21 @@ def missing_extra(extra: str) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a usage error (see :mod:`comparisons.usage`) is one line on stderr and status 2."""
     args = build_parser().parse_args(argv)
     extra = getattr(args, "extra", None)
     if extra is not None and (missing := missing_extra(extra)):
-        print(f"neighbor-zoo {args.command} needs the '{extra}' extra ({', '.join(missing)} not installed): "
-              f"pip install 'neighbor-zoo[{extra}]'", file=sys.stderr)
+        report(f"neighbor-zoo {args.command}", f"needs the '{extra}' extra ({', '.join(missing)} not installed): "
+                                                f"pip install 'neighbor-zoo[{extra}]'")
         return 2
     console = Console()
     if not console.is_terminal:  # piped or captured: don't fold the tables to 80 columns
         console = Console(width=160)
-    return args.run(args, console)
+    try:
+        return args.run(args, console)
+    except UsageError as err:
+        report(f"neighbor-zoo {args.command}", str(err))
+        return 2
 
 
 if __name__ == "__main__":

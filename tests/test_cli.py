@@ -35,7 +35,7 @@ def test_help(command, capsys):
 @pytest.mark.parametrize("command", [["list", "--filter"], ["list"], ["verify", "--filter"], ["verify", "--list", "--filter"]])
 def test_no_match_is_exit_2_for_list_and_verify(command, capsys):
     assert main([*command, "no-such-name"]) == 2
-    assert "no-such-name" in capsys.readouterr().out
+    assert "no-such-name" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("pattern, expected, excluded", [

@@ -60,14 +60,14 @@ def test_experiment_commands_without_the_extra_exit_2_naming_it(argv, missing, m
     assert cli.main(argv) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert err == (f"neighbor-zoo {argv[0]} needs the 'experiments' extra ({missing} not installed): "
+    assert err == (f"neighbor-zoo {argv[0]}: error: needs the 'experiments' extra ({missing} not installed): "
                    f"pip install 'neighbor-zoo[experiments]'\n")
 
 
 def test_the_gate_opens_with_the_extra(tmp_path, capsys):
     # with matplotlib and scikit-learn importable, the same command goes on to its own checks
     assert cli.main(["report", str(tmp_path / "nothing")]) == 2
-    assert "does not exist" in capsys.readouterr().out
+    assert "does not exist" in capsys.readouterr().err
 
 
 LIGHT = """

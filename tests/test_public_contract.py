@@ -106,15 +106,25 @@ def _room_arrows() -> set[tuple[str, str, str]]:
     return arrows
 
 
+#: the one module the rooms share: the CLI's usage-error rule (issue 19), which imports no room
+SHARED = "usage"
+
+
 def test_comparisons_is_four_rooms_and_a_dispatcher():
     top = {p.name for p in (ROOT / "comparisons").iterdir() if p.name != "__pycache__"}
-    assert top == {"__init__.py", "cli.py", "py.typed", *ROOMS}
+    assert top == {"__init__.py", "cli.py", "py.typed", f"{SHARED}.py", *ROOMS}
+    tree = ast.parse((ROOT / "comparisons" / f"{SHARED}.py").read_text())
+    imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not any(m.split(".")[0] in ("comparisons", *ROOMS) or m.startswith(".") for m in imported), imported
 
 
 def test_rooms_import_each_other_only_along_the_allowed_arrows():
     import importlib
 
     for room, module, name in _room_arrows():
+        if module == SHARED:
+            continue
         target = module.split(".")[0]
         allowed = ALLOWED_ARROWS[room]
         assert module in allowed or target in allowed, f"comparisons.{room} imports comparisons.{module}"

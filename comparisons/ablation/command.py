@@ -17,6 +17,7 @@ import torch.distributed as dist
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..usage import UsageError, output_folder, positive_int
 from .backbones import BACKBONES, DEFAULT_BACKBONE
 from .config import ConfigError, load_config
 from .presets import PRESETS, get_preset, vary_selector
@@ -31,19 +32,6 @@ from .train import Built, Dist, build_model, is_finished, train_run
 
 SWEEP_FILE = "sweep.json"
 VARY = ("selector",)
-
-
-def positive_int(flag: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} must be an integer >= 1, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{flag} must be >= 1, got {value}")
-        return value
-
-    return parse
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -78,7 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backbone", default=None, help=f"one of {', '.join(BACKBONES)} (default: vgg, dncnn for denoise)")
     p.add_argument("--recipe", default=None, help=f"training recipe: {', '.join(RECIPES)} (default: default)")
     p.add_argument("--data-dir", default=None, help="the dataset folder of tasks that read one (cifar10)")
-    p.add_argument("--out", default=None, help="results folder (default results/compare-<preset or task>)")
+    p.add_argument("--out", type=output_folder("--out"), default=None,
+                   help="results folder (default results/compare-<preset or task>)")
     p.add_argument("--device", default=None, help="cpu (default), cuda, cuda:1, ...")
     p.add_argument("--threads", type=positive_int("--threads"), default=1,
                    help="torch CPU threads per process (default 1: the layers are small, so threads cost more "
@@ -90,7 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Merge the records under one or more results folders (shards of a sweep) and "
                                    "write results.jsonl, report.md and the plots; print the table.")
     p.add_argument("folders", nargs="+", help="results folders written by neighbor-zoo compare")
-    p.add_argument("--out", default=None, help="where to write the merged report (default: the first folder)")
+    p.add_argument("--out", type=output_folder("--out"), default=None,
+                   help="where to write the merged report (default: the first folder)")
     p.set_defaults(run=run_report, extra="experiments")
 
 
@@ -113,7 +103,10 @@ def build_sweep(args: argparse.Namespace) -> tuple[Sweep, Path]:
         raise ValueError(f"unknown task {task!r}; choices: {', '.join(TASKS)}")
     if args.operators and args.vary:
         raise ValueError("--operators and --vary selector both choose the operators; give one")
-    if args.operators:
+    if args.operators is not None:
+        if not args.operators.strip():
+            raise ValueError("--operators is empty; give at least one operator (or leave the flag out for the "
+                             "default sweep)")
         specs = tuple(parse_operator_list(args.operators))
     elif args.vary == "selector":
         parts = [s for s in (config.operators if config else ()) if s.selector is not None]
@@ -209,8 +202,7 @@ def run_compare(args: argparse.Namespace, console: Console, on_epoch=None) -> in
         sweep, out = build_sweep(args)
         built = check_sweep(sweep, out)
     except (ValueError, ConfigError) as err:
-        console.print(f"error: {err}", style="red", highlight=False, markup=False)
-        return 2
+        raise UsageError(str(err)) from None
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
@@ -262,7 +254,10 @@ def _run_sweep(args: argparse.Namespace, console: Console, sweep: Sweep, out: Pa
             progress.remove_task(epochs)
             progress.advance(all_runs)
     if d.main:
-        records = collect([out])
+        dropped: list[str] = []
+        records = collect([out], dropped)
+        for note in dropped:
+            console.print(note, highlight=False, markup=False, soft_wrap=True)  # one line, however long
         write_report(records, out, command)
         for table in rich_tables(records):
             console.print(table)
@@ -273,11 +268,13 @@ def _run_sweep(args: argparse.Namespace, console: Console, sweep: Sweep, out: Pa
 
 def run_report(args: argparse.Namespace, console: Console) -> int:
     folders = [Path(f) for f in args.folders]
+    dropped: list[str] = []
     try:
-        records = collect(folders)
+        records = collect(folders, dropped)
     except ValueError as err:
-        console.print(f"error: {err}", style="red", highlight=False, markup=False)
-        return 2
+        raise UsageError(str(err)) from None
+    for note in dropped:
+        console.print(note, highlight=False, markup=False, soft_wrap=True)  # one line, however long
     out = Path(args.out) if args.out else folders[0]
     sweep_file = folders[0] / SWEEP_FILE
     command = json.loads(sweep_file.read_text()).get("command") if sweep_file.exists() else None

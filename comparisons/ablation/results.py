@@ -53,15 +53,26 @@ def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
 
 
-def read_records(path: Path) -> list[RunRecord]:
-    """The records of a ``.jsonl`` file; ``ValueError`` naming the file and line of a bad one."""
+def read_records(path: Path, dropped: list[str] | None = None) -> list[RunRecord]:
+    """The records of a ``.jsonl`` file; ``ValueError`` naming the file and line of a bad one.
+
+    Every record is written with its newline, so text after the last newline that is not
+    JSON is the tail of an interrupted write (a file copied or appended to by other means, a
+    full disk): the complete records before it are kept, and one line saying what was
+    dropped goes to ``dropped``. A bad line anywhere else, or a cut one when ``dropped`` is
+    None (the caller cannot report it), is a ``ValueError``.
+    """
+    lines = path.read_text().split("\n")
     records = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in enumerate(lines, 1):
         if line.strip():
             try:
                 records.append(RunRecord.from_json(json.loads(line)))
             except json.JSONDecodeError as err:
-                raise ValueError(f"{path} line {n} is not a JSON record: {err}") from None
+                if n < len(lines) or dropped is None:  # a complete line that is not JSON, or no one to tell
+                    raise ValueError(f"{path} line {n} is not a JSON record: {err}") from None
+                dropped.append(f"{path}: dropped line {n}, a record cut mid-write ({len(line)} characters, "
+                               f"no newline); kept the {len(records)} complete records before it")
             except ValueError as err:
                 raise ValueError(f"{path} line {n}: {err}") from None
     return records
@@ -108,8 +119,10 @@ class RunStore:
         return torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
 
 
-def collect(folders: Iterable[Path]) -> list[RunRecord]:
+def collect(folders: Iterable[Path], dropped: list[str] | None = None) -> list[RunRecord]:
     """Every record under ``folders`` (their runs and merged results), deduplicated by :attr:`RunRecord.KEY`.
+
+    A file's last line cut mid-write is skipped and reported in ``dropped`` (:func:`read_records`).
 
     Shards of one sweep run into separate folders (or one shared folder) merge here. The same
     epoch found twice with different numbers is an error: the folders are not one sweep.
@@ -125,7 +138,7 @@ def collect(folders: Iterable[Path]) -> list[RunRecord]:
         if not files:
             raise ValueError(f"results folder {str(folder)!r} holds no {RESULTS_FILE} and no {RUNS_DIR}/*/records.jsonl")
         for path in files:
-            for record in read_records(path):
+            for record in read_records(path, dropped):
                 old = merged.setdefault(record.key, record)
                 if old is not record and old.numbers != record.numbers:
                     raise ValueError(f"conflicting results for {dict(zip(RunRecord.KEY, record.key))} in {path}: "

@@ -11,6 +11,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..usage import UsageError, output_file, positive_float, positive_int
 from .report import growth_table, plot, table, write_json
 from .runner import plan, reusable_rows, run_bench, settings_meta
 from .timing import MODES
@@ -44,8 +45,7 @@ def _names(text: str) -> list[str]:
 def _run(args: argparse.Namespace, console: Console) -> int:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        console.print("[red]--device cuda: no CUDA device is available[/red]")
-        return 2
+        raise UsageError("--device cuda: no CUDA device is available")
     sizes = args.sizes or _ints(DEFAULT_SIZES[device.type])
     n3_sizes = args.n3_sizes or _ints(DEFAULT_N3_SIZES[device.type])
     modes = MODES if args.backward else MODES[:1]
@@ -61,12 +61,15 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     out = Path(args.out)
     previous = None
     if args.resume and out.exists():
-        previous = json.loads(out.read_text())
+        try:
+            previous = json.loads(out.read_text())
+        except json.JSONDecodeError as e:
+            raise UsageError(f"--resume: {out} is not a JSON benchmark ({e}); pass another --out or drop --resume") \
+                from None
         try:
             reusable_rows(previous, settings_meta(settings, args.min_run_time))
         except ValueError as e:
-            console.print(f"[red]--resume: {e}; pass another --out or drop --resume[/red]")
-            return 2
+            raise UsageError(f"--resume: {e}; pass another --out or drop --resume") from None
         console.print(f"resuming from {out}: {len(previous.get('results', []))} rows kept")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
@@ -113,18 +116,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--operators", type=_names, default=_names(DEFAULT_OPERATORS),
                    help=f"comma-separated, from {', '.join(WORKLOADS)} (default all)")
     p.add_argument("--backward", action="store_true", help="also time forward + backward")
-    p.add_argument("--batch", type=int, default=8, help="B (default 8)")
-    p.add_argument("--channels", type=int, default=64, help="C (default 64)")
-    p.add_argument("--k", type=int, default=9, help="ConvNN's k (default 9; N3 keeps the paper's 7)")
+    p.add_argument("--batch", type=positive_int("--batch"), default=8, help="B (default 8)")
+    p.add_argument("--channels", type=positive_int("--channels"), default=64, help="C (default 64)")
+    p.add_argument("--k", type=positive_int("--k"), default=9, help="ConvNN's k (default 9; N3 keeps the paper's 7)")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="default float32")
-    p.add_argument("--memory-cap-gb", type=float, default=4.0,
+    p.add_argument("--memory-cap-gb", type=positive_float("--memory-cap-gb"), default=4.0,
                    help="skip naive forms whose estimated peak exceeds this (default 4 GiB)")
-    p.add_argument("--min-run-time", type=float, default=0.5, help="seconds of timed calls per variant (default 0.5)")
-    p.add_argument("--matmul-size", type=int, default=2048, help="size of the matmul that measures the limit")
+    p.add_argument("--min-run-time", type=positive_float("--min-run-time"), default=0.5, help="seconds of timed calls per variant (default 0.5)")
+    p.add_argument("--matmul-size", type=positive_int("--matmul-size"), default=2048, help="size of the matmul that measures the limit")
     p.add_argument("--peer-dir", default=None,
                    help="a local clone of mingikang31/Convolutional-Nearest-Neighbor: time its Conv2d_NN too")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="bench.json", help="JSON output; the plot goes next to it as .png")
+    p.add_argument("--out", type=output_file("--out"), default="bench.json", help="JSON output; the plot goes next to it as .png")
     p.add_argument("--resume", action="store_true",
                    help="keep the rows already in --out (written after every workload) when their settings match, "
                         "and measure only the rest")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from ..usage import UsageError, int_at_least, output_file, positive_int
 from .photo import IMAGES
 from .setting import Setting
 
@@ -22,11 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Precompute every demo operator's query_map on a grid of query pixels of a sample "
                                    "photo and write one HTML page (no server, no network) where clicking a pixel "
                                    "shows what each operator reads for it, with a temperature slider for N3.")
-    p.add_argument("--out", type=Path, default=Path("neighbor-zoo-explorer.html"),
+    p.add_argument("--out", type=output_file("--out"), default=Path("neighbor-zoo-explorer.html"),
                    help="HTML file to write (default %(default)s)")
     p.add_argument("--image", choices=IMAGES, default=Setting.image, help="sample photo (default %(default)s)")
-    p.add_argument("--size", type=int, default=Setting.size, help="side of the downscaled photo (default %(default)s)")
-    p.add_argument("--step", type=int, default=2,
+    p.add_argument("--size", type=int_at_least("--size", 4), default=Setting.size,
+                   help="side of the downscaled photo, >= 4 (default %(default)s)")
+    p.add_argument("--step", type=positive_int("--step"), default=2,
                    help="precompute every STEP-th row and column as a query pixel (default %(default)s)")
     p.set_defaults(run=run, extra="experiments")
 
@@ -42,6 +44,8 @@ def render(data: dict) -> str:
 def run(args: argparse.Namespace, console: Console) -> int:
     from .explorer import page_data
 
+    if args.step > args.size:
+        raise UsageError(f"--step must be <= --size={args.size} (at least one query row and column), got {args.step}")
     start = time.perf_counter()
     with console.status("computing query maps"):
         html = render(page_data(Setting(image=args.image, size=args.size), args.step))

@@ -10,6 +10,7 @@ import torch
 from rich.console import Console
 from rich.progress import Progress
 
+from ..usage import int_at_least, output_folder
 from .photo import IMAGES
 from .setting import Setting
 
@@ -18,10 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("figures", help="regenerate every figure of the docs",
                        description="Draw every docs figure (what each operator selects on a sample photo, the N3 "
                                    "relaxation, the spectrum, the saved ablation and benchmark results) as PNGs.")
-    p.add_argument("--out", type=Path, default=Path("docs/figures"), help="output folder (default docs/figures)")
+    p.add_argument("--out", type=output_folder("--out"), default=Path("docs/figures"), help="output folder (default docs/figures)")
     p.add_argument("--image", choices=IMAGES, default=Setting.image, help="sample photo (default %(default)s)")
-    p.add_argument("--size", type=int, default=Setting.size,
-                   help="side of the downscaled photo in pixels (default %(default)s)")
+    p.add_argument("--size", type=int_at_least("--size", 4), default=Setting.size,
+                   help="side of the downscaled photo in pixels, >= 4 (default %(default)s)")
     p.add_argument("--results", type=Path, default=Setting.results,
                    help="folder of saved results to plot (default %(default)s)")
     p.set_defaults(run=run, extra="experiments")

@@ -20,6 +20,8 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
+from ..usage import UsageError
+
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
@@ -78,13 +80,11 @@ def run_list(args: argparse.Namespace, console: Console) -> int:
     import operators
 
     if args.filter is not None and args.pattern is not None:
-        console.print(f"[red]give the filter once: {args.pattern!r} or --filter {args.filter!r}[/red]")
-        return 2
+        raise UsageError(f"give the filter once: {args.pattern!r} or --filter {args.filter!r}")
     pattern = args.filter if args.filter is not None else args.pattern
     names = operators.available(pattern)  # the filter `verify --filter` uses too (operators.registry.match)
     if not names:
-        console.print(f"[red]no operator matches filter {pattern!r}[/red]")
-        return 2
+        raise UsageError(f"no operator matches filter {pattern!r}")
     table = Table(title="neighbor-zoo operators")
     for col in ("name", "family", "layout", "selection", "locality", "cost", "fast path", "residual", "aliases"):
         table.add_column(col, overflow="fold")
@@ -122,12 +122,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
     try:
         _load_plugins(args.plugin)
     except PluginError as exc:
-        console.print(f"[red]{escape(str(exc))}[/red]")
-        return 2
+        raise UsageError(str(exc)) from None
     theorems = select(args.filter)
     if not theorems:
-        console.print(f"[red]no theorem matches filter {args.filter!r}[/red] (see `neighbor-zoo verify --list`)")
-        return 2
+        raise UsageError(f"no theorem matches filter {args.filter!r} (see `neighbor-zoo verify --list`)")
     if args.list:
         _print_statements(theorems, console)
         return 0

@@ -104,7 +104,7 @@ def test_a_changed_configuration_is_not_resumed_into_old_results(tiny_config, un
 
     shutil.copytree(uninterrupted, tmp_path / "out")
     assert compare(tiny_config, tmp_path / "out", "--recipe", "poster") == 2
-    assert "configured differently" in capsys.readouterr().out
+    assert "configured differently" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -122,7 +122,7 @@ def test_a_changed_configuration_is_not_resumed_into_old_results(tiny_config, un
 def test_bad_input_is_a_named_error_and_writes_nothing(argv, message, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["compare", "--out", str(out), *argv]) == 2
-    assert message in " ".join(capsys.readouterr().out.split())
+    assert message in " ".join(capsys.readouterr().err.split())
     assert not out.exists()
 
 
@@ -138,7 +138,7 @@ def test_bad_numbers_are_rejected_by_the_parser(argv, message, tmp_path, capsys)
 
 def test_report_of_an_empty_folder_is_a_named_error(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
-    assert "holds no results.jsonl" in capsys.readouterr().out
+    assert "holds no results.jsonl" in capsys.readouterr().err
 
 
 @pytest.mark.slow

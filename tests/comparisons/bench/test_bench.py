@@ -139,7 +139,7 @@ def test_resume_refuses_rows_measured_with_other_settings(tmp_path, capsys):
     assert main(["bench", "--operators", "conv2d", "--sizes", "6", "--no-plot", "--out", str(out), *TINY]) == 0
     assert main(["bench", "--operators", "conv2d", "--sizes", "6", "--no-plot", "--resume", "--out", str(out),
                  *TINY[:2], "--channels", "8", *TINY[4:]]) == 2
-    assert "channels: 4 then, 8 now" in capsys.readouterr().out
+    assert "channels: 4 then, 8 now" in capsys.readouterr().err
 
 
 def test_targets_read_ratios_off_the_rows_and_say_what_is_missing():

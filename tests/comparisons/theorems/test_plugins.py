@@ -102,13 +102,13 @@ def test_a_theorem_that_raises_is_an_error_row(tmp_path, capsys):
 def test_a_plugin_that_fails_to_load_names_file_and_exception(tmp_path, capsys, source, expected):
     path = _plugin(tmp_path, source, "broken_theorems.py")
     assert main(["verify", "--plugin", path]) == 2
-    out = " ".join(capsys.readouterr().out.split())
+    out = " ".join(capsys.readouterr().err.split())
     assert "broken_theorems.py" in out and expected in out
 
 
 def test_a_missing_plugin_file_is_a_usage_error(tmp_path, capsys):
     assert main(["verify", "--plugin", str(tmp_path / "nope.py")]) == 2
-    assert "nope.py" in capsys.readouterr().out
+    assert "nope.py" in capsys.readouterr().err
 
 
 def test_plugin_is_repeatable(tmp_path, capsys):
@@ -134,7 +134,7 @@ def test_a_broken_entry_point_names_itself(capsys, monkeypatch):
     entry = importlib.metadata.EntryPoint("broken", "no_such_module_anywhere", "neighbor_zoo.theorems")
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: [entry])
     assert main(["verify", "--list"]) == 2
-    out = " ".join(capsys.readouterr().out.split())
+    out = " ".join(capsys.readouterr().err.split())
     assert "'broken'" in out and "ModuleNotFoundError" in out
 
 
