@@ -43,7 +43,7 @@ def _randomise_batch_norm(model: nn.Module, generator: torch.Generator) -> None:
          "equals the original in eval mode", float64=1e-12)
 def resnet18_converted(generator: torch.Generator, dtype: torch.dtype) -> Iterator[Trial]:
     # imported here: the backbones live in the ablation room (which the theorems room may use, for this)
-    from comparisons.ablation.backbones.resnet import resnet18
+    from comparisons.ablation.backbones import resnet18
 
     for classes, shape in ((10, (2, 3, 64, 64)), (7, (1, 3, 45, 38))):
         original = resnet18(num_classes=classes).to(dtype)

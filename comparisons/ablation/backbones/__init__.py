@@ -1,5 +1,9 @@
 """Backbones with a pluggable operator: VGG-11 and a small ViT for classification, DnCNN for denoising.
 
+Also the networks users swap operators into, with torchvision's module names and shapes:
+:func:`resnet18`, :func:`vgg11` and a MobileNet-style :func:`mobilenet_like` (see
+:func:`operators.swap`).
+
 ``build_backbone(name, factory, task, **options)`` builds one for a task and checks, on a probe
 batch, that the operator fits every place it is put (a named error otherwise). A backbone gets
 the operator as a :class:`~comparisons.ablation.specs.LayerFactory`, already resolved.
@@ -14,8 +18,9 @@ from torch import nn
 
 from ..tasks import Task
 from .dncnn import DnCNN
+from .resnet import BasicBlock, InvertedResidual, ResNet, mobilenet_like, resnet18
 from .slot import OperatorDoesNotFit, OperatorSlot
-from .vgg import VGG
+from .vgg import VGG, TorchvisionVGG, vgg11
 from .vit import ViT
 
 if TYPE_CHECKING:
@@ -50,5 +55,6 @@ def build_backbone(name: str, factory: LayerFactory, task: Task, **options: Any)
     return model
 
 
-__all__ = ["BACKBONES", "DEFAULT_BACKBONE", "DnCNN", "OperatorDoesNotFit", "OperatorSlot", "VGG", "ViT",
-           "build_backbone"]
+__all__ = ["BACKBONES", "DEFAULT_BACKBONE", "BasicBlock", "DnCNN", "InvertedResidual", "OperatorDoesNotFit",
+           "OperatorSlot", "ResNet", "TorchvisionVGG", "VGG", "ViT", "build_backbone", "mobilenet_like", "resnet18",
+           "vgg11"]
