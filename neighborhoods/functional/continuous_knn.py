@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from ..checks import check_choice, check_int, check_tensor
+from .transforms import under_transform
 
 LOG_HALF = math.log(0.5)
 #: ``scores``: Eq. 9 as printed, alpha_{j+1} = alpha_j + log(1 - w_j), w = softmax(alpha / t)
@@ -41,7 +42,7 @@ def log1mexp(a: Tensor) -> Tensor:
     """
     check_tensor("a", a)
     bad = ~(a <= 0)
-    if bool(bad.any()):
+    if not under_transform(a) and bool(bad.any()):  # a value check: eager only (see .transforms)
         raise ValueError(f"log1mexp needs a <= 0 everywhere (log of 1 - exp(a) > 0), got "
                          f"{a.detach()[bad].flatten()[:4].tolist()} among its values")
     return _log1mexp(a)
@@ -67,7 +68,7 @@ def _temperature(temperature: float | Tensor, scores: Tensor) -> Tensor:
             raise ValueError(f"temperature must be a scalar or have one entry per query, shape {lead} "
                              f"(scores.shape[:-1]), got shape {tuple(temperature.shape)}")
         bad = ~torch.isfinite(temperature) | (temperature <= 0)
-        if bool(bad.any()):
+        if not under_transform(temperature) and bool(bad.any()):  # eager only, as above
             raise ValueError(f"temperature must be finite and > 0 everywhere, got "
                              f"{temperature.detach()[bad].flatten()[:4].tolist()} among its values")
         return temperature.to(scores.dtype).unsqueeze(-1) if temperature.ndim else temperature.to(scores.dtype)
@@ -115,7 +116,8 @@ def continuous_knn(scores: Tensor, k: int, temperature: float | Tensor = 1.0, *,
         if not isinstance(mask, Tensor) or mask.dtype != torch.bool or mask.shape != scores.shape:
             raise ValueError(f"mask must be a bool tensor of the scores' shape {tuple(scores.shape)}, got "
                              f"{type(mask).__name__} {getattr(mask, 'dtype', '')} {tuple(getattr(mask, 'shape', ()))}")
-        candidates = int(mask.sum(-1).min()) if mask.numel() else candidates
+        if mask.numel() and not under_transform(scores, mask):  # a count read off values: eager only
+            candidates = int(mask.sum(-1).min())
         logits = logits.masked_fill(~mask, float("-inf"))
     if k > candidates:
         raise ValueError(f"k must be <= the number of candidates, got k={k}, candidates={candidates}")

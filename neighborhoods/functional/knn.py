@@ -18,6 +18,7 @@ from torch import Tensor
 from ..checks import check_int, check_tensor
 from .similarity import PairScorer, larger_is_nearer
 from .topk import top_k_rows, top_k_stable
+from .transforms import under_transform
 
 __all__ = ["BLOCK_BYTES", "auto_block_size", "available_memory", "fused_reason", "knn", "top_k_stable"]
 
@@ -123,12 +124,14 @@ def knn(queries: Tensor, keys: Tensor, k: int, metric: str = "cosine", *, block_
         if key_mask.dtype != torch.bool or key_mask.shape not in ((nk,), (b, nk)):
             raise ValueError(f"key_mask must be a bool tensor of shape ({nk},) or ({b}, {nk}), "
                              f"got dtype {key_mask.dtype}, shape {tuple(key_mask.shape)}")
-        allowed = int(key_mask.sum(-1).min())
+        # a count read off the mask's values: checked in eager mode only (under a transform a
+        # value cannot steer Python; the zoo's own masks always leave k candidates)
+        allowed = nk if under_transform(queries, key_mask) else int(key_mask.sum(-1).min())
     if exclude is not None:
         if exclude.dtype != torch.long or exclude.shape not in ((nq,), (b, nq)):
             raise ValueError(f"exclude must be a long tensor of shape ({nq},) or ({b}, {nq}), "
                              f"got dtype {exclude.dtype}, shape {tuple(exclude.shape)}")
-        allowed -= 1
+        allowed = allowed - 1  # not -=: under jit.trace a size is a 0-d tensor, and -= would change nk too
     if k > allowed:
         raise ValueError(f"k must be <= the number of candidate keys, got k={k}, candidates={allowed}")
     if queries.shape[0] != keys.shape[0] or queries.shape[-1] != keys.shape[-1]:

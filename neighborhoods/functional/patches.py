@@ -118,6 +118,9 @@ def window_candidates(grid: tuple[int, ...], window: tuple[int, ...] | None, exc
     if exclude_self:
         if index.shape[1] < 2:
             raise ValueError(f"a window of {window} holds only the query itself; nothing is left to choose from")
-        keep = index != torch.arange(nq, device=device).unsqueeze(1)
-        index = index[keep].view(nq, -1)
+        # every row holds the query exactly once: skip its column (a gather, not a boolean mask,
+        # whose output size would depend on values: compile/export)
+        own = (index == torch.arange(nq, device=device).unsqueeze(1)).long().argmax(1, keepdim=True)  # (nq, 1)
+        cols = torch.arange(index.shape[1] - 1, device=device).unsqueeze(0)
+        index = index.gather(1, cols + (cols >= own).long())
     return index

@@ -51,3 +51,20 @@ def padded_to_image_index(spatial_shape: tuple[int, ...], padding: int,
     strides = torch.tensor([math.prod(spatial_shape[i + 1:]) for i in range(len(spatial_shape))], device=device)
     index = torch.where(inside, (coords.clamp_min(0) * strides).sum(-1), 0)
     return index, inside
+
+
+def image_in_padded_index(spatial_shape: tuple[int, ...], padding: int,
+                          device: torch.device | None = None) -> Tensor:
+    """The padded-grid index of every image token, in raster order: ``(prod(s),)`` long.
+
+    The tokens where :func:`padded_to_image_index`'s ``inside`` holds, computed from the
+    shape alone (no ``nonzero``, whose output size depends on values: compile/export/vmap).
+    """
+    padded = [int(s) + 2 * padding for s in spatial_shape]
+    index = torch.zeros((), dtype=torch.long, device=device)
+    for axis, size in enumerate(spatial_shape):
+        stride = math.prod(padded[axis + 1:])
+        shape = [1] * len(spatial_shape)
+        shape[axis] = int(size)
+        index = index + ((torch.arange(int(size), device=device) + padding) * stride).view(shape)
+    return index.reshape(-1)

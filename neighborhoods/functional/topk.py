@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from ..checks import check_int, check_tensor
+from .transforms import under_transform
 
 
 # Keys of NaN and of forbidden entries: below every float's key (-inf's key is at least int64's minimum + 2**52 - 1).
@@ -75,6 +76,12 @@ def top_k_rows(scores: Tensor, k: int, forbidden_rows: Callable[[Tensor], Tensor
     :func:`_top_k_exact`. ``forbidden_rows(rows)`` returns those rows' forbidden entries
     ``(len(rows), n)`` so that a forbidden ``-inf`` ranks after a genuine one (and after NaN).
     """
+    if torch.jit.is_tracing():
+        # _total_order_key views float bits as integers (Tensor.view(dtype)), which TorchScript's
+        # alias analysis rejects with an internal assert: say so at once
+        raise RuntimeError("torch.jit.trace cannot trace the stable top-k of hard k-NN selection (ConvNN, the KNN "
+                           "block, N3's hard mode): it views float scores as integers, which TorchScript does not "
+                           "support; use torch.export.export or torch.compile instead")
     n = scores.shape[-1]
     if k == n:
         rows = torch.arange(scores.shape[0], device=scores.device)
@@ -86,6 +93,14 @@ def top_k_rows(scores: Tensor, k: int, forbidden_rows: Callable[[Tensor], Tensor
     values = scores.gather(-1, idx)
     order = values.sort(dim=-1, descending=True, stable=True).indices
     values, idx = values.gather(-1, order), idx.gather(-1, order)
+    if under_transform(scores):
+        # no data-dependent row subset under compile/export/trace/vmap: every row through the exact
+        # rule, kept where it is needed (the same result, one extra pass)
+        rows = torch.arange(scores.shape[0], device=scores.device)
+        forbidden = None if forbidden_rows is None else forbidden_rows(rows)
+        exact_values, exact_idx = _top_k_exact(scores, k, forbidden)
+        pick = exact.unsqueeze(-1)
+        return torch.where(pick, exact_values, values), torch.where(pick, exact_idx, idx)
     rows = exact.nonzero().squeeze(1)
     if rows.numel():
         forbidden = None if forbidden_rows is None else forbidden_rows(rows)

@@ -96,4 +96,7 @@ def window_index(spatial_shape: tuple[int, ...], kernel_size: tuple[int, ...], s
     nq, k = math.prod(out_shape), math.prod(kernel_size)
     index = index.reshape(nq, k)
     valid = valid.expand(*out_shape, *kernel_size).reshape(nq, k)
-    return index, (None if bool(valid.all()) or padding_mode != "zeros" else valid), tuple(out_shape)
+    # every tap inside, decided from the shapes alone (no tensor value steers Python: compile/export)
+    all_inside = all(pad[0] <= 0 and (out - 1) * s - pad[0] + (k - 1) * d < size
+                     for out, s, pad, k, d, size in zip(out_shape, stride, padding, kernel_size, dilation, spatial_shape))
+    return index, (None if all_inside or padding_mode != "zeros" else valid), tuple(out_shape)

@@ -21,7 +21,7 @@ from torch import Tensor
 from ..checks import check_choice, check_float, check_int
 from ..footprint import PixelFootprint, TokenGrid
 from ..functional.knn import knn
-from ..functional.positions import grid_coordinates, padded_to_image_index
+from ..functional.positions import grid_coordinates, image_in_padded_index, padded_to_image_index
 from ..functional.similarity import METRICS
 from ..neighborhood import Neighborhood
 from ..query_grid import QueryGrid
@@ -191,7 +191,7 @@ class HardKNN(Selector):
             strides = [math.prod(pool[i + 1:]) for i in range(len(pool))]
             drawn = sum(m.reshape(-1) * s for m, s in zip(mesh, strides))
         if pool != padded:  # image-grid index -> padded-grid index
-            drawn = padded_to_image_index(tuple(spatial_shape), self.padding)[1].nonzero().squeeze(1)[drawn]
+            drawn = image_in_padded_index(tuple(spatial_shape), self.padding)[drawn]
         return drawn.sort().values.to(device)
 
     def _training_draw(self, pool: tuple[int, ...], size: int) -> Tensor:
@@ -215,7 +215,7 @@ class HardKNN(Selector):
         """The generator of eval-mode random sampling: a function of ``seed`` and the grid shape only."""
         seed = 0 if self.seed is None else self.seed
         for n in shape:
-            seed = (seed * 1_000_003 + n) % (2**61 - 1)
+            seed = (seed * 1_000_003 + int(n)) % (2**61 - 1)  # int(): jit.trace hands sizes as tensors
         return torch.Generator().manual_seed(seed)
 
     # ---- descriptors -----------------------------------------------------------------------
@@ -252,7 +252,7 @@ class HardKNN(Selector):
         with torch.no_grad():
             keys = self.descriptors(x.detach())
             if self.queries.is_identity:
-                self_index = inside.nonzero().squeeze(1)  # padded-grid index of every image token, (q,)
+                self_index = image_in_padded_index(spatial, self.padding, x.device)  # (q,)
             else:  # the strided queries' padded-grid indices
                 self_index = self.queries.flat_index(spatial, self.padding, x.device)
             # without padding or stride the queries are all the keys, in order: the same tensor (normalised once)
@@ -291,6 +291,12 @@ class HardKNN(Selector):
         return cand[found]
 
     def forward(self, x: Tensor) -> Neighborhood:
+        if torch.jit.is_tracing():
+            # the stable top-k reinterprets float bits as integers (Tensor.view(dtype)), which the
+            # TorchScript IR cannot alias-analyse: say so at once rather than fail inside torch
+            raise RuntimeError(f"torch.jit.trace cannot trace {type(self).__name__} (hard k-NN selection: ConvNN, "
+                               f"the KNN block): its tie rule views float scores as integers, which TorchScript "
+                               f"does not support; use torch.export.export or torch.compile instead")
         self.check_input(x, self.ndim)
         spatial = tuple(x.shape[2:])
         to_image, inside = padded_to_image_index(spatial, self.padding, device=x.device)
