@@ -197,16 +197,20 @@ def pooled_grid(input_shape: tuple[int, ...], num_tokens: int) -> TokenGrid | No
     gives that count, are taken to be non-overlapping ``f x f`` blocks (the floor-mode
     ``MaxPool(f)`` of the non-local block's ``sub_sample``, f = 2), where an axis shorter
     than ``f`` is not pooled (window 1, as the non-local block's ``sub_sample`` leaves an
-    axis of length 1); any other count is not placed (``None``), and
+    axis of length 1); a 3-D grid tries ``(1, f, f)`` first (the 3-D block pools space only);
+    any other count is not placed (``None``), and
     :meth:`Neighborhood.query_map` then says so.
     """
     shape = tuple(input_shape)
     if num_tokens == math.prod(shape):
         return TokenGrid.pixels(shape)
     for f in range(2, max(shape) + 1):
-        window = tuple(f if n >= f else 1 for n in shape)
-        pooled = tuple(n // w for n, w in zip(shape, window))
-        count = math.prod(pooled)
-        if count == num_tokens and count > 0:
-            return TokenGrid.blocks(pooled, window, window)
+        # a video (T, H, W) is pooled over space only, (1, f, f), by the 3-D non-local block
+        factors = [(1,) + (f,) * (len(shape) - 1)] if len(shape) == 3 else []
+        for factor in (*factors, (f,) * len(shape)):
+            window = tuple(w if n >= w else 1 for n, w in zip(shape, factor))
+            pooled = tuple(n // w for n, w in zip(shape, window))
+            count = math.prod(pooled)
+            if count == num_tokens and count > 0:
+                return TokenGrid.blocks(pooled, window, window)
     return None

@@ -19,9 +19,10 @@ from torch import Tensor, nn
 _POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 
 
-def sub_sample_window(spatial_shape: tuple[int, ...], factor: int = 2) -> tuple[int, ...]:
-    """The pooling window per axis: ``factor``, or 1 on an axis shorter than ``factor``."""
-    return tuple(factor if n >= factor else 1 for n in spatial_shape)
+def sub_sample_window(spatial_shape: tuple[int, ...], factor: int | tuple[int, ...] = 2) -> tuple[int, ...]:
+    """The pooling window per axis: ``factor`` (one, or one per axis), or 1 on an axis shorter than it."""
+    factors = factor if isinstance(factor, tuple) else (factor,) * len(spatial_shape)
+    return tuple(f if n >= f else 1 for n, f in zip(spatial_shape, factors))
 
 
 class SubSample(nn.Module):
@@ -32,13 +33,15 @@ class SubSample(nn.Module):
         ``spatial[a] >= 2``, else ``spatial[a]``.
     """
 
-    def __init__(self, spatial_dims: int) -> None:
+    def __init__(self, spatial_dims: int, factor: int | tuple[int, ...] = 2) -> None:
         super().__init__()
         self.spatial_dims = spatial_dims
+        #: the window per axis: 2, or Wang et al.'s video model's (1, 2, 2) (space only, time kept)
+        self.factor = factor
 
     def forward(self, x: Tensor) -> Tensor:
-        window = sub_sample_window(tuple(x.shape[2:]))
+        window = sub_sample_window(tuple(x.shape[2:]), self.factor)
         return _POOL[self.spatial_dims](x, window, window)
 
     def extra_repr(self) -> str:
-        return "kernel_size=2, stride=2, axes of length 1 not pooled"
+        return f"kernel_size={self.factor}, stride={self.factor}, axes shorter than the window not pooled"

@@ -21,7 +21,7 @@ from neighborhoods import NeighborAggregator
 from .registry import entry
 
 #: the input layout of a layer with that many spatial axes (DESIGN.md's convention)
-LAYOUTS = {1: "(B, C, N)", 2: "(B, C, H, W)"}
+LAYOUTS = {1: "(B, C, N)", 2: "(B, C, H, W)", 3: "(B, C, T, H, W)"}
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,9 @@ from .registry import Example, register
 #: Wang et al.'s four pairwise functions (Sec. 3.2)
 NonLocalMode = Literal["embedded_gaussian", "gaussian", "dot_product", "concatenation"]
 MODES: tuple[str, ...] = get_args(NonLocalMode)
-_LAYERS = {1: (nn.Conv1d, nn.BatchNorm1d), 2: (nn.Conv2d, nn.BatchNorm2d)}
+_LAYERS = {1: (nn.Conv1d, nn.BatchNorm1d), 2: (nn.Conv2d, nn.BatchNorm2d), 3: (nn.Conv3d, nn.BatchNorm3d)}
+#: sub_sample's pooling window: 2 per axis; the video model pools space only, (1, 2, 2) (Wang et al. 2018, Sec. 4.1)
+_SUB_SAMPLE = {1: 2, 2: 2, 3: (1, 2, 2)}
 
 
 def _load_conv_concat_project(module: nn.Module, state: dict, prefix: str, *args: object) -> None:
@@ -87,11 +89,12 @@ class _NonLocalBlockNd(NeighborAggregator):
         factory = {"device": device, "dtype": dtype}
 
         def pooled(m: nn.Module) -> nn.Module:
-            return nn.Sequential(m, SubSample(self.spatial_dims)) if sub_sample else m
+            return nn.Sequential(m, SubSample(self.spatial_dims, _SUB_SAMPLE[self.spatial_dims])) if sub_sample else m
 
         g = pooled(conv(in_channels, inter, 1, **factory))
         if mode == "gaussian":
-            theta, phi = nn.Identity(), (SubSample(self.spatial_dims) if sub_sample else nn.Identity())
+            pool = SubSample(self.spatial_dims, _SUB_SAMPLE[self.spatial_dims])
+            theta, phi = nn.Identity(), (pool if sub_sample else nn.Identity())
         else:
             theta, phi = conv(in_channels, inter, 1, **factory), pooled(conv(in_channels, inter, 1, **factory))
         w = (nn.Sequential(conv(inter, out, 1, **factory), bn(out, **factory)) if bn_layer

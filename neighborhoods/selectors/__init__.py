@@ -8,7 +8,8 @@ from .dense_affinity import DenseAffinity
 from .fixed_spatial import FixedSpatial
 from .hard_knn import HardKNN
 from .n3 import N3
+from .neighborhood_window import NeighborhoodWindow
 from .softmax_all import SoftmaxAll
 
 __all__ = ["CompactAffinity", "ConcatAffinity", "CrissCross", "DenseAffinity", "FixedSpatial", "HardKNN", "N3",
-           "Selector", "SoftmaxAll"]
+           "NeighborhoodWindow", "Selector", "SoftmaxAll"]

@@ -10,7 +10,8 @@ import operators
 from comparisons.theorems.base import max_error
 from neighborhoods import NeighborAggregator, fast_paths
 from neighborhoods.combiners import CayleyFilter, Conv1D, GraphFilter, WeightedMean, chebyshev
-from neighborhoods.selectors import CompactAffinity, DenseAffinity, FixedSpatial, HardKNN, SoftmaxAll
+from neighborhoods.selectors import (CompactAffinity, DenseAffinity, FixedSpatial, HardKNN, NeighborhoodWindow,
+                                     SoftmaxAll)
 from operator_neighborhoods import NAMES, aggregators
 
 TOL = {torch.float64: 1e-10, torch.float32: 1e-4}
@@ -46,6 +47,13 @@ CASES = {
                                      lambda: GraphFilter(4, 4, polynomials=chebyshev(2)), (2, 4, 3, 4))],
     (DenseAffinity, CayleyFilter): [pair(lambda: DenseAffinity(), lambda: CayleyFilter(3), (2, 3, 4, 4))],
     (SoftmaxAll, CayleyFilter): [pair(lambda: SoftmaxAll(3), lambda: CayleyFilter(3, 2), (2, 3, 10))],
+    (NeighborhoodWindow, WeightedMean): [
+        op("neighborhood_attention2d", (2, 4, 6, 7), in_channels=4, num_heads=2, kernel_size=3),
+        op("neighborhood_attention2d", (2, 4, 9, 8), in_channels=4, kernel_size=(3, 2), dilation=(2, 3),
+           value_channels=6, out_channels=5, num_heads=2),
+        op("neighborhood_attention1d", (2, 3, 12), in_channels=3, kernel_size=4, dilation=2),
+        op("neighborhood_attention3d", (2, 4, 4, 5, 5), in_channels=4, kernel_size=(3, 2, 3), num_heads=2),
+    ],
     (CompactAffinity, GraphFilter): [op("cgnl2d", (2, 8, 4, 3), in_channels=8, groups=2),
                                      op("cgnl1d", (2, 8, 7), in_channels=8, kernel="gaussian", normalize="row")],
 }

@@ -18,13 +18,17 @@ NAMES = [n for n in operators.available() if n.startswith("non_local_block")]
 
 
 def _shapes(name):
+    if name.endswith("3d"):
+        return [(1, 1, 1), (2, 1, 7), (3, 7, 1), (1, 2, 7)]
     return [(1,), (3,)] if name.endswith("1d") else [(1, 1), (1, 7), (7, 1), (2, 7), (1, 2)]
 
 
 def _by_hand(layer, x):
     spatial = x.shape[2:]
     window = tuple(2 if n >= 2 else 1 for n in spatial)  # the rule under test, stated independently
-    pool = F.max_pool1d if x.ndim == 3 else F.max_pool2d
+    if x.ndim == 5:  # the video block pools space only: time keeps window 1
+        window = (1, *window[1:])
+    pool = {3: F.max_pool1d, 4: F.max_pool2d, 5: F.max_pool3d}[x.ndim]
     flat = lambda t: t.flatten(2).transpose(1, 2)  # (B, C, *s) -> (B, N, C)  # noqa: E731
     mode = layer.mode
     if mode == "gaussian":

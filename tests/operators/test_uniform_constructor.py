@@ -14,7 +14,8 @@ C = 16
 
 def _input(name, channels=C):
     layout = operators.info(name).layout
-    shape = {"(B, C, H, W)": (2, channels, 16, 16), "(B, C, N)": (2, channels, 20), "(B, N, E)": (2, 20, channels)}
+    shape = {"(B, C, T, H, W)": (2, channels, 4, 8, 8), "(B, C, H, W)": (2, channels, 16, 16), "(B, C, N)": (2, channels, 20),
+             "(B, N, E)": (2, 20, channels)}
     return torch.randn(*shape[layout], requires_grad=True), (-1 if layout == "(B, N, E)" else 1)
 
 
