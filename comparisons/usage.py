@@ -86,39 +86,33 @@ def _file_above(path: Path) -> Path | None:
     return None
 
 
-def output_file(flag: str) -> Callable[[str], Path]:
-    """An argparse type: a file path that can be written (not a folder, not below a file)."""
+def _output_path(flag: str, kind: str, wrong_kind: Callable[[Path], str | None], verb: str) -> Callable[[str], Path]:
+    """An argparse type for a path to write: not empty, not the wrong kind of thing, not below a file."""
 
     def parse(text: str) -> Path:
         path = Path(text)
         if not text:
-            raise argparse.ArgumentTypeError(f"{flag} must be a file path, got ''")
-        if path.is_dir():
-            raise argparse.ArgumentTypeError(f"{flag} {text!r} is a folder; give a file path")
+            raise argparse.ArgumentTypeError(f"{flag} must be a {kind} path, got ''")
+        problem = wrong_kind(path)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(f"{flag} {text!r} {problem}")
         blocker = _file_above(path)
         if blocker is not None:
-            raise argparse.ArgumentTypeError(f"{flag} {text!r} cannot be written: {str(blocker)!r} is a file, "
+            raise argparse.ArgumentTypeError(f"{flag} {text!r} cannot be {verb}: {str(blocker)!r} is a file, "
                                              f"not a folder")
         return path
 
-    parse.__name__ = "file path"
+    parse.__name__ = f"{kind} path"
     return parse
+
+
+def output_file(flag: str) -> Callable[[str], Path]:
+    """An argparse type: a file path that can be written (not a folder, not below a file)."""
+    return _output_path(flag, "file", lambda p: "is a folder; give a file path" if p.is_dir() else None, "written")
 
 
 def output_folder(flag: str) -> Callable[[str], Path]:
     """An argparse type: a folder path to write into (an existing folder, or none yet; not a file)."""
-
-    def parse(text: str) -> Path:
-        path = Path(text)
-        if not text:
-            raise argparse.ArgumentTypeError(f"{flag} must be a folder path, got ''")
-        if path.exists() and not path.is_dir():
-            raise argparse.ArgumentTypeError(f"{flag} {text!r} is a file; give a folder (existing or new)")
-        blocker = _file_above(path)
-        if blocker is not None:
-            raise argparse.ArgumentTypeError(f"{flag} {text!r} cannot be created: {str(blocker)!r} is a file, "
-                                             f"not a folder")
-        return path
-
-    parse.__name__ = "folder path"
-    return parse
+    return _output_path(flag, "folder",
+                        lambda p: "is a file; give a folder (existing or new)" if p.exists() and not p.is_dir() else None,
+                        "created")
