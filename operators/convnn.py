@@ -134,8 +134,7 @@ class _ConvNNNd(ConvWeights, NeighborAggregator):
 
     def forward(self, x: Tensor, *, path: PathChoice | None = None) -> Tensor:
         """The output on the query grid: ``x``'s own size at stride 1 (default padding), else a convolution's."""
-        self.selector.check_input(x, self.spatial_dims)
-        self.combiner.check_input(x)  # channels, dtype and device before any selection work
+        # checked once, by NeighborAggregator.forward: rank (spatial_dims), then channels, dtype and device
         return super().forward(x, path=path)
 
     def extra_repr(self) -> str:
