@@ -53,6 +53,7 @@ both (same grid in and out), ``'NA'`` neither. The weight then has the widened c
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any, ClassVar, Literal, get_args
 
@@ -62,6 +63,7 @@ from torch import Tensor
 
 from neighborhoods import NeighborAggregator, Neighborhood
 from neighborhoods.checks import check_channels, check_choice, check_int
+from neighborhoods.footprint import PixelFootprint, TokenGrid
 from neighborhoods.combiners import Conv1D
 from neighborhoods.query_grid import QueryGrid
 from neighborhoods.selectors import HardKNN
@@ -104,6 +106,31 @@ def pixel_shuffle(y: Tensor, scale: int) -> Tensor:
     if y.ndim == 4:
         return F.pixel_shuffle(y, scale)
     return y.reshape(y.shape[0], y.shape[1] // scale, y.shape[2] * scale)
+
+
+def unshuffled_footprint(footprint: PixelFootprint | None, spatial: tuple[int, ...],
+                         scale: int) -> PixelFootprint | None:
+    """A footprint on the unshuffled grid placed on the pixels of the input ``spatial`` it came from.
+
+    2-D: an unshuffled token is an ``s x s`` block (a window of ``w`` tokens, ``w s`` pixels);
+    1-D: the reshape's token ``t`` is the pixels ``t + j N / s``, ``j < s`` (a dilated grid).
+    ``None`` where a token is not one such grid (a 1-D window of several unshuffled tokens).
+    """
+    if footprint is None:
+        return None
+
+    def place(grid: TokenGrid) -> TokenGrid | None:
+        if len(spatial) == 2:
+            if any(d != 1 and k > 1 for d, k in zip(grid.dilation, grid.size)):
+                return None
+            return TokenGrid(grid.shape, tuple(k * scale for k in grid.size), tuple(st * scale for st in grid.stride),
+                             tuple(o * scale for o in grid.offset), (1, 1), grid.copies)
+        if grid.size[0] > 1:
+            return None
+        return TokenGrid(grid.shape, (scale,), grid.stride, grid.offset, (spatial[0] // scale,), grid.copies)
+
+    keys, queries = place(footprint.keys), place(footprint.queries)
+    return None if keys is None or queries is None else PixelFootprint(tuple(spatial), keys, queries)
 
 
 #: the one-release warning for ConvNN's ``padding``, whose meaning changed (issue 18 item 4)
@@ -184,12 +211,19 @@ class _ConvNNNd(ConvWeights, NeighborAggregator):
         return pixel_unshuffle(x, self.shuffle_scale) if "B" in self.shuffle_pattern else x
 
     def neighborhood(self, x: Tensor, **kwargs: Any) -> Neighborhood:
-        """What the selector picks for ``x`` (on the unshuffled grid for patterns ``'B'`` and ``'BA'``)."""
-        if self.shuffle_pattern == "NA":
+        """What the selector picks for ``x``.
+
+        For patterns ``'B'`` and ``'BA'`` the tokens are those of the unshuffled grid; its
+        footprint places each on the input pixels it holds (an ``s x s`` block in 2-D), so
+        ``query_map`` paints onto ``x``'s own pixels.
+        """
+        if "B" not in self.shuffle_pattern:
             return super().neighborhood(x, **kwargs)
         self.selector.check_input(x, self.spatial_dims)
         check_channels("x", x, self.in_channels)
-        return super().neighborhood(self.unshuffle(x), **kwargs)
+        nbhd = super().neighborhood(self.unshuffle(x), **kwargs)
+        return dataclasses.replace(nbhd, footprint=unshuffled_footprint(nbhd.footprint, tuple(x.shape[2:]),
+                                                                        self.shuffle_scale))
 
     @property
     def candidate_padding(self) -> int:

@@ -90,3 +90,27 @@ def test_a_scale_that_does_not_divide_the_image_is_named():
         layer(torch.randn(1, 3, 5, 6))
     with pytest.raises(ValueError, match="channels"):
         layer(torch.randn(1, 4, 6, 6))
+
+
+@pytest.mark.parametrize("pattern", ["B", "BA"])
+def test_query_map_paints_each_unshuffled_token_on_its_block_of_pixels(pattern):
+    torch.manual_seed(3)
+    layer = ConvNN2d(3, 4, k=5, shuffle_pattern=pattern, shuffle_scale=2).double()
+    inner = ConvNN2d(12, 16 if "A" in pattern else 4, k=5).double()
+    x = torch.randn(2, 3, 8, 6, dtype=torch.float64)
+    nbhd, small = layer.neighborhood(x), inner.neighborhood(F.pixel_unshuffle(x, 2))
+    for query in (0, 5, 11):
+        ref = small.query_map(query, batch=1).repeat_interleave(2, 0).repeat_interleave(2, 1) / 4
+        torch.testing.assert_close(nbhd.query_map(query, batch=1).double(), ref.double(), rtol=0, atol=1e-6)
+    assert nbhd.query_at((5, 3)) == 2 * 3 + 1  # pixel (5, 3) lies in the unshuffled token (2, 1)
+
+
+def test_1d_query_map_paints_each_token_on_the_pixels_the_reshape_took():
+    layer = ConvNN1d(2, 2, k=3, shuffle_pattern="B", shuffle_scale=3).double()
+    x = torch.randn(1, 2, 12, dtype=torch.float64)
+    nbhd = layer.neighborhood(x)
+    picked = nbhd.index[0, 1]  # the 3 unshuffled tokens query 1 gathers
+    ref = torch.zeros(12, dtype=torch.float64)
+    for t in picked.tolist():
+        ref[[t, t + 4, t + 8]] += 1 / 3  # token t holds pixels t, t + N/s, t + 2 N/s
+    torch.testing.assert_close(nbhd.query_map(1).double(), ref, rtol=0, atol=1e-6)  # hard slots paint in float32
