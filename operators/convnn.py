@@ -58,7 +58,7 @@ import warnings
 from typing import Any, ClassVar, Literal, get_args
 
 import torch
-import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor
 
 from neighborhoods import NeighborAggregator, Neighborhood
@@ -96,15 +96,15 @@ def pixel_unshuffle(x: Tensor, scale: int) -> Tensor:
     """
     if any(n % scale for n in x.shape[2:]):
         raise ValueError(f"shuffle_scale={scale} must divide every spatial size of x, got x of shape {tuple(x.shape)}")
-    if x.ndim == 4:
-        return F.pixel_unshuffle(x, scale)
+    if x.ndim == 4:  # F.pixel_unshuffle's layout; rearrange keeps the shape of an empty tensor, which it does not
+        return rearrange(x, "b c (h i) (w j) -> b (c i j) h w", i=scale, j=scale)
     return x.reshape(x.shape[0], x.shape[1] * scale, x.shape[2] // scale)
 
 
 def pixel_shuffle(y: Tensor, scale: int) -> Tensor:
     """The inverse of :func:`pixel_unshuffle`: ``(B, C s^2, H, W) -> (B, C, H s, W s)``; 1-D ``(B, C s, N) -> (B, C, N s)``."""
-    if y.ndim == 4:
-        return F.pixel_shuffle(y, scale)
+    if y.ndim == 4:  # F.pixel_shuffle's layout
+        return rearrange(y, "b (c i j) h w -> b c (h i) (w j)", i=scale, j=scale)
     return y.reshape(y.shape[0], y.shape[1] // scale, y.shape[2] * scale)
 
 
