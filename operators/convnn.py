@@ -168,6 +168,9 @@ class _ConvNNNd(ConvWeights, NeighborAggregator):
         k = check_int("k", k, minimum=1)
         shuffle_pattern = check_choice("shuffle_pattern", shuffle_pattern, SHUFFLE_PATTERNS)
         shuffle_scale = check_int("shuffle_scale", shuffle_scale, minimum=1)
+        if shuffle_pattern != "NA" and self.spatial_dims not in (1, 2):
+            raise ValueError(f"shuffle_pattern is the public ConvNN code's 1-D / 2-D pixel shuffle; "
+                             f"{type(self).__name__} takes only 'NA', got shuffle_pattern={shuffle_pattern!r}")
         c_in = check_int("in_channels", in_channels, minimum=1)
         c_out = check_int("out_channels", c_in if out_channels is None else out_channels, minimum=1)
         widen = shuffle_scale ** self.spatial_dims  # channels per token gained by unshuffling

@@ -114,3 +114,8 @@ def test_1d_query_map_paints_each_token_on_the_pixels_the_reshape_took():
     for t in picked.tolist():
         ref[[t, t + 4, t + 8]] += 1 / 3  # token t holds pixels t, t + N/s, t + 2 N/s
     torch.testing.assert_close(nbhd.query_map(1).double(), ref, rtol=0, atol=1e-6)  # hard slots paint in float32
+
+
+def test_3d_takes_no_shuffle():
+    with pytest.raises(ValueError, match="ConvNN3d takes only 'NA', got shuffle_pattern='BA'"):
+        operators.ConvNN3d(3, 4, k=3, shuffle_pattern="BA", shuffle_scale=2)
