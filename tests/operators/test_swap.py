@@ -103,7 +103,7 @@ def test_bad_arguments_are_named():
     with pytest.raises(TypeError, match="model must be an nn.Module"):
         operators.swap("resnet", "conv_nn2d")
     with pytest.raises(ValueError, match="unknown operator name"):
-        operators.swap(small_net(), "conv_nn3d")
+        operators.swap(small_net(), "conv_nn9d")
     with pytest.raises(TypeError, match="name must be a registered operator name or a callable"):
         operators.swap(small_net(), 3)
     with pytest.raises(TypeError, match="copy_weights=True converts to a registered exact target by name"):
