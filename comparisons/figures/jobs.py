@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import results_figures, selection_figures, simplex_figure, spectrum_figure
+from . import explore_command, results_figures, selection_figures, simplex_figure, spectrum_figure
 from .setting import Setting
 
 
@@ -32,4 +32,12 @@ JOBS: tuple[Job, ...] = (
     Job("n3 relaxation on the simplex", lambda out, setting: simplex_figure.draw(out)),
     Job("the spectrum", lambda out, setting: spectrum_figure.draw(out)),
     Job("saved ablation and benchmark results", lambda out, setting: results_figures.draw(out, setting.results)),
+    Job("the explorer page", lambda out, setting: explorer_page(out, setting)),
 )
+
+
+def explorer_page(out_dir: Path, setting: Setting) -> list[Path]:
+    """``explorer.html``: the interactive explorer at its defaults (the docs embed it)."""
+    path = out_dir / "explorer.html"
+    explore_command.write(path, setting)
+    return [path]
