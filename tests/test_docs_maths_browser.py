@@ -94,7 +94,8 @@ def test_formulas_render_offline(site, offline_browser, page):
             display: document.querySelectorAll('div.arithmatex .katex-display').length,
             sizes: sizes,
             errors: [...document.querySelectorAll('.katex-error')].map(e => e.textContent.slice(0, 200)),
-            katexFont: document.fonts.check('16px KaTeX_Main'),
+            katexFont: [...document.fonts].some(f => f.family.replace(/["']/g, '') === 'KaTeX_Main'
+                                                  && f.status === 'loaded'),
             resources: performance.getEntriesByType('resource').map(e => e.name),
             linked: [...document.querySelectorAll('script[src], link[href], img[src]')].map(e => e.src || e.href),
             katexVersion: typeof katex === 'undefined' ? null : katex.version,
