@@ -54,12 +54,23 @@ def criss_cross_demo(channels: int) -> nn.Module:
     return operators.CrissCrossAttention2d(channels, identity_projections=True)
 
 
+#: the neighbourhood-attention demo's window (Hassani et al. 2023 use 7 x 7)
+NA_KERNEL = 7
+
+
+def neighborhood_attention_demo(channels: int) -> nn.Module:
+    """Neighbourhood attention on raw colours: a softmax over the 7 x 7 window (shifted inward at borders)."""
+    return operators.NeighborhoodAttention2d(channels, num_heads=1, kernel_size=NA_KERNEL, identity_projections=True)
+
+
 DEMOS: tuple[Demo, ...] = (
     Demo("conv2d", "Conv2d 3x3: fixed window", lambda c: operators.Conv2d(c, c, 3, padding=1)),
     Demo("conv_nn2d", "ConvNN k=9, cosine (features)", lambda c: operators.ConvNN2d(c, c, k=9, similarity="cosine")),
     Demo("conv_nn2d_location", "ConvNN k=9, location", lambda c: operators.ConvNN2d(c, c, k=9, similarity="location")),
     Demo("conv_nn2d_hybrid", "ConvNN k=9, hybrid",
          lambda c: operators.ConvNN2d(c, c, k=9, similarity="hybrid", hybrid_lambda=0.5)),
+    Demo("neighborhood_attention2d", f"neighbourhood attention {NA_KERNEL}x{NA_KERNEL}",
+         neighborhood_attention_demo),
     Demo("self_attention2d", "attention: softmax over all",
          lambda c: operators.SelfAttention2d(c, identity_projections=True)),
     Demo("non_local_block2d_gaussian", "non-local (Gaussian)",

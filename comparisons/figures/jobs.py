@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import results_figures, selection_figures, simplex_figure, spectrum_figure
+from . import (cordonnier_figure, explore_command, results_figures, selection_figures, simplex_figure, spectrum_figure,
+               walk_figure)
 from .setting import Setting
 
 
@@ -32,4 +33,14 @@ JOBS: tuple[Job, ...] = (
     Job("n3 relaxation on the simplex", lambda out, setting: simplex_figure.draw(out)),
     Job("the spectrum", lambda out, setting: spectrum_figure.draw(out)),
     Job("saved ablation and benchmark results", lambda out, setting: results_figures.draw(out, setting.results)),
+    Job("Cordonnier et al.: 9 attention heads are a 3x3 convolution", cordonnier_figure.draw),
+    Job("one pixel walked along the spectrum", walk_figure.draw),
+    Job("the explorer page", lambda out, setting: explorer_page(out, setting)),
 )
+
+
+def explorer_page(out_dir: Path, setting: Setting) -> list[Path]:
+    """``explorer.html``: the interactive explorer at its defaults (the docs embed it)."""
+    path = out_dir / "explorer.html"
+    explore_command.write(path, setting)
+    return [path]

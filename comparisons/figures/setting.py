@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,3 +29,16 @@ class Setting:
     def pixel(self) -> tuple[int, int]:
         """The query pixel ``(row, col)`` on the ``size x size`` photo."""
         return tuple(min(self.size - 1, round(f * self.size)) for f in self.query)
+
+
+def pixel_arg(flag: str) -> Callable[[str], tuple[int, int]]:
+    """An argparse type: ``ROW,COL``, two integers >= 0 (the photo's size is checked once it is known)."""
+
+    def parse(text: str) -> tuple[int, int]:
+        parts = text.split(",")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise argparse.ArgumentTypeError(f"{flag} must be ROW,COL (two integers >= 0), got {text!r}")
+        return int(parts[0]), int(parts[1])
+
+    parse.__name__ = "ROW,COL"
+    return parse
