@@ -15,7 +15,7 @@ from .identity import Identity1d, Identity2d
 from .n3 import KNNBlock2d, N3Block1d, N3Block2d
 from .neighborhood_attention import NeighborhoodAttention1d, NeighborhoodAttention2d, NeighborhoodAttention3d
 from .non_local import NonLocalBlock1d, NonLocalBlock2d
-from .volumetric import Conv3d, NonLocalBlock3d
+from .volumetric import Conv3d, ConvNN3d, NonLocalBlock3d, SelfAttention3d
 from .info import OperatorInfo, info
 from .convert import convert
 from .swap import SwapEntry, SwapReport, swap
@@ -26,10 +26,10 @@ from .spectral import (CGNL, SNL, CayleySNL, CayleySNL1d, CayleySNL2d, CGNL1d, C
 
 __all__ = [
     "__version__", "CGNL", "SNL", "BranchingConv2d", "CGNL1d", "CGNL2d", "CayleySNL", "CayleySNL1d", "CayleySNL2d", "Conv1d",
-    "Conv2d", "Conv3d", "ConvNN1d", "ConvNN2d", "CrissCrossAttention", "CrissCrossAttention2d", "DoubleAttention",
+    "Conv2d", "Conv3d", "ConvNN1d", "ConvNN2d", "ConvNN3d", "CrissCrossAttention", "CrissCrossAttention2d", "DoubleAttention",
     "DoubleAttention1d", "DoubleAttention2d", "Example", "Identity1d", "Identity2d", "KNNBlock2d", "N3Block1d",
     "NeighborhoodAttention1d", "NeighborhoodAttention2d", "NeighborhoodAttention3d", "N3Block2d", "NonLocalBlock1d",
     "NonLocalBlock2d", "NonLocalBlock3d", "NonLocalStage", "NonLocalStage1d", "NonLocalStage2d", "OperatorInfo", "SNL1d", "SNL2d",
-    "SelfAttention", "SelfAttention2d", "aliases", "available", "canonical", "create", "example", "family", "info",
+    "SelfAttention", "SelfAttention2d", "SelfAttention3d", "aliases", "available", "canonical", "create", "example", "family", "info",
     "match", "register", "convert", "swap", "SwapReport", "SwapEntry",
 ]

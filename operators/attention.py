@@ -168,8 +168,40 @@ register(SelfAttention, family="attention", example=Example(dict(embed_dim=8, nu
          num_heads=1)
 
 
+class _SelfAttentionNd(NeighborAggregator):
+    """What :class:`SelfAttention2d` and :class:`~operators.SelfAttention3d` share; ``spatial_dims`` picks the layout."""
+
+    spatial_dims: ClassVar[int] = 2
+    #: ``stride`` / ``padding`` are a convolution's: queries on its output grid (operators.swap reads this)
+    strided_queries: ClassVar[bool] = True
+
+    def __init__(self, in_channels: int, num_heads: int = 1, qk_channels: int | None = None,
+                 value_channels: int | None = None, out_channels: int | None = None, bias: bool = True,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 path: PathChoice = "auto", *, identity_projections: bool = False, stride: int | tuple[int, ...] = 1,
+                 padding: int | tuple[int, ...] | str | None = None) -> None:
+        factory = {"device": device, "dtype": dtype}
+        queries = token_queries(type(self).__name__, self.spatial_dims, stride, padding)
+        learned = not check_bool("identity_projections", identity_projections)
+        combiner = WeightedMean(in_channels, value_channels, out_channels, value=learned, output=learned, bias=bias,
+                                **factory)
+        check_divisible("value_channels", combiner.value_channels, "num_heads", num_heads)
+        super().__init__(SoftmaxAll(in_channels, qk_channels, num_heads, bias=bias, project=learned, queries=queries,
+                                    **factory), combiner, path=path)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None, *, path: PathChoice | None = None) -> Tensor:
+        check_tensor("x", x, ndim=2 + self.spatial_dims)
+        return super().forward(x, path=path, mask=mask)
+
+    def extra_repr(self) -> str:
+        s = f"{self.selector.extra_repr()}, out_channels={self.combiner.out_channels}"
+        if self.selector.queries is not None:
+            s += f", {self.selector.queries.describe()}"
+        return s + (", identity_projections=True" if self.selector.query is None else "")
+
+
 @register(family="attention", example=Example(dict(in_channels=4, num_heads=2), (2, 4, 5, 6)))
-class SelfAttention2d(NeighborAggregator):
+class SelfAttention2d(_SelfAttentionNd):
     """Multi-head self-attention over the pixels of an image (Vaswani et al. 2017, Eqs. 1-2).
 
     Every pixel is a token; ``SoftmaxAll`` + ``WeightedMean`` as in :class:`SelfAttention`,
@@ -194,29 +226,4 @@ class SelfAttention2d(NeighborAggregator):
         attend, or additive float): ``(N, N)``, ``(B, N, N)`` or ``(B, H, N, N)``, N = H W.
     """
 
-    def __init__(self, in_channels: int, num_heads: int = 1, qk_channels: int | None = None,
-                 value_channels: int | None = None, out_channels: int | None = None, bias: bool = True,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                 path: PathChoice = "auto", *, identity_projections: bool = False, stride: int | tuple[int, int] = 1,
-                 padding: int | tuple[int, int] | str | None = None) -> None:
-        factory = {"device": device, "dtype": dtype}
-        queries = token_queries(type(self).__name__, 2, stride, padding)
-        learned = not check_bool("identity_projections", identity_projections)
-        combiner = WeightedMean(in_channels, value_channels, out_channels, value=learned, output=learned, bias=bias,
-                                **factory)
-        check_divisible("value_channels", combiner.value_channels, "num_heads", num_heads)
-        super().__init__(SoftmaxAll(in_channels, qk_channels, num_heads, bias=bias, project=learned, queries=queries,
-                                    **factory), combiner, path=path)
-
-    #: ``stride`` / ``padding`` are a convolution's: queries on its output grid (operators.swap reads this)
-    strided_queries: ClassVar[bool] = True
-
-    def forward(self, x: Tensor, mask: Tensor | None = None, *, path: PathChoice | None = None) -> Tensor:
-        check_tensor("x", x, ndim=4)
-        return super().forward(x, path=path, mask=mask)
-
-    def extra_repr(self) -> str:
-        s = f"{self.selector.extra_repr()}, out_channels={self.combiner.out_channels}"
-        if self.selector.queries is not None:
-            s += f", {self.selector.queries.describe()}"
-        return s + (", identity_projections=True" if self.selector.query is None else "")
+    spatial_dims = 2

@@ -89,7 +89,7 @@ def location_padding(k: int, ndim: int = 2) -> int:
 
 
 class _ConvNNNd(ConvWeights, NeighborAggregator):
-    """What :class:`ConvNN1d` and :class:`ConvNN2d` share; ``spatial_dims`` (1 or 2) picks the layout."""
+    """What :class:`ConvNN1d`, :class:`ConvNN2d` and ``ConvNN3d`` share; ``spatial_dims`` (1, 2, 3) picks the layout."""
 
     spatial_dims: ClassVar[int]
     #: ``stride`` / ``padding`` are a convolution's: queries on its output grid (operators.swap reads this)

@@ -2,7 +2,8 @@
 
 ``swap(model, "conv_nn2d")`` walks ``model.named_modules()``, and every submodule that
 ``where(qualified_name, module)`` accepts (default: each ``nn.Conv2d`` with a 3x3 kernel,
-groups 1 and dilation 1; ``nn.Conv1d`` with kernel 3 for a 1-D operator) is replaced by
+groups 1 and dilation 1; ``nn.Conv1d`` with kernel 3 for a 1-D operator, ``nn.Conv3d`` with a
+3x3x3 kernel for a 3-D one) is replaced by
 ``create(name, in_channels=..., out_channels=..., stride=..., **kwargs)``. The returned
 :class:`SwapReport` lists every layer replaced and every convolution left alone, each with
 its reason, and prints as a table. ``copy_weights=True`` converts exactly instead
@@ -84,7 +85,7 @@ def describe_conv(module: nn.Module) -> str:
 
 def why_not_default(module: nn.Module, dims: int) -> str | None:
     """``None`` if the default filter replaces ``module`` for a ``dims``-D operator, else the reason it does not."""
-    kind = nn.Conv1d if dims == 1 else nn.Conv2d
+    kind = _CONVS[dims - 1]
     if type(module) is not kind:
         return f"not an nn.{kind.__name__} (a {dims}-D operator replaces those)"
     if module.kernel_size != (3,) * dims:
@@ -105,8 +106,9 @@ def swap(model: nn.Module, name: str, *, where: Where | None = None, copy_weight
         name: a registered operator name (any case or alias), e.g. ``'conv_nn2d'``.
         where: ``where(qualified_name, module) -> bool`` picks the layers; default: every
             ``nn.Conv2d`` with a 3x3 kernel, groups 1, dilation 1 (``nn.Conv1d`` with kernel 3
-            when ``name`` is a 1-D operator). It is called for every submodule except the
-            model itself; every convolution it rejects is reported as skipped.
+            when ``name`` is a 1-D operator, ``nn.Conv3d`` 3x3x3 when a 3-D one). It is called
+            for every submodule except the model itself; every convolution it rejects is
+            reported as skipped.
         copy_weights: build each layer with :func:`operators.convert` (an exact copy of the
             convolution; only for targets that are one); ``kwargs`` must then be empty.
         kwargs: further constructor arguments of the operator (e.g. ``k=9``).

@@ -28,7 +28,7 @@ from operators import (BranchingConv2d, Conv1d, Conv2d, ConvNN1d, ConvNN2d, N3Bl
     (lambda: ConvNN1d(3, 0), ValueError, ["out_channels", ">= 1"]),
     (lambda: HardKNN(3, space="colour"), ValueError, ["space", "features", "'colour'"]),
     (lambda: HardKNN(3, order="random"), ValueError, ["order", "index", "'random'"]),
-    (lambda: HardKNN(3, ndim=3), ValueError, ["ndim", "1 or 2", "3"]),
+    (lambda: HardKNN(3, ndim=0), ValueError, ["ndim", ">= 1", "0"]),
     (lambda: BranchingConv2d(3, 4, ratio=1.5), ValueError, ["ratio", "<= 1", "1.5"]),
     (lambda: BranchingConv2d(3, 4, ratio="half"), TypeError, ["ratio", "real number", "'half'"]),
     (lambda: Conv2d(3, 4, 3, padding_mode="mirror"), ValueError, ["padding_mode", "reflect", "'mirror'"]),

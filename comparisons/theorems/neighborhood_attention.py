@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import torch
 
 from neighborhoods.functional import neighborhood_window_index
-from operators import NeighborhoodAttention1d, NeighborhoodAttention2d, NeighborhoodAttention3d, SelfAttention2d
+from operators import (NeighborhoodAttention1d, NeighborhoodAttention2d, NeighborhoodAttention3d, SelfAttention2d,
+                       SelfAttention3d)
 
 from .base import Trial, describe, max_error, randn, theorem
 
@@ -48,6 +49,23 @@ def covering_window(generator: torch.Generator, dtype: torch.dtype) -> Iterator[
             err = max_error(lambda: na(x, path=path), lambda: sa(x.reshape(image)).reshape(x.shape), [x], generator,
                             a_params=list(na.parameters()), b_params=list(sa.parameters()))
             yield Trial(describe(layer=cls.__name__, x=x.shape, kernel=kernel, heads=heads, path=path), err)
+
+
+@theorem("neighborhood_attention3d.covering==self_attention3d",
+         "NeighborhoodAttention3d whose window covers the T x H x W input equals SelfAttention3d with the same "
+         "weights (one's state_dict loads into the other, both ways; both paths of both)")
+def covering_window_3d(generator: torch.Generator, dtype: torch.dtype) -> Iterator[Trial]:
+    for shape, kernel, heads in [((2, 4, 3, 4, 5), (3, 4, 5), 2), ((1, 6, 3, 3, 3), 3, 3), ((2, 4, 4, 2, 3), (4, 2, 3), 1)]:
+        c = shape[1]
+        sa = _randomized(SelfAttention3d(c, heads, dtype=dtype), generator)
+        na = NeighborhoodAttention3d(c, heads, kernel, dtype=dtype)
+        na.load_state_dict(sa.state_dict())
+        sa.load_state_dict(na.state_dict())
+        x = randn(generator, *shape, dtype=dtype)
+        for path in ("fast", "reference"):
+            err = max_error(lambda: na(x, path=path), lambda: sa(x, path=path), [x], generator,
+                            a_params=list(na.parameters()), b_params=list(sa.parameters()))
+            yield Trial(describe(x=x.shape, kernel=kernel, heads=heads, path=path), err)
 
 
 def natten_is_neighbor(i: int, j: int, length: int, k: int, d: int) -> bool:

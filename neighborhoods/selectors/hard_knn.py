@@ -50,8 +50,8 @@ class HardKNN(Selector):
       axis spans [-1, 1], same spacing on every axis), computed in units of half a grid step
       (a positive rescaling, so every metric ranks alike) to keep them exact integers:
       equidistant tokens then tie exactly and go to the lower index, the same way for every
-      query. With ``chebyshev`` the k = (2r+1)^2 nearest tokens over a grid padded by r are
-      exactly a (2r+1)-square window;
+      query. With ``chebyshev`` the k = (2r+1)^d nearest tokens over a d-axis grid padded
+      by r are exactly a (2r+1)-wide window (a square in 2-D, a cube in 3-D);
     * ``hybrid``: ``concat(lambda * standardised features, (1 - lambda) * coordinates)``;
       features are standardised per sample and channel over the image's tokens (zero mean,
       unit variance); a padding token's feature part is 0.
@@ -84,7 +84,8 @@ class HardKNN(Selector):
         k: slots per query; ``1 <= k <=`` number of candidates.
         space: ``'features'`` | ``'positions'`` | ``'hybrid'``.
         metric: one of ``cosine``, ``dot``, ``euclidean``, ``chebyshev``.
-        ndim: spatial axes of the input, 1 (``(B, C, N)``) or 2 (``(B, C, H, W)``).
+        ndim: spatial axes of the input: 1 (``(B, C, N)``), 2 (``(B, C, H, W)``), 3
+            (``(B, C, T, H, W)``), any number (tokens are the grid's cells in raster order).
         padding: zero tokens added around the grid on every side as candidates.
         sampling: ``'all'`` | ``'random'`` | ``'spatial'``.
         samples: candidates drawn (random) or per axis (spatial); required by those two.
@@ -114,8 +115,6 @@ class HardKNN(Selector):
         self.space = check_choice("space", space, SPACES)
         self.metric = check_choice("metric", metric, METRICS)
         self.ndim = check_int("ndim", ndim, minimum=1)
-        if self.ndim > 2:
-            raise ValueError(f"ndim must be 1 or 2, got ndim={ndim!r}")
         self.padding = check_int("padding", padding, minimum=0)
         self.sampling = check_choice("sampling", sampling, SAMPLINGS)
         self.hybrid_lambda = check_float("hybrid_lambda", hybrid_lambda, low=0.0, high=1.0)

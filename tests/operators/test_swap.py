@@ -103,4 +103,4 @@ def test_bad_arguments_are_named():
     with pytest.raises(TypeError, match="model must be an nn.Module"):
         operators.swap("resnet", "conv_nn2d")
     with pytest.raises(ValueError, match="unknown operator name"):
-        operators.swap(small_net(), "conv_nn3d")
+        operators.swap(small_net(), "conv_nn9d")
