@@ -8,7 +8,7 @@ operator is (layout, selection kind, locality, cost class, fast path).
 from neighborhoods import __version__
 
 from .attention import SelfAttention, SelfAttention2d
-from .branching import BranchingConv2d
+from .branching import BranchingConv1d, BranchingConv2d
 from .conv import Conv1d, Conv2d
 from .convnn import ConvNN1d, ConvNN2d
 from .identity import Identity1d, Identity2d
@@ -25,8 +25,9 @@ from .spectral import (CGNL, SNL, CayleySNL, CayleySNL1d, CayleySNL2d, CGNL1d, C
                        NonLocalStage1d, NonLocalStage2d, SNL1d, SNL2d)
 
 __all__ = [
-    "__version__", "CGNL", "SNL", "BranchingConv2d", "CGNL1d", "CGNL2d", "CayleySNL", "CayleySNL1d", "CayleySNL2d", "Conv1d",
-    "Conv2d", "Conv3d", "ConvNN1d", "ConvNN2d", "ConvNN3d", "CrissCrossAttention", "CrissCrossAttention2d", "DoubleAttention",
+    "__version__", "CGNL", "SNL", "BranchingConv1d", "BranchingConv2d", "CGNL1d", "CGNL2d", "CayleySNL", "CayleySNL1d",
+    "CayleySNL2d", "Conv1d", "Conv2d", "Conv3d", "ConvNN1d", "ConvNN2d", "ConvNN3d", "CrissCrossAttention",
+    "CrissCrossAttention2d", "DoubleAttention",
     "DoubleAttention1d", "DoubleAttention2d", "Example", "Identity1d", "Identity2d", "KNNBlock2d", "N3Block1d",
     "NeighborhoodAttention1d", "NeighborhoodAttention2d", "NeighborhoodAttention3d", "N3Block2d", "NonLocalBlock1d",
     "NonLocalBlock2d", "NonLocalBlock3d", "NonLocalStage", "NonLocalStage1d", "NonLocalStage2d", "OperatorInfo", "SNL1d", "SNL2d",

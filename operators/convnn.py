@@ -40,18 +40,30 @@ with ``s = (n - 1) / (n + 2 p - 1)`` (their coordinate step over ours: ``n`` tok
 std over ours: 1 when every channel has the same variance and there is no padding, up to the
 ``N / (N - 1)`` of the unbiased estimate). ``lambda = lambda_pub`` at 0, 1, and at any value
 when ``rho * s = 1``.
+
+Pixel shuffle (the public ConvNN code's ``shuffle_pattern`` and ``shuffle_scale``): with
+pattern ``'B'`` (before) the input is pixel-unshuffled by the scale ``s`` first, so the
+k-NN runs on ``s^2`` times fewer tokens of ``s^2`` times more channels (2-D,
+``F.pixel_unshuffle``; 1-D, the code's ``PixelUnshuffle1D``, a reshape ``(C, N) -> (C s,
+N / s)``); with ``'A'`` (after) the output is pixel-shuffled, ``s^2`` (1-D: ``s``) times
+more output channels of the convolution becoming an ``s`` times larger grid; ``'BA'`` does
+both (same grid in and out), ``'NA'`` neither. The weight then has the widened channels,
+``(C_out s^2 [A], C_in s^2 [B], k)``, as the code's ``conv1d_layer``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
-from typing import ClassVar, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 import torch
+from einops import rearrange
 from torch import Tensor
 
-from neighborhoods import NeighborAggregator
-from neighborhoods.checks import check_choice, check_int
+from neighborhoods import NeighborAggregator, Neighborhood
+from neighborhoods.checks import check_channels, check_choice, check_int
+from neighborhoods.footprint import PixelFootprint, TokenGrid
 from neighborhoods.combiners import Conv1D
 from neighborhoods.query_grid import QueryGrid
 from neighborhoods.selectors import HardKNN
@@ -68,6 +80,57 @@ SIMILARITIES: tuple[str, ...] = get_args(Similarity)
 #: similarity -> (HardKNN space, default metric)
 _SPACE = {"cosine": ("features", "cosine"), "euclidean": ("features", "euclidean"),
           "location": ("positions", "chebyshev"), "hybrid": ("hybrid", "euclidean")}
+
+
+#: the public ConvNN code's pixel-shuffle patterns: Before, After, Before and After, Not Applicable
+ShufflePattern = Literal["NA", "B", "A", "BA"]
+SHUFFLE_PATTERNS: tuple[str, ...] = get_args(ShufflePattern)
+
+
+def pixel_unshuffle(x: Tensor, scale: int) -> Tensor:
+    """``(B, C, H, W) -> (B, C s^2, H / s, W / s)`` (``F.pixel_unshuffle``); ``(B, C, N) -> (B, C s, N / s)``.
+
+    The 1-D form is the public ConvNN code's ``PixelUnshuffle1D``: a reshape of the row-major
+    ``(C, N)`` block, so output channel ``c s + j`` holds tokens ``j N / s .. (j + 1) N / s - 1``
+    of channel ``c``. An axis that ``scale`` does not divide is a ValueError naming both.
+    """
+    if any(n % scale for n in x.shape[2:]):
+        raise ValueError(f"shuffle_scale={scale} must divide every spatial size of x, got x of shape {tuple(x.shape)}")
+    if x.ndim == 4:  # F.pixel_unshuffle's layout; rearrange keeps the shape of an empty tensor, which it does not
+        return rearrange(x, "b c (h i) (w j) -> b (c i j) h w", i=scale, j=scale)
+    return x.reshape(x.shape[0], x.shape[1] * scale, x.shape[2] // scale)
+
+
+def pixel_shuffle(y: Tensor, scale: int) -> Tensor:
+    """The inverse of :func:`pixel_unshuffle`: ``(B, C s^2, H, W) -> (B, C, H s, W s)``; 1-D ``(B, C s, N) -> (B, C, N s)``."""
+    if y.ndim == 4:  # F.pixel_shuffle's layout
+        return rearrange(y, "b (c i j) h w -> b c (h i) (w j)", i=scale, j=scale)
+    return y.reshape(y.shape[0], y.shape[1] // scale, y.shape[2] * scale)
+
+
+def unshuffled_footprint(footprint: PixelFootprint | None, spatial: tuple[int, ...],
+                         scale: int) -> PixelFootprint | None:
+    """A footprint on the unshuffled grid placed on the pixels of the input ``spatial`` it came from.
+
+    2-D: an unshuffled token is an ``s x s`` block (a window of ``w`` tokens, ``w s`` pixels);
+    1-D: the reshape's token ``t`` is the pixels ``t + j N / s``, ``j < s`` (a dilated grid).
+    ``None`` where a token is not one such grid (a 1-D window of several unshuffled tokens).
+    """
+    if footprint is None:
+        return None
+
+    def place(grid: TokenGrid) -> TokenGrid | None:
+        if len(spatial) == 2:
+            if any(d != 1 and k > 1 for d, k in zip(grid.dilation, grid.size)):
+                return None
+            return TokenGrid(grid.shape, tuple(k * scale for k in grid.size), tuple(st * scale for st in grid.stride),
+                             tuple(o * scale for o in grid.offset), (1, 1), grid.copies)
+        if grid.size[0] > 1:
+            return None
+        return TokenGrid(grid.shape, (scale,), grid.stride, grid.offset, (spatial[0] // scale,), grid.copies)
+
+    keys, queries = place(footprint.keys), place(footprint.queries)
+    return None if keys is None or queries is None else PixelFootprint(tuple(spatial), keys, queries)
 
 
 #: the one-release warning for ConvNN's ``padding``, whose meaning changed (issue 18 item 4)
@@ -100,8 +163,19 @@ class _ConvNNNd(ConvWeights, NeighborAggregator):
                  hybrid_lambda: float = 0.5, bias: bool = True, metric: Metric | None = None, seed: int | None = None,
                  block_size: int | None = None, device: torch.device | str | None = None,
                  dtype: torch.dtype | None = None, sample_from: SampleFrom = "image", *,
-                 stride: int | tuple[int, ...] = 1, padding: int | tuple[int, ...] | str | None = None) -> None:
+                 stride: int | tuple[int, ...] = 1, padding: int | tuple[int, ...] | str | None = None,
+                 shuffle_pattern: ShufflePattern = "NA", shuffle_scale: int = 1) -> None:
         k = check_int("k", k, minimum=1)
+        shuffle_pattern = check_choice("shuffle_pattern", shuffle_pattern, SHUFFLE_PATTERNS)
+        shuffle_scale = check_int("shuffle_scale", shuffle_scale, minimum=1)
+        if shuffle_pattern != "NA" and self.spatial_dims not in (1, 2):
+            raise ValueError(f"shuffle_pattern is the public ConvNN code's 1-D / 2-D pixel shuffle; "
+                             f"{type(self).__name__} takes only 'NA', got shuffle_pattern={shuffle_pattern!r}")
+        c_in = check_int("in_channels", in_channels, minimum=1)
+        c_out = check_int("out_channels", c_in if out_channels is None else out_channels, minimum=1)
+        widen = shuffle_scale ** self.spatial_dims  # channels per token gained by unshuffling
+        inner_in = c_in * widen if "B" in shuffle_pattern else c_in
+        inner_out = c_out * widen if "A" in shuffle_pattern else c_out
         similarity = check_choice("similarity", similarity, SIMILARITIES)
         space, default_metric = _SPACE[similarity]
         location = similarity == "location"
@@ -117,11 +191,42 @@ class _ConvNNNd(ConvWeights, NeighborAggregator):
                     padding=candidate_padding, sampling=sampling, samples=samples, hybrid_lambda=hybrid_lambda,
                     self_first=not location, order="index" if location else "score", block_size=block_size,
                     seed=seed, sample_from=sample_from, queries=queries),
-            Conv1D(in_channels, in_channels if out_channels is None else out_channels, k, bias=bias, device=device,
-                   dtype=dtype),
+            Conv1D(inner_in, inner_out, k, bias=bias, device=device, dtype=dtype),
         )
         self.similarity = similarity
+        self.shuffle_pattern = shuffle_pattern
+        self.shuffle_scale = shuffle_scale
+        self._channels = (c_in, c_out)
         self.hold_weights()
+
+    @property
+    def in_channels(self) -> int:  # type: ignore[override]
+        """Channels of the layer's input (the combiner's are ``s^d`` times more after an unshuffle)."""
+        return self._channels[0]
+
+    @property
+    def out_channels(self) -> int:  # type: ignore[override]
+        """Channels of the layer's output (the combiner's are ``s^d`` times more before a shuffle)."""
+        return self._channels[1]
+
+    def unshuffle(self, x: Tensor) -> Tensor:
+        """The input the k-NN and the convolution see: pixel-unshuffled for patterns ``'B'`` and ``'BA'``."""
+        return pixel_unshuffle(x, self.shuffle_scale) if "B" in self.shuffle_pattern else x
+
+    def neighborhood(self, x: Tensor, **kwargs: Any) -> Neighborhood:
+        """What the selector picks for ``x``.
+
+        For patterns ``'B'`` and ``'BA'`` the tokens are those of the unshuffled grid; its
+        footprint places each on the input pixels it holds (an ``s x s`` block in 2-D), so
+        ``query_map`` paints onto ``x``'s own pixels.
+        """
+        if "B" not in self.shuffle_pattern:
+            return super().neighborhood(x, **kwargs)
+        self.selector.check_input(x, self.spatial_dims)
+        check_channels("x", x, self.in_channels)
+        nbhd = super().neighborhood(self.unshuffle(x), **kwargs)
+        return dataclasses.replace(nbhd, footprint=unshuffled_footprint(nbhd.footprint, tuple(x.shape[2:]),
+                                                                        self.shuffle_scale))
 
     @property
     def candidate_padding(self) -> int:
@@ -135,13 +240,19 @@ class _ConvNNNd(ConvWeights, NeighborAggregator):
     def forward(self, x: Tensor, *, path: PathChoice | None = None) -> Tensor:
         """The output on the query grid: ``x``'s own size at stride 1 (default padding), else a convolution's."""
         self.selector.check_input(x, self.spatial_dims)
-        self.combiner.check_input(x)  # channels, dtype and device before any selection work
-        return super().forward(x, path=path)
+        if self.shuffle_pattern == "NA":
+            self.combiner.check_input(x)  # channels, dtype and device before any selection work
+            return super().forward(x, path=path)
+        check_channels("x", x, self.in_channels)
+        y = super().forward(self.unshuffle(x), path=path)
+        return pixel_shuffle(y, self.shuffle_scale) if "A" in self.shuffle_pattern else y
 
     def extra_repr(self) -> str:
         # the selector's padding is this layer's candidate_padding (the conv-style padding sets the query grid)
         selector = self.selector.extra_repr().replace("padding=", "candidate_padding=")
         s = f"{self.in_channels}, {self.out_channels}, similarity={self.similarity!r}, {selector}"
+        if self.shuffle_pattern != "NA":
+            s += f", shuffle_pattern={self.shuffle_pattern!r}, shuffle_scale={self.shuffle_scale}"
         return s + (", bias=False" if self.bias is None else "")
 
 
@@ -189,10 +300,17 @@ class ConvNN2d(_ConvNNNd):
             grid; ``padding=None`` centres them (r, i.e. 'same' at stride 1). With
             ``'location'`` and k = (2r+1)^2 the layer is exactly ``Conv2d(kernel_size=2r+1,
             stride=stride, padding=padding)``.
+        shuffle_pattern, shuffle_scale: the public ConvNN code's pixel shuffle (module
+            docstring): ``'NA'`` (default), ``'B'`` (``F.pixel_unshuffle`` by ``shuffle_scale``
+            before), ``'A'`` (``F.pixel_shuffle`` after) or ``'BA'``. ``stride``, ``padding``,
+            ``k`` and sampling then act on the unshuffled grid, and ``neighborhood(x)`` is
+            that grid's. :class:`ConvNN1d` takes them too (the code's 1-D reshape).
 
     Shape:
         x: ``(B, C, H, W)`` -> ``(B, C_out, H_out, W_out)``, ``H_out = floor((H + 2 padding - 2r - 1)
         / stride) + 1`` (H itself by default); weight ``(C_out, C_in, k)``, bias ``(C_out,)``.
+        With a shuffle (scale s): ``H_out`` of the unshuffled ``H / s`` ('B', 'BA'), times s
+        after ('A', 'BA'); weight ``(C_out s^2 [A], C_in s^2 [B], k)``.
     """
 
     spatial_dims = 2
@@ -212,3 +330,6 @@ for _variant, _presets, _example in (
         ("spatial", dict(sampling="spatial", samples=3), Example(_EX2D, (2, 4, 6, 6)))):
     register(ConvNN2d, family="convnn", example=_example, variant=_variant, aliases=[f"convnn2d_{_variant}"],
              **_presets)
+#: the public ConvNN code's pixel shuffle: unshuffle by 2 before, shuffle by 2 after (same grid in and out)
+register(ConvNN2d, family="convnn", example=Example(_EX2D, (2, 4, 6, 6)), variant="shuffle",
+         shuffle_pattern="BA", shuffle_scale=2)
