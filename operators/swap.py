@@ -18,6 +18,14 @@ the 3x3 convolution it replaces did. A convolution whose padding is not centred 
 with padding 0) passes its padding too. An operator that cannot do what the convolution
 does there (downsample, or a padding that would put token queries outside the image) is
 an error naming the layer: ``layer2.0.conv1: ...``.
+
+The operator may also be given as a callable that builds the layer,
+``build(in_channels=, out_channels=)`` (plus ``stride=`` and ``padding=`` where the convolution
+strides or shifts its grid), with an optional ``label`` and ``layout`` attribute: the
+ablation harness puts its resolved operators (a registered name with the backbone's
+settings, or a selector + combiner) into its plain backbones this way. A layer whose layout
+is a sequence (``(B, C, N)``, or ``(B, N, E)`` as ``SelfAttention``) is wrapped in a
+:class:`~operators.layout.LayoutAdapter` that runs it on the map's positions in raster order.
 """
 
 from __future__ import annotations
@@ -31,11 +39,17 @@ from torch import nn
 
 from .convert import convert
 from .convnn import _ConvNNNd, location_padding
+from .info import LAYOUTS, info
+from .layout import SEQUENCE_LAYOUTS, LayoutAdapter
 from .registry import entry
 
 #: ``where(qualified_name, module) -> bool``: which submodules to replace
 Where = Callable[[str, nn.Module], bool]
+#: what builds a layer from a convolution's place: ``build(in_channels=, out_channels=, **kw) -> nn.Module``
+Builder = Callable[..., nn.Module]
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+#: spatial axes of a layer taking each input layout
+_LAYOUT_DIMS = {**{layout: dims for dims, layout in LAYOUTS.items()}, "(B, N, E)": 1}
 
 
 @dataclass(frozen=True)
@@ -97,13 +111,15 @@ def why_not_default(module: nn.Module, dims: int) -> str | None:
     return None
 
 
-def swap(model: nn.Module, name: str, *, where: Where | None = None, copy_weights: bool = False,
+def swap(model: nn.Module, name: str | Builder, *, where: Where | None = None, copy_weights: bool = False,
          **kwargs: Any) -> SwapReport:
     """Replace, in place, the submodules of ``model`` that ``where`` accepts by operator ``name``.
 
     Args:
         model: any ``nn.Module``; it is changed in place (keep a ``copy.deepcopy`` to compare).
-        name: a registered operator name (any case or alias), e.g. ``'conv_nn2d'``.
+        name: a registered operator name (any case or alias), e.g. ``'conv_nn2d'``; or a callable
+            ``build(in_channels=, out_channels=, **kw) -> nn.Module`` (module docstring) that is
+            called with ``kwargs`` too.
         where: ``where(qualified_name, module) -> bool`` picks the layers; default: every
             ``nn.Conv2d`` with a 3x3 kernel, groups 1, dilation 1 (``nn.Conv1d`` with kernel 3
             when ``name`` is a 1-D operator, ``nn.Conv3d`` 3x3x3 when a 3-D one). It is called
@@ -122,12 +138,24 @@ def swap(model: nn.Module, name: str, *, where: Where | None = None, copy_weight
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    target = entry(name)
+    if isinstance(name, str):
+        target: Any = entry(name)
+        label, layout = target.name, info(target.name).layout
+    elif callable(name):
+        if copy_weights:
+            raise TypeError("copy_weights=True converts to a registered exact target by name, got a callable")
+        target, label = name, str(getattr(name, "label", None) or getattr(name, "__name__", type(name).__name__))
+        layout = getattr(name, "layout", None) or LAYOUTS[2]
+    else:
+        raise TypeError(f"name must be a registered operator name or a callable building the layer, "
+                        f"got {type(name).__name__}")
+    if layout not in _LAYOUT_DIMS:
+        raise ValueError(f"{label}: unknown input layout {layout!r}; known: {', '.join(_LAYOUT_DIMS)}")
     if copy_weights and kwargs:
         raise TypeError(f"copy_weights=True converts each convolution exactly, so it takes no operator arguments, "
                         f"got {sorted(kwargs)}")
-    dims = _dims(target.target)
-    report = SwapReport(target.name)
+    dims = _LAYOUT_DIMS[layout]
+    report = SwapReport(label)
     plan: list[tuple[str, nn.Module]] = []
     for qualified, module in model.named_modules():
         if not qualified:
@@ -144,7 +172,12 @@ def swap(model: nn.Module, name: str, *, where: Where | None = None, copy_weight
     built = []
     for qualified, module in plan:  # build everything first: an error leaves the model as it was
         try:
-            layer = convert(module, target.name) if copy_weights else _build(target, module, dims, kwargs)
+            if copy_weights:
+                layer = convert(module, target.name)
+            else:
+                wrap = _on_positions(layout, module)
+                layer = _build(target, module, dims, kwargs) if isinstance(name, str) else _call(target, module, kwargs)
+                layer = LayoutAdapter(layer, layout) if wrap else layer
         except (TypeError, ValueError) as err:
             raise type(err)(f"{qualified}: {err}") from err
         built.append((qualified, module, layer))
@@ -155,9 +188,30 @@ def swap(model: nn.Module, name: str, *, where: Where | None = None, copy_weight
     return report
 
 
-def _dims(cls: type) -> int:
-    """Spatial axes of an operator class: its ``spatial_dims``, else 2 (the image layers)."""
-    return int(getattr(cls, "spatial_dims", 2))
+def _call(build: Builder, module: nn.Module, kwargs: dict[str, Any]) -> nn.Module:
+    """``build(in_channels=, out_channels=, **kwargs)`` for one convolution, with its stride and padding where it
+    strides or shifts its output grid; the layer is moved to the convolution's device and dtype."""
+    if not isinstance(module, _CONVS):
+        raise TypeError(f"swap builds an operator from a convolution's channels, stride and padding; "
+                        f"{type(module).__name__} is not a torch convolution (narrow `where`)")
+    args: dict[str, Any] = dict(in_channels=module.in_channels, out_channels=module.out_channels)
+    if any(s != 1 for s in module.stride) or any(_query_offset(module)):
+        args.update(stride=module.stride, padding=module.padding)
+    layer = build(**args, **kwargs)
+    if not isinstance(layer, nn.Module):
+        raise TypeError(f"the operator's builder must return an nn.Module, got {type(layer).__name__}")
+    return layer.to(device=module.weight.device, dtype=module.weight.dtype).train(module.training)
+
+
+def _on_positions(layout: str, module: nn.Module) -> bool:
+    """Whether a layer taking ``layout`` must run on ``module``'s positions as one sequence (a LayoutAdapter);
+    such a layer keeps the positions, so it cannot stand for a strided convolution."""
+    if layout not in SEQUENCE_LAYOUTS or (layout == "(B, C, N)" and isinstance(module, nn.Conv1d)):
+        return False
+    if isinstance(module, _CONVS) and any(s != 1 for s in module.stride):
+        raise ValueError(f"a {layout} operator runs on the positions as one sequence and cannot downsample as this "
+                         f"convolution does (stride={module.stride})")
+    return True
 
 
 def _build(target: Any, module: nn.Module, dims: int, kwargs: dict[str, Any]) -> nn.Module:
@@ -218,7 +272,8 @@ def _query_offset(module: nn.Module) -> tuple[int, ...]:
 
 def _summary(layer: nn.Module, conv: nn.Module) -> str:
     """The new layer in one cell, in the style of :func:`describe_conv`: ``ConvNN2d(64->128, s2)``."""
-    s = f"{type(layer).__name__}({conv.in_channels}->{conv.out_channels}"
+    inner = layer.layer if isinstance(layer, LayoutAdapter) else layer
+    s = f"{type(inner).__name__}({conv.in_channels}->{conv.out_channels}"
     if any(v != 1 for v in conv.stride):
         s += f", s{conv.stride[0] if len(set(conv.stride)) == 1 else conv.stride}"
-    return s + ")"
+    return s + (f", on the positions as {layer.layout})" if inner is not layer else ")")

@@ -2,8 +2,9 @@
 
 An :class:`OperatorSpec` is plain data (JSON-able, so it is saved with every result). When
 a sweep is made, each spec is resolved once, for the sweep's backbone, into a
-:class:`LayerFactory`: ``factory(in_channels, out_channels, size) -> nn.Module`` plus the
-input layout the layer expects. Backbones receive the factory, never the spec.
+:class:`LayerFactory`: ``factory(in_channels=, out_channels=) -> nn.Module`` plus the input
+layout the layer expects; :func:`operators.swap` puts it into the backbone's places. Backbones
+never see the spec (nor the factory: they are plain torch networks).
 
 Shorthands are the comparison's own names for the operators it contrasts, with settings that
 fit the backbone (``n3`` on 8x8 digits needs 2x2 patches; on 32x32 denoising crops 8x8
@@ -56,7 +57,7 @@ SHORTHANDS: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
 }
 
 
-#: what :meth:`LayerFactory.__call__` builds: ``(in_channels, out_channels) -> layer``
+#: what :meth:`LayerFactory.__call__` calls: ``(in_channels=, out_channels=, **kwargs) -> layer``
 Builder = Callable[..., nn.Module]
 
 
@@ -64,10 +65,10 @@ Builder = Callable[..., nn.Module]
 class LayerFactory:
     """An operator resolved for one backbone: builds its layer for any place of that backbone.
 
-    ``factory(in_channels, out_channels, size)`` is the layer for a place whose input is
-    ``(B, in_channels, *size)`` and whose output is ``(B, out_channels, *size)``; the layer
-    itself takes its input in :attr:`layout` (a backbone's slot converts to it). ``size`` is
-    the place's spatial size; the registered operators run at any size and do not need it.
+    ``factory(in_channels=, out_channels=)`` is the layer for a place whose input has
+    ``in_channels`` and whose output ``out_channels``: the builder :func:`operators.swap`
+    calls (with ``stride``/``padding`` too where a place strides). The layer itself takes
+    its input in :attr:`layout`; ``swap`` runs a sequence layout on the map's positions.
 
     Attributes:
         label: the operator's row in tables.
@@ -80,8 +81,8 @@ class LayerFactory:
     description: str
     build: Builder = field(repr=False)
 
-    def __call__(self, in_channels: int, out_channels: int, size: tuple[int, ...]) -> nn.Module:
-        return self.build(in_channels=in_channels, out_channels=out_channels)
+    def __call__(self, in_channels: int, out_channels: int, **kwargs: Any) -> nn.Module:
+        return self.build(in_channels=in_channels, out_channels=out_channels, **kwargs)
 
 
 @dataclass(frozen=True)

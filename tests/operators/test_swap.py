@@ -104,3 +104,62 @@ def test_bad_arguments_are_named():
         operators.swap("resnet", "conv_nn2d")
     with pytest.raises(ValueError, match="unknown operator name"):
         operators.swap(small_net(), "conv_nn9d")
+    with pytest.raises(TypeError, match="name must be a registered operator name or a callable"):
+        operators.swap(small_net(), 3)
+    with pytest.raises(TypeError, match="copy_weights=True converts to a registered exact target by name"):
+        operators.swap(small_net(), operators.ConvNN2d, copy_weights=True)
+
+
+def test_a_callable_builds_each_layer_with_the_convs_channels_and_its_stride_where_it_strides():
+    calls = []
+
+    def build(**kwargs):
+        calls.append(kwargs)
+        return operators.create("conv_nn2d", k=9, candidate_padding=1, **kwargs)
+
+    build.label = "my convnn"
+    net = small_net(torch.float32)
+    report = operators.swap(net, build)
+    assert report.operator == "my convnn" and [e.name for e in report.replaced] == ["0", "2", "5"]
+    assert calls == [dict(in_channels=3, out_channels=8),  # stride 1, centred: channels only
+                     dict(in_channels=8, out_channels=8, stride=(2, 2), padding=(1, 1)),
+                     dict(in_channels=16, out_channels=4, stride=(1, 1), padding=(0, 0))]  # 'valid': a smaller grid
+    assert net(torch.randn(1, 3, 12, 12)).shape == (1, 4, 4, 4)
+    double = small_net()  # built in the convolution's dtype, as a registered name is
+    operators.swap(double, lambda **kw: operators.ConvNN2d(k=9, candidate_padding=1, **kw))
+    assert double[0].weight.dtype == torch.float64
+
+
+@pytest.mark.parametrize("name, layout", [("self_attention", "(B, N, E)"), ("conv_nn1d", "(B, C, N)")])
+@pytest.mark.parametrize("shape", [(2, 6, 5, 4), (1, 6, 3, 7)])
+def test_a_sequence_operator_runs_on_the_maps_positions_in_raster_order(name, layout, shape):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(6, 6, 3, padding=1), nn.ReLU()).double()
+    report = operators.swap(net, name, where=lambda q, m: isinstance(m, nn.Conv2d))
+    adapter = net[0]
+    assert isinstance(adapter, operators.layout.LayoutAdapter) and adapter.layout == layout
+    assert report.replaced[0].detail.endswith(f"on the positions as {layout})")
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    tokens = x.reshape(shape[0], shape[1], -1)  # row-major positions, independently of the adapter
+    seq = adapter.layer(tokens.transpose(1, 2)).transpose(1, 2) if layout == "(B, N, E)" else adapter.layer(tokens)
+    expected = seq.reshape(shape[0], -1, *shape[2:])
+    torch.testing.assert_close(adapter(x), expected, rtol=1e-12, atol=1e-12)
+    grad = torch.autograd.grad(net(x).sum(), x)[0]
+    torch.testing.assert_close(grad, torch.autograd.grad(expected.relu().sum(), x)[0], rtol=1e-12, atol=1e-12)
+
+
+def test_a_sequence_operator_in_a_one_dimensional_network():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv1d(4, 4, 3, padding=1), nn.ReLU()).float()
+    report = operators.swap(net, "self_attention", num_heads=2)  # the default filter: 1-D operator, Conv1d
+    assert [e.name for e in report.replaced] == ["0"]
+    x = torch.randn(2, 4, 9)
+    assert net(x).shape == (2, 4, 9)
+    torch.testing.assert_close(net[0](x), net[0].layer(x.transpose(1, 2)).transpose(1, 2))
+
+
+def test_a_sequence_operator_cannot_replace_a_strided_conv():
+    net = small_net()
+    with pytest.raises(ValueError, match=r"^2: a \(B, C, N\) operator runs on the positions as one sequence and "
+                                         r"cannot downsample"):
+        operators.swap(net, "conv_nn1d", where=lambda q, m: q == "2")

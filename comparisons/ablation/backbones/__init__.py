@@ -4,22 +4,23 @@ Also the networks users swap operators into, with torchvision's module names and
 :func:`resnet18`, :func:`vgg11` and a MobileNet-style :func:`mobilenet_like` (see
 :func:`operators.swap`).
 
-``build_backbone(name, factory, task, **options)`` builds one for a task and checks, on a probe
-batch, that the operator fits every place it is put (a named error otherwise). A backbone gets
-the operator as a :class:`~comparisons.ablation.specs.LayerFactory`, already resolved.
+``build_backbone(name, factory, task, **options)`` builds one for a task: the backbone as a
+plain torch network (a 3x3 ``nn.Conv2d`` at each of its ``places``), the operator (a
+:class:`~comparisons.ablation.specs.LayerFactory`, already resolved) put in with
+:func:`operators.swap` (:mod:`.places`), and a probe batch that checks it fits every place (a
+named error otherwise).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import torch
 from torch import nn
 
 from ..tasks import Task
 from .dncnn import DnCNN
 from .resnet import BasicBlock, InvertedResidual, ResNet, mobilenet_like, resnet18
-from .slot import OperatorDoesNotFit, OperatorSlot
+from .places import OperatorDoesNotFit, Place, install
 from .vgg import VGG, TorchvisionVGG, vgg11
 from .vit import ViT
 
@@ -32,10 +33,12 @@ DEFAULT_BACKBONE = {"classification": "vgg", "denoising": "dncnn"}
 
 
 def build_backbone(name: str, factory: LayerFactory, task: Task, **options: Any) -> nn.Module:
-    """``name``'s network for ``task`` with ``factory``'s layer at its operator places, checked on a probe batch.
+    """``name``'s network for ``task`` with ``factory``'s layer swapped in at its places, checked on a probe batch.
 
-    The probe runs in eval mode without gradients, so it changes no statistics; it does draw
-    from the global RNG where an operator samples (fixed by the caller's seed).
+    The parameters are drawn in construction order (:mod:`.places`). The probe runs in eval
+    mode without gradients, so it changes no statistics; it does draw from the global RNG
+    where an operator samples (fixed by the caller's seed). ``model.swap_report`` lists the
+    places replaced.
     """
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choices: {', '.join(BACKBONES)}")
@@ -43,18 +46,16 @@ def build_backbone(name: str, factory: LayerFactory, task: Task, **options: Any)
     if (task.kind == "denoising") != (cls is DnCNN):
         raise ValueError(f"backbone {name!r} does not suit task {task.name!r} ({task.kind}); "
                          f"use {DEFAULT_BACKBONE[task.kind]!r}")
-    try:
-        model = (cls(factory, task.in_channels, task.image_size, **options) if cls is DnCNN
-                 else cls(factory, task.in_channels, task.num_classes, task.image_size, **options))
-    except TypeError as err:  # an unknown backbone option
-        raise ValueError(f"backbone {name!r}: {err}") from None
-    model.eval()
-    with torch.no_grad():
-        model(torch.zeros(2, task.in_channels, *task.image_size))
-    model.train()
-    return model
+    def make() -> nn.Module:
+        try:
+            return (cls(task.in_channels, task.image_size, **options) if cls is DnCNN
+                    else cls(task.in_channels, task.num_classes, task.image_size, **options))
+        except TypeError as err:  # an unknown backbone option
+            raise ValueError(f"backbone {name!r}: {err}") from None
+
+    return install(make, factory, (2, task.in_channels, *task.image_size))
 
 
 __all__ = ["BACKBONES", "DEFAULT_BACKBONE", "BasicBlock", "DnCNN", "InvertedResidual", "OperatorDoesNotFit",
-           "OperatorSlot", "ResNet", "TorchvisionVGG", "VGG", "ViT", "build_backbone", "mobilenet_like", "resnet18",
+           "Place", "ResNet", "TorchvisionVGG", "VGG", "ViT", "build_backbone", "mobilenet_like", "resnet18",
            "vgg11"]

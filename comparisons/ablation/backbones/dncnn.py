@@ -5,20 +5,17 @@ between them; each DnCNN is 3x3 conv + ReLU, then conv + BN + ReLU blocks, then 
 the first stage outputs ``features`` maps for the aggregation block, and a global skip
 connection makes the network predict the noise (Zhang et al. 2017). Here the aggregation
 block is the chosen operator, ``features -> features`` channels; everything else is fixed.
+As a plain torch network the block is a 3x3 convolution, the one place (``aggregate``) where
+:func:`~comparisons.ablation.backbones.places.install` swaps the operator in.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from torch import Tensor, nn
 
 from neighborhoods.checks import check_int
 
-from .slot import OperatorSlot
-
-if TYPE_CHECKING:
-    from ..specs import LayerFactory
+from .places import Place
 
 
 def dncnn_stage(in_channels: int, out_channels: int, width: int, depth: int) -> nn.Sequential:
@@ -34,9 +31,8 @@ class DnCNN(nn.Module):
     """DnCNN(depth) -> operator -> DnCNN(depth), output = noisy input - predicted noise.
 
     Args:
-        factory: the aggregation block's operator, resolved (a layer factory).
         in_channels: image channels.
-        image_size: training crop size (the block is built for it; it must run at any size).
+        image_size: training crop size (the place's size; the operator must run at any size).
         width: channels inside the stages (DnCNN: 64).
         depth: convolutions per stage (the light model: 6).
         features: channels around the aggregation block (the paper: 8).
@@ -47,14 +43,15 @@ class DnCNN(nn.Module):
 
     name = "dncnn"
 
-    def __init__(self, factory: LayerFactory, in_channels: int, image_size: tuple[int, int], width: int = 32,
+    def __init__(self, in_channels: int, image_size: tuple[int, int], width: int = 32,
                  depth: int = 6, features: int = 8) -> None:
         super().__init__()
         width = check_int("width", width, minimum=1)
         depth = check_int("depth", depth, minimum=2)
         features = check_int("features", features, minimum=1)
         self.stage1 = dncnn_stage(in_channels, features, width, depth)
-        self.aggregate = OperatorSlot(factory, features, features, tuple(image_size), self.name, "aggregate")
+        self.aggregate = nn.Conv2d(features, features, 3, padding=1)
+        self.places = {"aggregate": Place("aggregate", tuple(image_size))}
         self.stage2 = dncnn_stage(features, in_channels, width, depth)
 
     def forward(self, x: Tensor) -> Tensor:

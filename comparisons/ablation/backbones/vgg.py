@@ -2,7 +2,9 @@
 
 VGG-11 (Simonyan & Zisserman 2015, configuration A) with batch normalisation: eight 3x3
 convolutions ``64, M, 128, M, 256, 256, M, 512, 512, M, 512, 512, M`` (M = 2x2 max-pool).
-Here each convolution is an :class:`OperatorSlot`, widths are ``width / 64`` of VGG's, and a
+:class:`VGG` is a plain torch network whose 3x3 convolutions are the operator's places
+(``places``; :func:`~comparisons.ablation.backbones.places.install` swaps the operator in
+with :func:`operators.swap`); widths are ``width / 64`` of VGG's, and a
 pool is skipped when it would shrink the map below ``min_size`` (8x8 digits pool once, to
 4x4; 32x32 CIFAR three times), because a k = 9 neighbourhood needs at least 9 tokens.
 The classifier is a global average pool and one linear layer.
@@ -19,27 +21,24 @@ included.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import Tensor, nn
 
 from neighborhoods.checks import check_int
 
-from .slot import OperatorSlot
-
-if TYPE_CHECKING:
-    from ..specs import LayerFactory
+from .places import Place
 
 #: VGG-11's feature layout in multiples of the base width (64 in the paper); "M" = max-pool
 VGG11 = (1, "M", 2, "M", 4, 4, "M", 8, 8, "M", 8, 8, "M")
 
 
 class VGG(nn.Module):
-    """VGG-11 layout with the chosen operator in place of every 3x3 convolution.
+    """VGG-11 layout; every 3x3 convolution but the stem is a place for the chosen operator.
+
+    ``places`` maps each place's module name (``features.3``) to its :class:`Place`
+    (``conv2``, VGG's 3x3 convolutions counted from 1, and the map's size there).
 
     Args:
-        factory: the operator, resolved for this backbone (:class:`~comparisons.ablation.specs.LayerFactory`).
         in_channels, num_classes: of the task.
         image_size: ``(H, W)`` of the input.
         width: channels of the first stage (VGG: 64); later stages 2x, 4x, 8x.
@@ -52,7 +51,7 @@ class VGG(nn.Module):
 
     name = "vgg11"
 
-    def __init__(self, factory: LayerFactory, in_channels: int, num_classes: int, image_size: tuple[int, int],
+    def __init__(self, in_channels: int, num_classes: int, image_size: tuple[int, int],
                  width: int = 8, min_size: int = 4, stem: bool = True) -> None:
         super().__init__()
         width = check_int("width", width, minimum=1)
@@ -62,6 +61,7 @@ class VGG(nn.Module):
         if not isinstance(stem, bool):
             raise TypeError(f"stem must be a bool, got {stem!r}")
         self.stem = stem
+        self.places: dict[str, Place] = {}
         for item in VGG11:
             if stem and not layers and item != "M":
                 layers += [nn.Conv2d(c + 2, item * width, 3, padding=1), nn.BatchNorm2d(item * width), nn.ReLU()]
@@ -74,7 +74,8 @@ class VGG(nn.Module):
                 continue
             out = item * width
             place = f"conv{sum(isinstance(m, nn.BatchNorm2d) for m in layers) + 1}"  # VGG's 3x3 convs, 1-based
-            layers += [OperatorSlot(factory, c, out, size, self.name, place), nn.BatchNorm2d(out), nn.ReLU()]
+            self.places[f"features.{len(layers)}"] = Place(place, size)
+            layers += [nn.Conv2d(c, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU()]
             c = out
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))

@@ -5,11 +5,12 @@ position embedding, then ``depth`` pre-norm blocks ``x + mixer(norm(x))``,
 ``x + mlp(norm(x))`` (Dosovitskiy et al. 2021, Eqs. 2-3, with the attention swapped out),
 mean-pooled into a linear classifier. The tokens keep their grid, so 1-D mixers (attention,
 ConvNN1d, N3 and non-local over the token sequence) and 2-D ones (conv2d over the grid) both fit.
+As a plain torch network each mixer is a 3x3 convolution over the grid (``places``);
+:func:`~comparisons.ablation.backbones.places.install` swaps the operator in, and
+:func:`operators.swap` runs a sequence operator on the grid's tokens in raster order.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import torch
 from einops import rearrange
@@ -17,10 +18,7 @@ from torch import Tensor, nn
 
 from neighborhoods.checks import check_int
 
-from .slot import OperatorSlot
-
-if TYPE_CHECKING:
-    from ..specs import LayerFactory
+from .places import Place
 
 
 class ChannelLayerNorm(nn.LayerNorm):
@@ -30,11 +28,28 @@ class ChannelLayerNorm(nn.LayerNorm):
         return rearrange(super().forward(rearrange(x, "b c h w -> b h w c")), "b h w c -> b c h w")
 
 
+class PositionEmbedding(nn.Module):
+    """A learned position embedding ``(1, dim, *grid)`` added to the tokens (truncated normal, std 0.02)."""
+
+    def __init__(self, dim: int, grid: tuple[int, int]) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1, dim, *grid))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.trunc_normal_(self.weight, std=0.02)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.weight
+
+
 class Block(nn.Module):
-    def __init__(self, factory: LayerFactory, dim: int, grid: tuple[int, int], mlp_ratio: int, place: str) -> None:
+    """``x + mixer(norm1(x))``, then ``x + mlp(norm2(x))``; the mixer is a 3x3 convolution until swapped."""
+
+    def __init__(self, dim: int, mlp_ratio: int) -> None:
         super().__init__()
         self.norm1, self.norm2 = ChannelLayerNorm(dim), ChannelLayerNorm(dim)
-        self.mixer = OperatorSlot(factory, dim, dim, grid, ViT.name, place)
+        self.mixer = nn.Conv2d(dim, dim, 3, padding=1)
         self.mlp = nn.Sequential(nn.Conv2d(dim, mlp_ratio * dim, 1), nn.GELU(), nn.Conv2d(mlp_ratio * dim, dim, 1))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -45,8 +60,9 @@ class Block(nn.Module):
 class ViT(nn.Module):
     """Patch embedding + ``depth`` blocks with the chosen token mixer + mean pool + linear head.
 
+    ``places`` maps each mixer (``blocks.0.mixer``) to its :class:`Place` (the token grid).
+
     Args:
-        factory: the token mixer, resolved (a layer factory).
         in_channels, num_classes, image_size: of the task.
         patch_size: pixels per token side (8x8 digits with 2: a 4x4 grid of 16 tokens).
         dim: token channels.
@@ -59,7 +75,7 @@ class ViT(nn.Module):
 
     name = "vit"
 
-    def __init__(self, factory: LayerFactory, in_channels: int, num_classes: int, image_size: tuple[int, int],
+    def __init__(self, in_channels: int, num_classes: int, image_size: tuple[int, int],
                  patch_size: int = 2, dim: int = 32, depth: int = 2, mlp_ratio: int = 2) -> None:
         super().__init__()
         patch_size = check_int("patch_size", patch_size, minimum=1)
@@ -69,13 +85,12 @@ class ViT(nn.Module):
                              f"image_size={tuple(image_size)}")
         grid = (image_size[0] // patch_size, image_size[1] // patch_size)
         self.embed = nn.Conv2d(in_channels, dim, patch_size, stride=patch_size)
-        self.position = nn.Parameter(torch.zeros(1, dim, *grid))
-        nn.init.trunc_normal_(self.position, std=0.02)
-        self.blocks = nn.Sequential(*(Block(factory, dim, grid, mlp_ratio, f"blocks.{i}.mixer")
-                                      for i in range(depth)))
+        self.position = PositionEmbedding(dim, grid)
+        self.blocks = nn.Sequential(*(Block(dim, mlp_ratio) for _ in range(depth)))
+        self.places = {f"blocks.{i}.mixer": Place(f"blocks.{i}.mixer", grid) for i in range(depth)}
         self.norm = ChannelLayerNorm(dim)
         self.head = nn.Linear(dim, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.norm(self.blocks(self.embed(x) + self.position))
+        x = self.norm(self.blocks(self.position(self.embed(x))))
         return self.head(x.mean((2, 3)))
