@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..usage import UsageError, output_file, positive_float, positive_int
-from .report import growth_table, plot, table, write_json
+from .report import growth_table, plot, profile_table, table, write_json
 from .runner import plan, reusable_rows, run_bench, settings_meta
 from .timing import MODES
 from .workloads import WORKLOADS, Settings
@@ -57,7 +57,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     per_workload = {op: 1 + len(modes) * (3 + (op in ("conv2d", "self_attention2d", "conv_nn2d"))
                                           + (op == "conv_nn2d" and args.peer_dir is not None))
                     for op in args.operators}
-    total = 1 + sum(per_workload[op] for op, _ in plan(args.operators, sizes, n3_sizes))
+    total = 1 + sum(per_workload[op] + args.profile for op, _ in plan(args.operators, sizes, n3_sizes))
     out = Path(args.out)
     previous = None
     if args.resume and out.exists():
@@ -81,7 +81,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
 
         data = run_bench(settings, args.operators, sizes, n3_sizes, modes, min_run_time=args.min_run_time,
                          matmul_size=args.matmul_size, step=step, previous=previous,
-                         save=lambda partial: write_json(out, partial))
+                         save=lambda partial: write_json(out, partial), profile=args.profile)
     write_json(out, data)
     plotted = not args.no_plot and importlib.util.find_spec("matplotlib") is not None
     if plotted:
@@ -92,6 +92,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     console.print(table(data))
     if data["growth"]:
         console.print(growth_table(data))
+    if data.get("profile"):
+        console.print(profile_table(data))
     for note in data["notes"]:
         console.print(f"note: {note}")
     console.print(f"x baseline: time / the native op's (conv2d, self_attention2d) or the naive all-pairs form's "
@@ -131,6 +133,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="keep the rows already in --out (written after every workload) when their settings match, "
                         "and measure only the rest")
+    p.add_argument("--profile", action="store_true",
+                   help="also profile each operator's forward (fast and reference paths): the share of time in "
+                        "similarity, selection, gathering, combining (and fused kernels), as a table and in the JSON")
     p.add_argument("--no-plot", action="store_true",
                    help="skip the matplotlib plot (skipped, saying so, without the experiments extra)")
     p.set_defaults(run=_run)

@@ -139,3 +139,15 @@ def markdown(data: dict[str, Any], operators: list[str] | None = None, modes: li
         lines.append(f"| {r['operator']} | {r['size']}x{r['size']} | {r['mode']} | {r['variant']} | "
                      + " | ".join(cells) + f" | {recall} |")
     return "\n".join(lines)
+
+
+def profile_table(data: dict[str, Any]) -> Table:
+    """Per (operator, size, variant): the forward time and its shares by stage (``bench --profile``)."""
+    from neighborhoods.functional.stages import STAGES
+    t = Table(title="forward time by stage (torch.profiler ranges; other = unlabelled work)")
+    for name in ("operator", "size", "variant", "forward", *STAGES, "other"):
+        t.add_column(name, justify="left" if name in ("operator", "variant") else "right")
+    for r in data.get("profile", []):
+        t.add_row(r["operator"], f"{r['size']}x{r['size']}", r["variant"], f"{r['time_s'] * 1e3:.2f} ms",
+                  *(f"{100 * r['shares'][s]:.0f}%" for s in (*STAGES, "other")))
+    return t

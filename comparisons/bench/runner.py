@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from .profile import stage_shares
 from .report import fraction, growth_exponents
 from .timing import matmul_limit, measure
 from .workloads import WORKLOADS, Settings, Workload
@@ -93,14 +94,16 @@ def reusable_rows(previous: dict[str, Any], meta: dict[str, Any]) -> list[dict[s
 def run_bench(settings: Settings, operators: Sequence[str], sizes: Sequence[int], n3_sizes: Sequence[int],
               modes: Sequence[str], min_run_time: float = 0.5, matmul_size: int = 2048,
               step: Progress = lambda description: None, previous: dict[str, Any] | None = None,
-              save: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+              save: Callable[[dict[str, Any]], None] | None = None, profile: bool = False) -> dict[str, Any]:
     """Time every (operator, size, mode, variant); return ``{"meta", "results", "growth", "notes"}``.
 
     ``step`` is called before each measurement with what is about to run (for a progress bar).
     ``save`` receives the data so far after every workload (the CLI writes it atomically), so
     an interrupted run keeps what it measured; ``previous``, such a file's data, supplies the
     (operator, size, mode) rows it already holds when its settings match
-    (:func:`reusable_rows`), and only the rest is measured.
+    (:func:`reusable_rows`), and only the rest is measured. ``profile`` adds ``"profile"``: per
+    operator, size and variant (fast, reference) the forward time's shares by stage
+    (:func:`~.profile.stage_shares`), measured after the workload's timings.
     """
     unknown = [op for op in operators if op not in WORKLOADS]
     if unknown:
@@ -125,15 +128,19 @@ def run_bench(settings: Settings, operators: Sequence[str], sizes: Sequence[int]
     meta.update(matmul_tflops=limit / 1e12, flops_formulas=dict(previous["meta"].get("flops_formulas", {}))
                 if previous else {})
     results, notes = [], list(previous.get("notes", [])) if previous else []
+    shares: list[dict[str, Any]] = []
 
     def data() -> dict[str, Any]:
-        return {"meta": meta, "results": results, "growth": growth_exponents(results), "notes": notes}
+        out = {"meta": meta, "results": results, "growth": growth_exponents(results), "notes": notes}
+        if profile:
+            out["profile"] = shares
+        return out
 
     for op, size in plan(operators, sizes, n3_sizes):
         todo = [mode for mode in modes if (op, size, mode) not in done]
         results += [r for mode in modes if mode not in todo for r in kept
                     if (r["operator"], r["size"], r["mode"]) == (op, size, mode)]
-        if not todo:
+        if not todo and not profile:
             continue
         step(f"{op} {size}x{size} setup")
         w = WORKLOADS[op](settings, size)
@@ -141,6 +148,11 @@ def run_bench(settings: Settings, operators: Sequence[str], sizes: Sequence[int]
         notes += [f"{op}: {n}" for n in w.notes if f"{op}: {n}" not in notes]
         for mode in todo:
             results += _rows(w, mode, settings, limit, min_run_time, step)
+            if save is not None:
+                save(data())
+        if profile:
+            step(f"{op} {size}x{size} profile")
+            shares.extend(stage_shares(w))
             if save is not None:
                 save(data())
         del w

@@ -7,6 +7,7 @@ from torch import Tensor
 from ..combiners.graph_filter import CayleyFilter, GraphFilter
 from ..combiners.weighted_mean import WeightedMean
 from ..functional.attention import attention
+from ..functional.stages import stage
 from ..selectors.dense_affinity import DenseAffinity, check_mask
 from ..selectors.softmax_all import SoftmaxAll
 from .registry import fast_path
@@ -29,7 +30,8 @@ def softmax_attention(selector: DenseAffinity, combiner: WeightedMean, x: Tensor
     q, k = selector.project(x)
     v = combiner.values(x, selector.num_heads)
     mask = check_mask(mask, x.shape[0], selector.num_heads, q.shape[-2], k.shape[-2])
-    y = attention(q, k, v, mask, selector.scale)
+    with stage("fused"):  # scores, softmax and weighted mean in one kernel
+        y = attention(q, k, v, mask, selector.scale)
     return combiner.finish(y, selector.output_shape(tuple(x.shape[2:])))
 
 

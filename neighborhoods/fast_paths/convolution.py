@@ -12,6 +12,7 @@ from torch import Tensor
 from ..combiners.conv1d import Conv1D
 from ..selectors.fixed_spatial import FixedSpatial
 from ..selectors.hard_knn import HardKNN
+from ..functional.stages import stage
 from .registry import fast_path
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -43,8 +44,9 @@ def window_conv(selector: FixedSpatial, combiner: Conv1D, x: Tensor) -> Tensor:
         mode = "constant" if selector.padding_mode == "zeros" else selector.padding_mode
         x = F.pad(x, flat, mode=mode)
         padding = 0
-    return _CONV[selector.ndim](x, weight, combiner.bias, selector.stride, padding, selector.dilation,
-                                combiner.groups)
+    with stage("combining"):  # the window is implicit: the convolution is all the work
+        return _CONV[selector.ndim](x, weight, combiner.bias, selector.stride, padding, selector.dilation,
+                                    combiner.groups)
 
 
 def _window_width(selector: HardKNN, combiner: Conv1D) -> int:

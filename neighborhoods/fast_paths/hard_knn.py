@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ..combiners.conv1d import Conv1D
 from ..functional.positions import padded_to_image_index
+from ..functional.stages import stage
 from ..selectors.hard_knn import HardKNN
 from ..tokens import from_tokens
 from .convolution import _conv_name, location_why_not, spatial_knn_conv
@@ -57,7 +58,8 @@ def _kernel(selector: HardKNN, combiner: Conv1D) -> str:
 def hard_knn_conv(selector: HardKNN, combiner: Conv1D, x: Tensor) -> Tensor:
     """The location window as a convolution, any other configuration as :func:`knn_gather_linear`."""
     if _is_window(selector, combiner, x):
-        return spatial_knn_conv(selector, combiner, x)
+        with stage("combining"):  # the window is implicit: the convolution is all the work
+            return spatial_knn_conv(selector, combiner, x)
     return knn_gather_linear(selector, combiner, x)
 
 
@@ -80,11 +82,13 @@ def knn_gather_linear(selector: HardKNN, combiner: Conv1D, x: Tensor) -> Tensor:
         index, valid = selector.select(x, None, tokens), None
     q, k = index.shape[1:]
     # one index_select of whole rows over the flattened batch (its backward: an index_add into the tokens)
-    flat = (index + torch.arange(0, b * n, n, device=x.device).view(b, 1, 1)).view(-1)
-    gathered = tokens.view(b * n, c).index_select(0, flat).view(b, q, k * c)
-    if valid is not None:  # a padding token reads as zero (where, not a product: NaN stays out)
-        mask = valid.expand(b, -1, -1).unsqueeze(-1).expand(b, q, k, c).reshape(b, q, k * c)
-        gathered = torch.where(mask, gathered, gathered.new_zeros(()))
-    weight = combiner.weight.flatten(2).transpose(1, 2).reshape(combiner.out_channels, k * c)  # (o, s c)
-    y = F.linear(gathered, weight, combiner.bias)  # (b, q, o)
+    with stage("gathering"):
+        flat = (index + torch.arange(0, b * n, n, device=x.device).view(b, 1, 1)).view(-1)
+        gathered = tokens.view(b * n, c).index_select(0, flat).view(b, q, k * c)
+        if valid is not None:  # a padding token reads as zero (where, not a product: NaN stays out)
+            mask = valid.expand(b, -1, -1).unsqueeze(-1).expand(b, q, k, c).reshape(b, q, k * c)
+            gathered = torch.where(mask, gathered, gathered.new_zeros(()))
+    with stage("combining"):
+        weight = combiner.weight.flatten(2).transpose(1, 2).reshape(combiner.out_channels, k * c)  # (o, s c)
+        y = F.linear(gathered, weight, combiner.bias)  # (b, q, o)
     return from_tokens(y, query_shape)

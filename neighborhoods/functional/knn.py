@@ -18,6 +18,7 @@ from torch import Tensor
 
 from ..checks import check_int, check_tensor
 from .similarity import PairScorer, larger_is_nearer
+from .stages import stage
 from .topk import top_k_rows, top_k_stable
 from .transforms import under_transform
 
@@ -168,37 +169,40 @@ def knn(queries: Tensor, keys: Tensor, k: int, metric: str = "cosine", *, block_
         block_size = auto_block_size(b, nq, nk, queries.shape[-1], metric, queries.dtype, queries.device)
 
     nearer_is_larger = larger_is_nearer(metric)
-    scorer = PairScorer(queries, keys, metric)
+    with stage("similarity"):
+        scorer = PairScorer(queries, keys, metric)
     forbidden_keys = None if key_mask is None else ~key_mask.view(-1, nk).expand(b, nk)
     exclude = None if exclude is None else exclude.view(-1, nq).expand(b, nq)
     all_scores, all_indices = [], []
     for start in range(0, nq, block_size):
         stop = min(start + block_size, nq)
-        s = scorer.block(start, stop)  # (b, q, n), a fresh tensor: edited in place below
-        if not nearer_is_larger:
-            s = s.neg_()  # larger is nearer from here on
-        if forbidden_keys is not None:
-            s.masked_fill_(forbidden_keys.unsqueeze(1), float("-inf"))
-        ex = None
-        if exclude is not None:
-            ex = exclude[:, start:stop]
-            s.scatter_(-1, ex.unsqueeze(-1), float("-inf"))
-        rows_per_sample = stop - start
+        with stage("similarity"):
+            s = scorer.block(start, stop)  # (b, q, n), a fresh tensor: edited in place below
+        with stage("selection"):
+            if not nearer_is_larger:
+                s = s.neg_()  # larger is nearer from here on
+            if forbidden_keys is not None:
+                s.masked_fill_(forbidden_keys.unsqueeze(1), float("-inf"))
+            ex = None
+            if exclude is not None:
+                ex = exclude[:, start:stop]
+                s.scatter_(-1, ex.unsqueeze(-1), float("-inf"))
+            rows_per_sample = stop - start
 
-        def forbidden_rows(rows: Tensor, ex: Tensor | None = ex, q: int = rows_per_sample) -> Tensor:
-            # rows index the flattened (b * q) block: sample rows // q, query rows % q
-            sample = rows // q
-            out = (forbidden_keys[sample] if forbidden_keys is not None
-                   else torch.zeros(rows.numel(), nk, dtype=torch.bool, device=rows.device))
-            if ex is not None:
-                out[torch.arange(rows.numel(), device=rows.device), ex[sample, rows % q]] = True
-            return out
+            def forbidden_rows(rows: Tensor, ex: Tensor | None = ex, q: int = rows_per_sample) -> Tensor:
+                # rows index the flattened (b * q) block: sample rows // q, query rows % q
+                sample = rows // q
+                out = (forbidden_keys[sample] if forbidden_keys is not None
+                       else torch.zeros(rows.numel(), nk, dtype=torch.bool, device=rows.device))
+                if ex is not None:
+                    out[torch.arange(rows.numel(), device=rows.device), ex[sample, rows % q]] = True
+                return out
 
-        values, indices = top_k_rows(s.view(-1, nk), k, forbidden_rows)
-        # explicit sizes: with B = 0 a -1 could be anything
-        values = values.view(b, rows_per_sample, k)
-        all_scores.append(values if nearer_is_larger else values.neg_())
-        all_indices.append(indices.view(b, rows_per_sample, k))
+            values, indices = top_k_rows(s.view(-1, nk), k, forbidden_rows)
+            # explicit sizes: with B = 0 a -1 could be anything
+            values = values.view(b, rows_per_sample, k)
+            all_scores.append(values if nearer_is_larger else values.neg_())
+            all_indices.append(indices.view(b, rows_per_sample, k))
     if len(all_scores) == 1:
         return all_scores[0], all_indices[0]
     return torch.cat(all_scores, 1), torch.cat(all_indices, 1)

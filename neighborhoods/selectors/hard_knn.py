@@ -23,6 +23,7 @@ from ..footprint import PixelFootprint, TokenGrid
 from ..functional.knn import knn
 from ..functional.positions import grid_coordinates, image_in_padded_index, padded_to_image_index
 from ..functional.similarity import METRICS
+from ..functional.stages import stage
 from ..neighborhood import Neighborhood
 from ..query_grid import QueryGrid
 from ..tokens import to_tokens
@@ -255,7 +256,8 @@ class HardKNN(Selector):
         """
         spatial = tuple(x.shape[2:])
         with torch.no_grad():
-            keys = self.descriptors(x.detach(), None if tokens is None else tokens.detach())
+            with stage("similarity"):  # what tokens are compared by
+                keys = self.descriptors(x.detach(), None if tokens is None else tokens.detach())
             if self.queries.is_identity:
                 self_index = (torch.arange(keys.shape[1], device=x.device) if self.padding == 0  # (q,)
                               else image_in_padded_index(spatial, self.padding, x.device))

@@ -161,3 +161,20 @@ def test_targets_read_ratios_off_the_rows_and_say_what_is_missing():
     text = markdown(rows)  # the issue's own targets over these rows
     assert "| ConvNN2d cosine k=9 <= 0.7x the public Conv2d_NN's time | 32x32 | forward | 0.60x | 0.70x | yes |" in text
     assert "| 128x128 | forward | 12.00 s | 10.00 s | **no** |" in text
+
+
+def test_profile_splits_the_forward_by_stage(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--operators", "conv2d,conv_nn2d,self_attention2d", "--sizes", "12", "--profile",
+                 "--no-plot", "--out", str(out), *TINY]) == 0
+    assert "forward time by stage" in capsys.readouterr().out
+    rows = {(r["operator"], r["variant"]): r for r in json.loads(out.read_text())["profile"]}
+    assert set(rows) == {(op, v) for op in ("conv2d", "conv_nn2d", "self_attention2d") for v in ("fast", "reference")}
+    for r in rows.values():
+        assert r["time_s"] > 0 and set(r["shares"]) == {"similarity", "selection", "gathering", "combining", "fused",
+                                                         "other"}
+        assert all(0 <= s <= 1 for s in r["shares"].values()) and sum(r["shares"].values()) <= 1 + 1e-9
+    fast = rows[("conv_nn2d", "fast")]["shares"]
+    assert min(fast["similarity"], fast["selection"], fast["gathering"], fast["combining"]) > 0
+    assert rows[("conv2d", "fast")]["shares"]["combining"] > 0 and rows[("self_attention2d", "fast")]["shares"]["fused"] > 0
+    assert rows[("conv2d", "reference")]["shares"]["other"] == 1.0  # nothing labelled on the explicit path
