@@ -11,6 +11,7 @@ from .attention import SelfAttention, SelfAttention2d
 from .branching import BranchingConv1d, BranchingConv2d
 from .conv import Conv1d, Conv2d
 from .convnn import ConvNN1d, ConvNN2d
+from .cordonnier import CordonnierAttention2d
 from .identity import Identity1d, Identity2d
 from .n3 import KNNBlock2d, N3Block1d, N3Block2d
 from .neighborhood_attention import NeighborhoodAttention1d, NeighborhoodAttention2d, NeighborhoodAttention3d
@@ -26,7 +27,8 @@ from .spectral import (CGNL, SNL, CayleySNL, CayleySNL1d, CayleySNL2d, CGNL1d, C
 
 __all__ = [
     "__version__", "CGNL", "SNL", "BranchingConv1d", "BranchingConv2d", "CGNL1d", "CGNL2d", "CayleySNL", "CayleySNL1d",
-    "CayleySNL2d", "Conv1d", "Conv2d", "Conv3d", "ConvNN1d", "ConvNN2d", "ConvNN3d", "CrissCrossAttention",
+    "CayleySNL2d", "Conv1d", "Conv2d", "Conv3d", "ConvNN1d", "ConvNN2d", "ConvNN3d", "CordonnierAttention2d",
+    "CrissCrossAttention",
     "CrissCrossAttention2d", "DoubleAttention",
     "DoubleAttention1d", "DoubleAttention2d", "Example", "Identity1d", "Identity2d", "KNNBlock2d", "N3Block1d",
     "NeighborhoodAttention1d", "NeighborhoodAttention2d", "NeighborhoodAttention3d", "N3Block2d", "NonLocalBlock1d",

@@ -17,6 +17,12 @@ window: 8x8 digits) and ``n3_block2d_cifar`` (4x4 patches every 2 pixels, 16x16 
 ``KNNBlock2d`` is the same block with hard k-NN on the input's own patches (a fixed feature
 space, the paper's "KNN block" baseline); ``N3Block1d`` is the block for set data (items are
 tokens, searched among all items by default, as in the correspondence experiment).
+
+Every block matches an item against the others (``exclude_self=True``, the paper's block) or
+against all items, itself included (``exclude_self=False``), and cross-matches, as the
+authors' ``N3Aggregation2D(x, xe, ye, y)`` allows: ``block(x, database=d)`` takes the queries
+(and the concatenated input, and the temperature) from ``x`` and the candidates, compared in
+the same embedding and aggregated into the neighbour volumes, from ``d``.
 """
 
 from __future__ import annotations
@@ -26,12 +32,13 @@ from typing import ClassVar, Literal, get_args
 import torch
 from torch import nn
 
-from neighborhoods import NeighborAggregator
+from neighborhoods import NeighborAggregator, Neighborhood
 from neighborhoods.checks import check_bool, check_choice, check_int
 from neighborhoods.combiners import Projection
 from neighborhoods.selectors import N3
 from neighborhoods.functional.continuous_knn import Update
-from neighborhoods.paths import PathChoice
+from neighborhoods.paths import PathChoice, resolve_path
+from torch import Tensor
 
 from ._renamed import renamed
 from .registry import Example, register
@@ -82,7 +89,7 @@ class _N3Nd(NeighborAggregator):
     def _build(self, in_channels: int, k: int, patch_size: int | None, patch_stride: int | None, window: int | None,
                embed_channels: int, hidden_channels: int, depth: int, temperature: str, temp_bias: float,
                distance_bn: bool, relative: bool, out_channels: int | None, project: bool, update: str, hard: bool,
-               factory: dict, path: str, identity_projections: bool = False) -> None:
+               factory: dict, path: str, identity_projections: bool = False, exclude_self: bool = True) -> None:
         if not isinstance(project, bool):
             raise TypeError(f"project must be a bool, got {project!r} of type {type(project).__name__}")
         if not project and out_channels is not None:
@@ -98,10 +105,26 @@ class _N3Nd(NeighborAggregator):
         embedding = None if raw else embedding_network(in_channels, embed_channels, **nets)
         temp = embedding_network(in_channels, 1, **nets) if temperature == "network" and not hard else None
         selector = N3(k, embedding, temp, temp_bias, patch_size, patch_stride, window, distance_bn, hard, update,
-                      **factory)
+                      exclude_self=exclude_self, **factory)
         NeighborAggregator.__init__(self, selector, Projection(in_channels, k, out_channels, relative,
                                                                selector.patches, **factory), path=path)
         self.project = project
+
+    def forward(self, x: Tensor, *, path: PathChoice | None = None, database: Tensor | None = None) -> Tensor:
+        """The block on ``x``; with ``database`` (``x``'s shape), candidates come from it (cross matching)."""
+        if database is None:
+            return super().forward(x, path=path)
+        if resolve_path(path, self.path) == "fast":
+            raise ValueError(f"path='fast' but {self.why_not_fast(x)}; use path='auto' or 'reference'")
+        self.check_input(x)
+        self.selector.check_database(x, database)
+        if 0 in x.shape[2:]:
+            return self.empty_output(x) + 0 * database.sum()
+        return self.combiner(x, self.selector(x, database=database), values=database)
+
+    def neighborhood(self, x: Tensor, database: Tensor | None = None) -> Neighborhood:  # type: ignore[override]
+        """What the selector picks for ``x`` (among the items of ``database``, if given)."""
+        return self.selector(x, database=database)
 
     def extra_repr(self) -> str:
         s = f"{self.combiner.in_channels}, {self.selector.extra_repr()}, out_channels={self.combiner.out_channels}"
@@ -134,6 +157,11 @@ class N3Block2d(_N3Nd):
         identity_projections: no embedding network: distances are measured between the raw
             input patches (as in :class:`KNNBlock2d`, but soft), so an untrained block already
             matches similar patches; ``embed_channels`` is then unused.
+        exclude_self: leave each query patch out of its own candidates (default, the paper's
+            block); ``False`` keeps it, so the window holds one more candidate.
+
+    ``forward(x, database=d)`` matches the patches of ``x`` against those of ``d`` (cross
+    matching, module docstring); ``neighborhood(x, database=d)`` shows that selection.
 
     Shape:
         x: ``(B, C, H, W)`` -> ``(B, out_channels, H, W)`` (``project=False``: ``(B, (k + 1) C, H, W)``).
@@ -147,11 +175,11 @@ class N3Block2d(_N3Nd):
                  temp_bias: float = 0.1, distance_bn: bool = False, relative: bool = True,
                  out_channels: int | None = None, update: Update = "scores", device: torch.device | str | None = None,
                  dtype: torch.dtype | None = None, path: PathChoice = "auto", *, project: bool = True,
-                 identity_projections: bool = False, stride: int | None = None) -> None:
+                 identity_projections: bool = False, stride: int | None = None, exclude_self: bool = True) -> None:
         patch_stride = _patch_stride(stride, patch_stride)
         self._build(in_channels, k, patch_size, patch_stride, window, embed_channels, hidden_channels, depth, temperature,
                     temp_bias, distance_bn, relative, out_channels, project, update, False,
-                    {"device": device, "dtype": dtype}, path, identity_projections)
+                    {"device": device, "dtype": dtype}, path, identity_projections, exclude_self)
 
 
 class KNNBlock2d(_N3Nd):
@@ -171,10 +199,11 @@ class KNNBlock2d(_N3Nd):
                  window: int | None = 80,
                  relative: bool = True, out_channels: int | None = None, device: torch.device | str | None = None,
                  dtype: torch.dtype | None = None, path: PathChoice = "auto", *, project: bool = True,
-                 stride: int | None = None) -> None:
+                 stride: int | None = None, exclude_self: bool = True) -> None:
         patch_stride = _patch_stride(stride, patch_stride)
         self._build(in_channels, k, patch_size, patch_stride, window, 1, 1, 1, "scalar", 1.0, False, relative,
-                    out_channels, project, "scores", True, {"device": device, "dtype": dtype}, path)
+                    out_channels, project, "scores", True, {"device": device, "dtype": dtype}, path,
+                    exclude_self=exclude_self)
 
 
 class N3Block1d(_N3Nd):
@@ -197,10 +226,10 @@ class N3Block1d(_N3Nd):
                  distance_bn: bool = False, relative: bool = True, out_channels: int | None = None,
                  update: Update = "scores", device: torch.device | str | None = None, dtype: torch.dtype | None = None,
                  path: PathChoice = "auto", *, project: bool = True,
-                 identity_projections: bool = False) -> None:
+                 identity_projections: bool = False, exclude_self: bool = True) -> None:
         self._build(in_channels, k, None, None, window, embed_channels, hidden_channels, depth, temperature,
                     temp_bias, distance_bn, relative, out_channels, project, update, False,
-                    {"device": device, "dtype": dtype}, path, identity_projections)
+                    {"device": device, "dtype": dtype}, path, identity_projections, exclude_self)
 
 
 _SMALL_NETS = dict(embed_channels=4, hidden_channels=8)

@@ -9,7 +9,8 @@ group (:mod:`.plugins`) load theorems that live outside the library. :mod:`.comm
 ``verify`` and ``list`` subcommands.
 """
 
-from . import attention, conv, convnn, n3, neighborhood_attention, networks, spectral, volumetric  # noqa: F401  (registers)
+from . import (attention, conv, convnn, cordonnier, hybrid, n3,  # noqa: F401  (importing registers them)
+               neighborhood_attention, networks, spectral, volumetric)
 from .base import (DEFAULT_TOLERANCE, THEOREMS, Theorem, Trial, Verdict, describe, max_error, randn, scaled_error,
                    select, theorem, verify)
 from .command import register

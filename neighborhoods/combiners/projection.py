@@ -17,7 +17,8 @@ from .base import Combiner
 class Projection(Combiner):
     """``y = P([x, N_1 - x, ..., N_k - x])`` (Ploetz & Roth 2018, Sec. 4, Fig. 2a).
 
-    ``N_s`` is slot ``s`` of the neighbourhood applied to the input's items (Eq. 11): the
+    ``N_s`` is slot ``s`` of the neighbourhood applied to the input's items (Eq. 11; or to
+    the items of ``values``, the candidates' tensor of a cross-matching N3 block): the
     tokens themselves, or with ``patches`` the im2col patches, turned back into an image by
     col2im, averaging overlapping patches. ``relative=True`` stores ``N_s - x`` (the
     authors' public code), ``False`` the raw volumes ``N_s`` (the paper's text). ``P`` is an
@@ -50,14 +51,20 @@ class Projection(Combiner):
         self.project = (None if out_channels is None
                         else ChannelLinear(concat, self.out_channels, bias=bias, device=device, dtype=dtype))
 
-    def volumes(self, x: Tensor, nbhd: Neighborhood) -> Tensor:
-        """The neighbour volumes ``N_1..N_k`` in the input's layout: ``(B, k, C, *spatial)``."""
+    def volumes(self, x: Tensor, nbhd: Neighborhood, values: Tensor | None = None) -> Tensor:
+        """The neighbour volumes ``N_1..N_k`` in the input's layout: ``(B, k, C, *spatial)``.
+
+        The volumes aggregate the items of ``values`` (default ``x``; the same shape as ``x``).
+        """
         check_channels("x", x, self.in_channels)
+        if values is not None and values.shape != x.shape:
+            raise ValueError(f"values must have x's shape {tuple(x.shape)}, got {tuple(values.shape)}")
+        src = x if values is None else values
         if nbhd.num_slots != self.num_slots:
             raise ValueError(f"the neighbourhood has {nbhd.num_slots} slots, this combiner num_slots={self.num_slots}")
         spatial = tuple(x.shape[2:])
-        values = self.patches.unfold(x) if self.patches is not None else to_tokens(x)
-        vol = rearrange(nbhd.aggregate(values), "b q s d -> b q (s d)")
+        items = self.patches.unfold(src) if self.patches is not None else to_tokens(src)
+        vol = rearrange(nbhd.aggregate(items), "b q s d -> b q (s d)")
         if self.patches is not None:
             vol = self.patches.fold(vol, spatial)
         else:
@@ -67,8 +74,8 @@ class Projection(Combiner):
             vol = from_tokens(vol, spatial)
         return vol.unflatten(1, (self.num_slots, self.in_channels))
 
-    def forward(self, x: Tensor, nbhd: Neighborhood) -> Tensor:
-        vol = self.volumes(x, nbhd)
+    def forward(self, x: Tensor, nbhd: Neighborhood, values: Tensor | None = None) -> Tensor:
+        vol = self.volumes(x, nbhd, values)
         if self.relative:
             vol = vol - x.unsqueeze(1)
         y = torch.cat([x, vol.flatten(1, 2)], dim=1)

@@ -9,7 +9,8 @@ from .fixed_spatial import FixedSpatial
 from .hard_knn import HardKNN
 from .n3 import N3
 from .neighborhood_window import NeighborhoodWindow
+from .quadratic_position import QuadraticPositional
 from .softmax_all import SoftmaxAll
 
 __all__ = ["CompactAffinity", "ConcatAffinity", "CrissCross", "DenseAffinity", "FixedSpatial", "HardKNN", "N3",
-           "NeighborhoodWindow", "Selector", "SoftmaxAll"]
+           "NeighborhoodWindow", "QuadraticPositional", "Selector", "SoftmaxAll"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..checks import check_choice, check_float, check_int, check_int_tuple
+from ..checks import check_bool, check_choice, check_float, check_int, check_int_tuple, check_tensor
 from .._reset import reset_submodules
 from ..functional.candidates import candidate_sq_distances
 from ..functional.continuous_knn import UPDATES, continuous_knn
@@ -19,6 +19,22 @@ from ..functional.patches import Patches, window_candidates
 from ..neighborhood import Neighborhood
 from ..tokens import to_tokens
 from .base import Selector
+
+
+def cross_sq_distances(queries: Tensor, keys: Tensor, index: Tensor, block_size: int | None = None) -> Tensor:
+    """``|q_i - k_{index[i, m]}|^2``: query items against candidate items of another set, at the candidates only.
+
+    The blocked, memory-bounded :func:`candidate_sq_distances` of one set, run on the two sets
+    stacked, ``[queries; keys]`` (2N items): query ``i``'s candidates are the stacked rows
+    ``N + index[i]``; the key rows list themselves (distance 0) and are dropped.
+
+    Shape:
+        queries, keys: ``(B, N, d)``; index: ``(N, M)`` into the keys -> ``(B, N, M)``.
+    """
+    n = queries.shape[1]
+    own = torch.arange(n, 2 * n, device=index.device).unsqueeze(1).expand(-1, index.shape[1])
+    stacked = torch.cat([index + n, own])  # (2n, m)
+    return candidate_sq_distances(torch.cat([queries, keys], 1), stacked, block_size)[:, :n]
 
 
 class N3(Selector):
@@ -34,6 +50,8 @@ class N3(Selector):
        inward at the border; in items otherwise), or all items (``window=None``), minus the
        query itself. On an axis where the input has fewer items than the window, the
        window is the whole axis (so the paper's 80-pixel window works on a 32x32 image);
+       with ``exclude_self`` (default) the query itself is not a candidate (the paper and the
+       authors' denoising block), without it the query is one of them;
     3. scores ``-|E_q - E_m|^2`` (negative squared euclidean, Eq. 4), optionally
        batch-normalised (``distance_bn``);
     4. temperature ``t = exp(log_t) * temp_bias``, where ``log_t`` is ``temperature(x)``
@@ -41,6 +59,14 @@ class N3(Selector):
     5. weights ``continuous_knn(scores, k, t)`` ``(B, Nq, M, k)``: the k soft neighbour
        volumes' weights. With ``hard=True`` (the paper's KNN baseline) the k best candidates
        instead, ties to the lower index, as a hard neighbourhood.
+
+    Cross matching (the authors' ``N3Aggregation2D(x, xe, ye, y)``: a database image and a
+    query image): ``forward(x, database=d)`` takes the query items from ``x`` and the
+    candidates from ``d`` (same shape; the embedding is applied to both, the temperature is
+    read from ``x``). Candidate ``m`` of query ``q`` is then the database item at the
+    position window candidate ``m`` of the query's position; ``exclude_self`` excludes the
+    database item at the query's own position, as the authors' index does. With
+    ``database=x`` and ``exclude_self=False`` this is self-matching with the query kept.
 
     Args:
         k: neighbour volumes.
@@ -59,6 +85,8 @@ class N3(Selector):
         block_size: query items whose distances are computed at a time (against the items
             their candidates span), so that no ``Nq x Nq`` distance matrix is held, in the
             forward or the backward pass; the result does not depend on it.
+        exclude_self: leave the query item out of its candidates (default, the paper's N3
+            block); ``False`` keeps it (the authors' ``index_neighbours(..., exclude_self=False)``).
 
     Shape:
         x: ``(B, C, N)`` or ``(B, C, H, W)`` -> Neighborhood over ``Nq`` items with static
@@ -70,8 +98,10 @@ class N3(Selector):
                  temp_bias: float = 1.0, patch_size: int | tuple[int, int] | None = None,
                  stride: int | tuple[int, int] | None = None, window: int | tuple[int, ...] | None = None,
                  distance_bn: bool = False, hard: bool = False, update: str = "scores", block_size: int = 1024,
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 exclude_self: bool = True) -> None:
         super().__init__()
+        self.exclude_self = check_bool("exclude_self", exclude_self)
         self.k = check_int("k", k, minimum=1)
         self.block_size = check_int("block_size", block_size, minimum=1)
         self.embedding = embedding
@@ -124,18 +154,37 @@ class N3(Selector):
             window = None if self.window is None else check_int_tuple("window", self.window, len(spatial))
         if window is not None:  # a window wider than the (padded) input covers all of it on that axis
             window = tuple(min(w, n) for w, n in zip(window, grid))
-        return window_candidates(grid, window, exclude_self=True, device=device), grid
+        return window_candidates(grid, window, exclude_self=self.exclude_self, device=device), grid
 
-    def scores(self, x: Tensor) -> tuple[Tensor, Tensor, tuple[int, ...]]:
-        """``-|E_q - E_m|^2`` over each query's candidates ``(B, Nq, M)``, the index, the item grid."""
+    def check_database(self, x: Tensor, database: Tensor | None) -> None:
+        """A cross-matching ``database`` has the query input's shape, dtype and device."""
+        if database is None:
+            return
+        check_tensor("database", database, ndim=x.ndim)
+        if database.shape != x.shape or database.dtype != x.dtype or database.device != x.device:
+            raise ValueError(f"database must match x (shape, dtype, device): its items are candidates at the "
+                             f"queries' positions, got database {tuple(database.shape)} {database.dtype} "
+                             f"{database.device} for x {tuple(x.shape)} {x.dtype} {x.device}")
+
+    def scores(self, x: Tensor, database: Tensor | None = None) -> tuple[Tensor, Tensor, tuple[int, ...]]:
+        """``-|E_q - E_m|^2`` over each query's candidates ``(B, Nq, M)``, the index, the item grid.
+
+        Queries and candidates are items of ``x``, or, with ``database``, queries of ``x`` and
+        candidates of ``database`` (cross matching).
+        """
         self.check_input(x, (1, 2) if self.patches is None else 2)
+        self.check_database(x, database)
         index, grid = self.candidates(tuple(x.shape[2:]), x.device)
-        e = self.items(self.embedding(x) if self.embedding is not None else x)
         if index.shape[1] < self.k:
             raise ValueError(f"k must be <= the number of candidates, got k={self.k}, candidates={index.shape[1]} "
                              f"(window={self.window} on an item grid of {tuple(grid)})")
-        # per block of queries against the keys its candidates span; autograd keeps e, not the blocks
-        s = -candidate_sq_distances(e, index, self.block_size)  # (b, q, m)
+        e = self.items(self.embedding(x) if self.embedding is not None else x)
+        if database is None:
+            # per block of queries against the keys its candidates span; autograd keeps e, not the blocks
+            s = -candidate_sq_distances(e, index, self.block_size)  # (b, q, m)
+        else:
+            keys = self.items(self.embedding(database) if self.embedding is not None else database)
+            s = -cross_sq_distances(e, keys, index, self.block_size)
         if self.distance_bn is not None:
             s = self.distance_bn(s.reshape(s.shape[0], 1, -1)).view_as(s)
         return s, index, grid
@@ -159,8 +208,8 @@ class N3(Selector):
         patches = TokenGrid(self.patches.grid(spatial), self.patches.patch_size, self.patches.stride, offset, (1, 1))
         return PixelFootprint(spatial, patches, patches)
 
-    def forward(self, x: Tensor) -> Neighborhood:
-        s, index, grid = self.scores(x)
+    def forward(self, x: Tensor, database: Tensor | None = None) -> Neighborhood:
+        s, index, grid = self.scores(x, database)
         footprint = self.footprint(tuple(x.shape[2:]))
         if self.hard:
             _, pos = top_k_stable(s, self.k)
@@ -186,6 +235,8 @@ class N3(Selector):
         if self.patches is not None:
             s += f", patch_size={self.patches.patch_size}, stride={self.patches.stride}"
         s += f", window={self.window}"
+        if not self.exclude_self:
+            s += ", exclude_self=False"
         if self.hard:
             return s + ", hard=True"
         s += f", temp_bias={self.temp_bias:g}"

@@ -75,7 +75,7 @@ def test_aliases_cannot_be_registered_twice():
 @pytest.mark.parametrize("pattern, expected", [
     ("conv*", {"conv1d", "conv2d", "conv_nn1d", "conv_nn2d"}),  # wildcard over the whole name
     ("CONV?D", {"conv1d", "conv2d", "conv3d"}),
-    ("attention2d", {"self_attention2d", "double_attention2d", "criss_cross_attention2d",
+    ("attention2d", {"self_attention2d", "double_attention2d", "criss_cross_attention2d", "cordonnier_attention2d",
                      "neighborhood_attention2d"}),  # substring
     ("[cs]nl1d", {"snl1d"}),  # a set: the whole name, so not cgnl1d
 ])
