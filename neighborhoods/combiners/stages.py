@@ -54,6 +54,11 @@ class Stages(Combiner):
         """Whether every stage adds its input back (a fresh residual stage is the identity)."""
         return all(bool(getattr(stage, "residual", False)) for stage in self.stages)
 
+    @property
+    def shortcut(self) -> nn.Module | None:
+        """The last stage's projection shortcut, if it changes the channels (a fresh residual ``Stages`` is ``P X``)."""
+        return getattr(self.stages[-1], "shortcut", None)
+
     def forward(self, x: Tensor, nbhd: Neighborhood) -> Tensor:
         for stage in self.stages:
             x = stage(x, nbhd)
