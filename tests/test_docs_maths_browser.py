@@ -94,6 +94,8 @@ def test_formulas_render_offline(site, offline_browser, page):
             display: document.querySelectorAll('div.arithmatex .katex-display').length,
             sizes: sizes,
             errors: [...document.querySelectorAll('.katex-error')].map(e => e.textContent.slice(0, 200)),
+            overflowing: [...document.querySelectorAll('div.arithmatex')]
+              .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent.slice(0, 80)),
             katexFont: [...document.fonts].some(f => f.family.replace(/["']/g, '') === 'KaTeX_Main'
                                                   && f.status === 'loaded'),
             resources: performance.getEntriesByType('resource').map(e => e.name),
@@ -109,6 +111,8 @@ def test_formulas_render_offline(site, offline_browser, page):
     assert None not in state["sizes"], f"{page}: {state['sizes'].count(None)} formulas were left as text"
     assert all(w > 0 and h > 0 for w, h in state["sizes"]), f"{page}: a formula rendered with zero size"
     assert state["display"] > 0, f"{page}: no display formula rendered"
+    # at a 1200 px window no display formula is wider than the text column (no sideways scrolling)
+    assert not state["overflowing"], f"{page}: display formulas wider than the page: {state['overflowing']}"
     assert state["katexFont"], f"{page}: KaTeX's fonts did not load from the site"
     # chromium lists no timing entry for a file:// load, but does for every request that left the machine
     remote = [r for r in state["resources"] + state["linked"] if not r.startswith("file:")]

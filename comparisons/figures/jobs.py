@@ -10,8 +10,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import (cordonnier_figure, explore_command, results_figures, selection_figures, simplex_figure, spectrum_figure,
-               walk_figure)
+from . import (
+    cordonnier_figure,
+    explore_command,
+    results_figures,
+    selection_figures,
+    similarity_figure,
+    simplex_figure,
+    spectrum_figure,
+    walk_figure,
+)
 from .setting import Setting
 
 
@@ -28,10 +36,11 @@ JOBS: tuple[Job, ...] = (
     Job("convolution windows", selection_figures.conv_window),
     Job("ConvNN similarities", selection_figures.convnn_similarity),
     Job("attention weights", selection_figures.attention_map),
+    Job("dot product against cosine", similarity_figure.draw),
     Job("N3 neighbour volumes", selection_figures.n3_neighbours),
     Job("criss-cross", selection_figures.criss_cross),
     Job("n3 relaxation on the simplex", lambda out, setting: simplex_figure.draw(out)),
-    Job("the spectrum", lambda out, setting: spectrum_figure.draw(out)),
+    Job("the spectrum", spectrum_figure.draw),
     Job("saved ablation and benchmark results", lambda out, setting: results_figures.draw(out, setting.results)),
     Job("Cordonnier et al.: 9 attention heads are a 3x3 convolution", cordonnier_figure.draw),
     Job("one pixel walked along the spectrum", walk_figure.draw),

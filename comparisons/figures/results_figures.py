@@ -59,38 +59,78 @@ def markdown_table(folder: Path) -> str:
     return "\n".join(lines)
 
 
+#: how each metric is named on an axis
+UNITS = {"psnr": "PSNR (dB)", "accuracy": "accuracy (%)"}
+
+
+def metric_limits(values: list[float], metric: str, reference: float | None = None) -> tuple[float, float]:
+    """The y range of a metric's plot: the data (and ``reference``) with a margin, never from 0 by default.
+
+    A PSNR or an accuracy near its neighbours' differs by tenths: an axis from 0 flattens
+    every difference. Accuracy stays inside [0, 100].
+    """
+    points = [float(v) for v in values] + ([float(reference)] if reference is not None else [])
+    if not points or not all(np.isfinite(points)):
+        raise ValueError(f"values must be finite numbers, got {points!r}")
+    low, high = min(points), max(points)
+    margin = max(0.08 * (high - low), 0.05 if metric == "accuracy" else 0.1)
+    low, high = low - margin, high + margin
+    if metric == "accuracy":
+        low, high = max(low, 0.0), min(high, 100.0)
+    return low, high
+
+
 def ablation(folder: Path, out_dir: Path) -> Path:
-    """``ablation-<folder>.png``: the final metric per operator (every seed a dot) and its curves."""
+    """``ablation-<folder>.png``: the final metric per operator (every seed a dot), its curves, its cost.
+
+    The final-metric panel is a dot plot on the metric's own range (no bars from 0); where the
+    task has a metric of the unprocessed input (denoising: the noisy photos' PSNR), it is a
+    dashed reference line on both metric panels: the floor any model must clear.
+    """
     runs = read_runs(folder)
     names = list(runs)
     labels = {name: _label(name, runs[name]) for name in names}
-    metric = next(iter(next(iter(runs.values())).values()))[-1].metric
-    fig, (bars, curves, cost) = plt.subplots(1, 3, figsize=(14, 4.2), layout="constrained")
+    last = next(iter(next(iter(runs.values())).values()))[-1]
+    metric, reference = last.metric, last.input_value
+    unit = UNITS.get(metric, metric)
+    fig, (finals_ax, curves, cost) = plt.subplots(1, 3, figsize=(14, 4.2), layout="constrained")
     colours = plt.get_cmap("tab10")
+    shown: list[float] = []
     for i, name in enumerate(names):
-        finals = [records[-1].value for records in runs[name].values()]
-        bars.bar(i, float(np.mean(finals)), color=colours(i % 10), alpha=0.6)
-        bars.scatter([i] * len(finals), finals, color="black", s=10, zorder=3)
+        finals = np.array([records[-1].value for records in runs[name].values()], dtype=np.float64)
+        finals_ax.scatter([i] * len(finals), finals, color=colours(i % 10), s=18, zorder=3, alpha=0.8)
+        finals_ax.errorbar(i + 0.18, finals.mean(), yerr=finals.std(ddof=1) if len(finals) > 1 else 0, fmt="_",
+                           color="black", markersize=14, capsize=3, zorder=4)
+        shown += finals.tolist()
         for seed, records in sorted(runs[name].items()):
             # per-epoch curves are the validation metric (runs since the test set is scored once), else the test's
             key = "val_value" if all(r.val_value is not None for r in records) else "value"
-            curves.plot([r.epoch for r in records], [getattr(r, key) for r in records], color=colours(i % 10),
+            values = [getattr(r, key) for r in records]
+            curves.plot([r.epoch for r in records], values, color=colours(i % 10),
                         marker=".", label=labels[name] if seed == min(runs[name]) else None)
         every = [r for records in runs[name].values() for r in records]
         cost.scatter([every[-1].parameters], [np.mean([r.seconds for r in every])], color=colours(i % 10),
                      label=labels[name])
-    bars.set_xticks(range(len(names)), [labels[n] for n in names], rotation=30, ha="right", fontsize=8)
-    bars.set_ylabel(f"final {metric} (bar: seed mean, dots: seeds)", fontsize=8)
+    for ax in (finals_ax, curves):
+        if reference is not None:
+            ax.axhline(reference, color="grey", linestyle="--", linewidth=1,
+                       label=f"noisy input (test): {reference:.2f}" if ax is curves else None)
+    if reference is not None:
+        finals_ax.text(len(names) - 0.5, reference, f"noisy input {reference:.2f}", ha="right", va="bottom",
+                       fontsize=7, color="grey")
+    finals_ax.set_ylim(*metric_limits(shown, metric, reference))
+    finals_ax.set_xlim(-0.6, len(names) - 0.4)
+    finals_ax.set_xticks(range(len(names)), [labels[n] for n in names], rotation=30, ha="right", fontsize=8)
+    finals_ax.set_ylabel(f"final test {unit}\n(dots: seeds; black: mean ± std)", fontsize=8)
     curves.set_xlabel("epoch")
-    curves.set_ylabel(f"{metric} per epoch (validation where recorded)", fontsize=8)
+    curves.set_ylabel(f"{unit} per epoch (validation where recorded)", fontsize=8)
     curves.legend(fontsize=7)
     cost.set_xscale("log")
     cost.set_xlabel("parameters")
     cost.set_ylabel("seconds per epoch (mean)", fontsize=8)
     cost.legend(fontsize=7)
-    task = next(iter(next(iter(runs.values())).values()))[-1].task
-    fig.suptitle(f"{folder.name}: task {task}, {len(names)} operators, the saved run in docs/results/{folder.name}",
-                 fontsize=10)
+    fig.suptitle(f"{folder.name}: task {last.task}, {len(names)} operators, the saved run in "
+                 f"docs/results/{folder.name}", fontsize=10)
     return save(fig, out_dir / f"ablation-{folder.name.removeprefix('compare-')}.png")
 
 
