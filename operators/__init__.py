@@ -17,6 +17,7 @@ from .n3 import KNNBlock2d, N3Block1d, N3Block2d
 from .neighborhood_attention import NeighborhoodAttention1d, NeighborhoodAttention2d, NeighborhoodAttention3d
 from .non_local import NonLocalBlock1d, NonLocalBlock2d
 from .volumetric import Conv3d, ConvNN3d, NonLocalBlock3d, SelfAttention3d
+from .rcca import RCCA2d
 from .info import OperatorInfo, info
 from .convert import convert
 from .swap import SwapEntry, SwapReport, swap
@@ -34,7 +35,7 @@ __all__ = [
     "DoubleAttention1d", "DoubleAttention2d", "Example", "Identity1d", "Identity2d", "KNNBlock2d", "N3Block1d",
     "NeighborhoodAttention1d", "NeighborhoodAttention2d", "NeighborhoodAttention3d", "N3Block2d", "NonLocalBlock1d",
     "NonLocalBlock2d", "NonLocalBlock3d", "NonLocalStage", "NonLocalStage1d", "NonLocalStage2d", "NonLocalStages",
-    "NonLocalStages1d", "NonLocalStages2d", "OperatorInfo", "SNL1d", "SNL2d",
+    "NonLocalStages1d", "NonLocalStages2d", "OperatorInfo", "RCCA2d", "SNL1d", "SNL2d",
     "SelfAttention", "SelfAttention2d", "SelfAttention3d", "aliases", "available", "canonical", "create", "example", "family", "info",
     "match", "register", "convert", "swap", "SwapReport", "SwapEntry",
 ]

@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Literal, get_args
 import torch
 from torch import Tensor, nn
 
-from neighborhoods import ChannelLinear, NeighborAggregator
+from neighborhoods import ChannelLinear, NeighborAggregator, Neighborhood
 from neighborhoods.checks import check_bool, check_choice, check_divisible, check_int, check_tensor
 from neighborhoods.combiners import CayleyFilter, GraphFilter, Stages, chebyshev
 from neighborhoods.norms import ChannelBatchNorm, ChannelSoftmax, Scale, SpatialSoftmax
@@ -253,6 +253,24 @@ class CrissCrossAttention2d(_SpectralBlock):
         for _ in range(self.recurrence):
             x = super().forward(x, path=path)
         return x
+
+    def step_neighborhoods(self, x: Tensor) -> list[Neighborhood]:
+        """The criss-cross neighbourhood of every one of the ``recurrence`` steps on ``x``.
+
+        Step ``r`` selects on the output of step ``r - 1`` (the weights are shared, the
+        features are not), so the pixels one query reaches after R steps are the support of
+        the product ``A_R ... A_1`` of the steps' dense affinities (:meth:`Neighborhood.to_dense`):
+        a cross after one step, every pixel after two. ``neighborhood(x)`` is the first.
+        """
+        check_tensor("x", x, ndim=4)
+        if self.input_projection is not None:
+            x = self.input_projection(x)
+        out = []
+        for step in range(self.recurrence):
+            out.append(self.selector(x))
+            if step + 1 < self.recurrence:
+                x = super().forward(x)
+        return out
 
 
 # ---- SNL, gSNL -----------------------------------------------------------------------------
