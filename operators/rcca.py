@@ -46,7 +46,7 @@ def conv_bn_act(in_channels: int, out_channels: int, factory: dict) -> nn.Sequen
                          nn.BatchNorm2d(out_channels, **factory), nn.LeakyReLU(ABN_SLOPE))
 
 
-@register(family="spectral", example=Example(dict(in_channels=8), (2, 8, 5, 6)), aliases=["rcca"])
+@register(family="head", example=Example(dict(in_channels=8), (2, 8, 5, 6)), aliases=["rcca"])
 class RCCA2d(nn.Module):
     """CCNet's RCCA head: ``bottleneck([x, convb(CCA^R(conva(x)))])`` (Huang et al. 2019, Sec. 3.1).
 
