@@ -239,10 +239,10 @@ class _ConvNNNd(ConvWeights, NeighborAggregator):
 
     def forward(self, x: Tensor, *, path: PathChoice | None = None) -> Tensor:
         """The output on the query grid: ``x``'s own size at stride 1 (default padding), else a convolution's."""
-        self.selector.check_input(x, self.spatial_dims)
         if self.shuffle_pattern == "NA":
-            self.combiner.check_input(x)  # channels, dtype and device before any selection work
+            # checked once, by NeighborAggregator.forward: rank (spatial_dims), then channels, dtype and device
             return super().forward(x, path=path)
+        self.selector.check_input(x, self.spatial_dims)
         check_channels("x", x, self.in_channels)
         y = super().forward(self.unshuffle(x), path=path)
         return pixel_shuffle(y, self.shuffle_scale) if "A" in self.shuffle_pattern else y

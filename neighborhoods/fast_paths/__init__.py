@@ -5,7 +5,7 @@ for the configurations its ``why_not`` accepts (see :mod:`.registry`). Importing
 package registers them all; the aggregator consults only :mod:`.registry`.
 """
 
-from . import attention, convolution, neighborhood_attention, taylor  # noqa: F401  (each module registers its twins)
+from . import attention, convolution, hard_knn, neighborhood_attention, taylor  # noqa: F401  (each module registers its twins)
 from .registry import FastPath, fast_path, lookup, registered, why_not
 
 __all__ = ["FastPath", "fast_path", "lookup", "registered", "why_not"]

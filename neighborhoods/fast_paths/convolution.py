@@ -1,4 +1,8 @@
-"""Fixed windows (and ConvNN's location k-NN) with per-slot weights as ``F.conv{1,2,3}d``."""
+"""Fixed windows (and ConvNN's location k-NN) with per-slot weights as ``F.conv{1,2,3}d``.
+
+:func:`spatial_knn_conv` is registered for ``(HardKNN, Conv1D)`` by :mod:`.hard_knn`, which
+also serves the content k-NN configurations of that pair.
+"""
 
 from __future__ import annotations
 
@@ -71,7 +75,6 @@ def location_why_not(selector: HardKNN, combiner: Conv1D, x: Tensor | None = Non
     return None
 
 
-@fast_path(HardKNN, Conv1D, why_not=location_why_not, kernel=_conv_name)
 def spatial_knn_conv(selector: HardKNN, combiner: Conv1D, x: Tensor) -> Tensor:
     """k-NN by Chebyshev distance on positions, slots in raster order = a convolution.
 
@@ -80,9 +83,8 @@ def spatial_knn_conv(selector: HardKNN, combiner: Conv1D, x: Tensor) -> Tensor:
     ``F.conv{1,2}d(x, W.reshape(..., 2r+1, 2r+1), stride=s, padding=r - o)`` for queries on the
     strided grid ``o + g s`` (:class:`~neighborhoods.query_grid.QueryGrid`; 'same' when s = 1, o = 0).
     """
+    # the input was checked once, by the aggregator (rank: hard_knn_why_not)
     width = _window_width(selector, combiner)
-    selector.check_input(x, selector.ndim)
-    combiner.check_input(x)
     weight = combiner.weight.reshape(*combiner.weight.shape[:2], *(width,) * selector.ndim)
     grid = selector.queries
     grid.shape(tuple(x.shape[2:]))  # the reference path's error for an input too small for the stride

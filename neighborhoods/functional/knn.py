@@ -9,6 +9,7 @@ scores, not ``B * Nq * Nk``. The block size comes from :func:`auto_block_size` u
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 
@@ -23,9 +24,14 @@ from .transforms import under_transform
 __all__ = ["BLOCK_BYTES", "auto_block_size", "available_memory", "fused_reason", "knn", "top_k_stable"]
 
 #: Most bytes one query block's scores (and their temporaries) may take, whatever memory is free:
-#: beyond a few tens of MB larger blocks are no faster on a CPU (the blocks fall out of cache)
-#: and on a GPU they only compete with the activations.
-BLOCK_BYTES = 64 * 2 ** 20
+#: a block is scored, pruned and reduced to its k best while it is still in the CPU's cache
+#: (on a 2-core Xeon, B = 8 at 64x64: 8 MiB score blocks ran 1.7x faster than 32 MiB ones, and
+#: 2 MiB ones lost as much to per-block overhead); on a GPU larger blocks only compete with the
+#: activations.
+BLOCK_BYTES = 16 * 2 ** 20
+#: below this many bytes of score temporaries for all queries at once, free memory is not read
+#: (one file read per call, a cost at small sizes; no machine runs with less free)
+_SMALL_BYTES = 4 * 2 ** 20
 
 # Score-sized temporaries alive at once per metric (the score block itself included):
 # euclidean adds the squared-norm sum and the product; chebyshev broadcasts (q, n, D) twice.
@@ -53,13 +59,20 @@ def auto_block_size(batch: int, num_queries: int, num_keys: int, dim: int, metri
     A query row costs ``batch * num_keys * itemsize`` bytes per score-sized temporary (2 for
     ``cosine``/``dot``, 4 for ``euclidean``, ``2 * dim + 2`` for ``chebyshev``). At least one
     query per block, at most ``num_queries``. Under ``torch.compile`` the free memory is not
-    read (``BLOCK_BYTES`` alone), so tracing stays free of side effects.
+    read (``BLOCK_BYTES`` alone), so tracing stays free of side effects, nor when all queries'
+    temporaries take at most 4 MiB.
     """
     budget = BLOCK_BYTES
-    if not torch.compiler.is_compiling():
-        budget = min(budget, available_memory(device) // 8)
     per_query = batch * num_keys * torch.finfo(dtype).bits // 8 * _TEMPORARIES.get(metric, 2 * dim + 2)
+    if not torch.compiler.is_compiling() and per_query * num_queries > _SMALL_BYTES:
+        budget = min(budget, available_memory(device) // 8)
     return max(1, min(num_queries, budget // max(per_query, 1)))
+
+
+@functools.cache
+def _triton_installed() -> bool:
+    # looked up once per process: find_spec walks sys.path, a cost on every small call
+    return importlib.util.find_spec("triton") is not None
 
 
 def fused_reason(queries: Tensor, k: int, metric: str) -> str | None:
@@ -68,11 +81,11 @@ def fused_reason(queries: Tensor, k: int, metric: str) -> str | None:
     It needs Triton installed, a CUDA tensor (or Triton's CPU interpreter, ``TRITON_INTERPRET=1``),
     float32, a metric it scores (``cosine``, ``dot``, ``euclidean``) and ``k <= 64``.
     """
-    if importlib.util.find_spec("triton") is None:
-        return "triton is not installed (pip install neighbor-zoo[gpu])"
     interpret = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
     if queries.device.type != "cuda" and not (interpret and queries.device.type == "cpu"):
         return f"the tensors are on {queries.device.type}, not CUDA (nor CPU with TRITON_INTERPRET=1)"
+    if not _triton_installed():
+        return "triton is not installed (pip install neighbor-zoo[gpu])"
     if queries.dtype != torch.float32:
         return f"the kernel computes in float32, got {queries.dtype}"
     if metric not in ("cosine", "dot", "euclidean"):

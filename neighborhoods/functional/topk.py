@@ -14,6 +14,7 @@ it only lands in the row's last places.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -67,14 +68,34 @@ def _top_k_exact(scores: Tensor, k: int, forbidden: Tensor | None = None) -> tup
     return scores.gather(-1, idx), idx
 
 
+#: rows shorter than this go straight to one ``torch.topk`` (pruning costs more than it saves)
+PRUNE_MIN_KEYS = 1024
+
+
+def chunk_width(n: int, k: int) -> int:
+    """Keys per chunk of :func:`top_k_rows`'s pruning for rows of ``n`` keys, ``0`` for no pruning.
+
+    ``round(sqrt(n / k))`` balances the two smaller top-k searches (over the ``n / g`` chunk
+    maxima and over the ``k g`` candidate keys); no pruning when rows are shorter than
+    :data:`PRUNE_MIN_KEYS` or the candidates would not be fewer than half the keys.
+    """
+    if n < PRUNE_MIN_KEYS:
+        return 0
+    g = max(2, round(math.sqrt(n / max(k, 1))))
+    return g if (k + 1) * g <= n // 2 and n // g > k + 1 else 0
+
+
 def top_k_rows(scores: Tensor, k: int, forbidden_rows: Callable[[Tensor], Tensor] | None = None
                ) -> tuple[Tensor, Tensor]:
     """:func:`top_k_stable` of a ``(R, n)`` block whose forbidden entries already hold ``-inf``.
 
-    One ``torch.topk(k + 1)`` settles every row whose k-th and (k+1)-th values differ (and that
-    holds no NaN, which ``topk`` ranks first); only the other rows go through
-    :func:`_top_k_exact`. ``forbidden_rows(rows)`` returns those rows' forbidden entries
-    ``(len(rows), n)`` so that a forbidden ``-inf`` ranks after a genuine one (and after NaN).
+    Long rows (:func:`chunk_width`) are pruned first, exactly: the keys are split into ``n / g``
+    chunks of ``g`` (key ``j`` in chunk ``j mod (n / g)``, one strided ``amax``); where the k-th
+    largest chunk maximum is strictly above the (k+1)-th and the row holds no NaN, the row's k
+    best keys all lie in those k chunks (every key outside is at most the (k+1)-th maximum, and
+    the k maxima inside are above it), so only those ``k g`` keys, in increasing index order,
+    are searched. Other rows, and every row when rows are short, take :func:`_top_k_rows_full`.
+    The result is the same in every case.
     """
     if torch.jit.is_tracing():
         # _total_order_key views float bits as integers (Tensor.view(dtype)), which TorchScript's
@@ -82,18 +103,62 @@ def top_k_rows(scores: Tensor, k: int, forbidden_rows: Callable[[Tensor], Tensor
         raise RuntimeError("torch.jit.trace cannot trace the stable top-k of hard k-NN selection (ConvNN, the KNN "
                            "block, N3's hard mode): it views float scores as integers, which TorchScript does not "
                            "support; use torch.export.export or torch.compile instead")
+    g = chunk_width(scores.shape[-1], k)
+    if g and scores.shape[0] and not under_transform(scores):
+        return _top_k_pruned(scores, k, g, forbidden_rows)
+    return _top_k_rows_full(scores, k, forbidden_rows)
+
+
+def _top_k_pruned(scores: Tensor, k: int, g: int, forbidden_rows: Callable[[Tensor], Tensor] | None
+                  ) -> tuple[Tensor, Tensor]:
+    """:func:`top_k_rows` through the chunk maxima (its docstring says why the result is the same)."""
+    r, n = scores.shape
+    c = n // g  # chunks; the n - g c keys of the tail are candidates of every row
+    maxima = scores[:, : g * c].unflatten(1, (g, c)).amax(1)  # (r, c); NaN propagates
+    top, chunk = maxima.topk(k + 1, dim=-1)  # NaN ranks first
+    sure = (top[:, k - 1] > top[:, k]) & ~top[:, 0].isnan()
+    chunk = chunk[:, :k].sort(-1).values
+    offsets = torch.arange(0, g * c, c, device=scores.device).view(1, g, 1)
+    cand = (offsets + chunk.unsqueeze(1)).view(r, g * k)  # increasing key index along each row
+    if n > g * c:
+        cand = torch.cat([cand, torch.arange(g * c, n, device=scores.device).expand(r, -1)], 1)
+    # the k best are strictly above every other key: no NaN, no forbidden -inf, no tie at the border
+    values, pos = _top_k_rows_full(scores.gather(1, cand), k, None)
+    idx = cand.gather(1, pos)
+    rows = (~sure).nonzero().squeeze(1)
+    if rows.numel():
+        sub = None if forbidden_rows is None else (lambda at: forbidden_rows(rows[at]))
+        values[rows], idx[rows] = _top_k_rows_full(scores[rows], k, sub)
+    return values, idx
+
+
+def _top_k_rows_full(scores: Tensor, k: int, forbidden_rows: Callable[[Tensor], Tensor] | None = None
+                     ) -> tuple[Tensor, Tensor]:
+    """:func:`top_k_rows` over whole rows.
+
+    One ``torch.topk(k + 1)`` settles every row whose k-th and (k+1)-th values differ (and that
+    holds no NaN, which ``topk`` ranks first); only the other rows go through
+    :func:`_top_k_exact`. Where no row has two equal values among its k + 1 best (the usual case
+    for real-valued scores), ``topk``'s own order is the documented one and is returned as is;
+    otherwise the k winners are re-sorted by (value, index). ``forbidden_rows(rows)`` returns those rows' forbidden entries
+    ``(len(rows), n)`` so that a forbidden ``-inf`` ranks after a genuine one (and after NaN).
+    """
     n = scores.shape[-1]
     if k == n:
         rows = torch.arange(scores.shape[0], device=scores.device)
         return _top_k_exact(scores, k, None if forbidden_rows is None else forbidden_rows(rows))
     values, idx = scores.topk(k + 1, dim=-1)
+    transformed = under_transform(scores)
+    if not transformed and bool((values[:, 1:] < values[:, :-1]).all()):
+        # k + 1 distinct values (no NaN: it compares false) in every row: topk's order is the documented one
+        return values[:, :k], idx[:, :k]
     # topk ranks NaN above +inf, so a row holding a NaN shows one in its first place
     exact = (values[:, k - 1] == values[:, k]) | values[:, 0].isnan()
     idx = idx[:, :k].sort(dim=-1).values  # the k winners by index, then a stable sort by value
     values = scores.gather(-1, idx)
     order = values.sort(dim=-1, descending=True, stable=True).indices
     values, idx = values.gather(-1, order), idx.gather(-1, order)
-    if under_transform(scores):
+    if transformed:
         # no data-dependent row subset under compile/export/trace/vmap: every row through the exact
         # rule, kept where it is needed (the same result, one extra pass)
         rows = torch.arange(scores.shape[0], device=scores.device)

@@ -96,7 +96,7 @@ class HardKNN(Selector):
         order: ``'score'`` (best first) or ``'index'`` (raster order of the padded grid).
         block_size: queries scored at a time by :func:`knn`; ``None`` (default) lets
             :func:`~neighborhoods.functional.knn.auto_block_size` pick the most that fit
-            ``min(64 MiB, free memory / 8)``. The result does not depend on it.
+            ``min(16 MiB, free memory / 8)``. The result does not depend on it.
         seed: seed of the random-sampling generator.
         queries: the query grid (default: every token; see above).
 
@@ -218,40 +218,47 @@ class HardKNN(Selector):
         return torch.Generator().manual_seed(seed)
 
     # ---- descriptors -----------------------------------------------------------------------
-    def descriptors(self, x: Tensor) -> Tensor:
-        """What the padded grid's tokens are compared by, ``(B', Np, D)``; ``B'`` is 1 for ``positions``, else B."""
+    def descriptors(self, x: Tensor, tokens: Tensor | None = None) -> Tensor:
+        """What the padded grid's tokens are compared by, ``(B', Np, D)``; ``B'`` is 1 for ``positions``, else B.
+
+        ``tokens``: ``x`` as contiguous ``(B, N, C)`` tokens, where the caller has them already.
+        """
         spatial = tuple(x.shape[2:])
-        to_image, inside = padded_to_image_index(spatial, self.padding, device=x.device)
         if self.space == "positions":
             # 2 * integer grid index - (size - 1): grid_coordinates times a positive constant, so
             # every metric ranks alike, but exact, so equidistant tokens tie exactly (lower index wins)
             ticks = grid_coordinates(spatial, self.padding, normalize=False, dtype=x.dtype, device=x.device)
             keys = (2 * ticks - torch.tensor(spatial, dtype=x.dtype, device=x.device) + 1).unsqueeze(0)
         else:
-            feats = to_tokens(x)  # (b, n, c)
+            feats = to_tokens(x) if tokens is None else tokens  # (b, n, c)
             if self.space == "hybrid":
                 mean = feats.mean(1, keepdim=True)
                 std = feats.var(1, keepdim=True, correction=0).add(torch.finfo(x.dtype).eps).sqrt()
                 feats = self.hybrid_lambda * (feats - mean) / std
-            # padding tokens are zero vectors; without padding the padded grid is the image (no copy)
-            keys = feats if self.padding == 0 else torch.where(inside.view(1, -1, 1), feats[:, to_image],
-                                                               feats.new_zeros(()))
+            if self.padding == 0:  # the padded grid is the image; tokens made contiguous (rows scored whole)
+                keys = feats.contiguous()
+            else:  # padding tokens are zero vectors
+                to_image, inside = padded_to_image_index(spatial, self.padding, device=x.device)
+                keys = torch.where(inside.view(1, -1, 1), feats[:, to_image], feats.new_zeros(()))
             if self.space == "hybrid":
                 coords = grid_coordinates(spatial, self.padding, dtype=x.dtype, device=x.device)
                 keys = torch.cat([keys, (1 - self.hybrid_lambda) * coords.expand(keys.shape[0], -1, -1)], -1)
         return keys
 
     # ---- selection -------------------------------------------------------------------------
-    def select(self, x: Tensor, inside: Tensor) -> Tensor:
+    def select(self, x: Tensor, inside: Tensor | None = None, tokens: Tensor | None = None) -> Tensor:
         """Padded-grid indices ``(B', N, k)`` of every query's k slots (no gradient).
 
-        ``inside`` ``(Np,)`` marks the padded grid's image tokens (:func:`padded_to_image_index`).
+        ``inside`` ``(Np,)`` marks the padded grid's image tokens (:func:`padded_to_image_index`;
+        unused, kept for callers that pass it). ``tokens``: ``x`` as contiguous ``(B, N, C)``
+        tokens, where the caller has them (the fast path gathers from them too).
         """
         spatial = tuple(x.shape[2:])
         with torch.no_grad():
-            keys = self.descriptors(x.detach())
+            keys = self.descriptors(x.detach(), None if tokens is None else tokens.detach())
             if self.queries.is_identity:
-                self_index = image_in_padded_index(spatial, self.padding, x.device)  # (q,)
+                self_index = (torch.arange(keys.shape[1], device=x.device) if self.padding == 0  # (q,)
+                              else image_in_padded_index(spatial, self.padding, x.device))
             else:  # the strided queries' padded-grid indices
                 self_index = self.queries.flat_index(spatial, self.padding, x.device)
             # without padding or stride the queries are all the keys, in order: the same tensor (normalised once)
@@ -317,8 +324,8 @@ class HardKNN(Selector):
         return "local" if self.space == "positions" else "global"
 
     def cost(self, fast: bool) -> str:
-        if fast:
-            return "O(N k)"  # positions: the k nearest are a window, a convolution
+        if fast and self.space == "positions" and self.sampling == "all":
+            return "O(N k)"  # the k nearest are a window, a convolution
         return "O(N^2)" if self.sampling == "all" else "O(N s)"  # every pair, or s sampled candidates
 
     def extra_repr(self) -> str:

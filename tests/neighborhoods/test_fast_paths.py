@@ -34,7 +34,15 @@ CASES = {
         op("conv1d", (2, 3, 9), in_channels=3, out_channels=3, kernel_size=4, padding="same", padding_mode="circular"),
     ],
     (HardKNN, Conv1D): [op("convnn2d_location", (2, 3, 5, 6), in_channels=3, out_channels=4),
-                        op("convnn1d", (2, 3, 8), in_channels=3, out_channels=2, k=3, similarity="location")],
+                        op("convnn1d", (2, 3, 8), in_channels=3, out_channels=2, k=3, similarity="location"),
+                        # content k-NN: gather + one GEMM (knn_gather_linear)
+                        op("convnn2d", (2, 3, 5, 6), in_channels=3, out_channels=4, k=5),
+                        op("convnn2d", (2, 3, 7, 6), in_channels=3, out_channels=2, k=4, similarity="hybrid",
+                           stride=2, padding=2),
+                        op("convnn2d", (2, 3, 6, 6), in_channels=3, out_channels=3, k=6, similarity="euclidean",
+                           sampling="spatial", samples=3, candidate_padding=1),
+                        op("convnn1d", (2, 3, 9), in_channels=3, out_channels=2, k=3),
+                        op("convnn2d", (2, 3, 5, 5), in_channels=3, out_channels=2, k=4, similarity="location")],
     (DenseAffinity, WeightedMean): [pair(lambda: DenseAffinity(num_heads=3), lambda: WeightedMean(6), (2, 6, 3, 4)),
                                     pair(lambda: DenseAffinity(scale=0.5), lambda: WeightedMean(3, 4, 5), (2, 3, 7))],
     (SoftmaxAll, WeightedMean): [op("self_attention2d", (2, 4, 3, 5), in_channels=4, num_heads=2),
@@ -117,9 +125,16 @@ def test_reasons_name_the_configuration():
         mismatch(torch.randn(1, 2, 5, 5), path="fast")
     with pytest.raises(ValueError, match="slots"):  # auto falls back to the reference path's own error
         mismatch(torch.randn(1, 2, 5, 5))
-    assert "space='positions'" in operators.create("convnn2d", in_channels=2, out_channels=2).why_not_fast()
-    assert "padding=0" in NeighborAggregator(HardKNN(9, space="positions", metric="chebyshev", order="index"),
-                                             Conv1D(2, 2, 9)).why_not_fast()
+    # the location k-NN is a convolution only where its k nearest are a window; elsewhere it is gathered
+    window = NeighborAggregator(HardKNN(9, space="positions", metric="chebyshev", order="index", padding=1),
+                                Conv1D(2, 2, 9))
+    assert window.fast_path_name() == "F.conv2d"
+    unpadded = NeighborAggregator(HardKNN(9, space="positions", metric="chebyshev", order="index"), Conv1D(2, 2, 9))
+    assert unpadded.why_not_fast() is None and unpadded.fast_path_name() == "blocked k-NN + gather + F.linear"
+    grouped = NeighborAggregator(HardKNN(3), Conv1D(4, 4, 3, groups=2))
+    assert "groups=2" in grouped.why_not_fast()
+    assert "3 dimensions" in operators.create("convnn2d", in_channels=2, out_channels=2).why_not_fast(
+        torch.randn(1, 2, 5))
     assert "normalize='symmetric'" in operators.create("snl2d", in_channels=4).why_not_fast()
     assert "no fast path is registered for (ConcatAffinity, GraphFilter)" in operators.create(
         "nonlocal2d_concatenation", in_channels=4).why_not_fast()

@@ -11,7 +11,7 @@ from comparisons.cli import main
 #: the native kernels fast_path_name reports
 CONV2D, CONV1D, SDPA, LINEAR, TAYLOR = ("F.conv2d", "F.conv1d", "F.scaled_dot_product_attention", "Q @ (K^T @ Z)",
                                         "phi(a) @ (phi(b)^T @ z) (Taylor features)")
-GRAPH_SDPA, KNN_CONV = SDPA, CONV2D
+GRAPH_SDPA, KNN_CONV, KNN_GATHER = SDPA, CONV2D, "blocked k-NN + gather + F.linear"
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -20,7 +20,7 @@ GRAPH_SDPA, KNN_CONV = SDPA, CONV2D
     ("conv1d", dict(layout="(B, C, N)", selection="fixed", locality="local", fast_path=CONV1D)),
     ("self_attention2d", dict(selection="dense", locality="global", cost="O(N^2)", fast_path=SDPA)),
     ("self_attention", dict(layout="(B, N, E)", selection="dense", fast_path=SDPA)),
-    ("convnn2d", dict(selection="hard content", locality="global", cost="O(N^2)", fast_path=None)),
+    ("convnn2d", dict(selection="hard content", locality="global", cost="O(N^2)", fast_path=KNN_GATHER)),
     ("convnn2d_location", dict(selection="fixed", locality="local", cost="O(N k)", fast_path=KNN_CONV)),
     ("n3block2d", dict(selection="soft content", locality="local", fast_path=None, residual=False)),
     ("knnblock2d", dict(selection="hard content")),
@@ -29,7 +29,7 @@ GRAPH_SDPA, KNN_CONV = SDPA, CONV2D
     ("nonlocal2d_concatenation", dict(cost="O(N^2)", fast_path=None)),
     ("cgnl2d", dict(cost="O(N C^2)", fast_path=TAYLOR, residual=True)),
     ("criss_cross_attention2d", dict(cost="O(N (H+W))", selection="soft content", residual=True)),
-    ("branching_conv2d", dict(selection="hard content + fixed", fast_path=f"reference + {CONV2D}")),
+    ("branching_conv2d", dict(selection="hard content + fixed", fast_path=f"{KNN_GATHER} + {CONV2D}")),
 ])
 def test_known_operators(name, expected):
     info = operators.info(name)

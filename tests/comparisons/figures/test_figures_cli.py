@@ -9,7 +9,7 @@ from comparisons.figures.setting import Setting
 
 def test_show_conv_reads_its_window(tmp_path, capsys):
     out = tmp_path / "conv.png"
-    assert main(["show", "conv2d", "--size", "16", "--query", "5,6", "--out", str(out)]) == 0
+    assert main(["show", "conv2d", "--size", "16", "--pixel", "5,6", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert out.stat().st_size > 1000
     assert "9 of 256 pixels read, total weight 9" in text
@@ -27,13 +27,13 @@ def test_show_n3_slot_is_one_distribution(tmp_path, capsys):
 @pytest.mark.parametrize("query", ["3", "a,b", "1,2,3"])
 def test_show_bad_query(query, capsys):
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["show", "conv2d", "--query", query])
-    assert "--query must be ROW,COL" in capsys.readouterr().err
+        build_parser().parse_args(["show", "conv2d", "--query", query])  # the old name of --pixel
+    assert "--pixel must be ROW,COL" in capsys.readouterr().err
 
 
 def test_show_query_outside_photo(tmp_path, capsys):
     assert main(["show", "conv2d", "--size", "16", "--query", "16,0", "--out", str(tmp_path / "x.png")]) == 2
-    assert "--query must lie inside the 16 x 16 photo" in capsys.readouterr().err
+    assert "--pixel must lie inside the 16 x 16 photo" in capsys.readouterr().err
 
 
 def test_show_unknown_operator(tmp_path, capsys):
