@@ -11,8 +11,9 @@ table's rows with :mod:`.statistics` (intervals, paired verdicts, convergence) a
 ``report`` subcommands.
 """
 
+from .checkpoints import LoadedRun, load_run
 from .command import register
 from .record import RunRecord
 from .results import collect
 
-__all__ = ["RunRecord", "collect", "register"]
+__all__ = ["LoadedRun", "RunRecord", "collect", "load_run", "register"]

@@ -1,10 +1,8 @@
 """``neighbor-zoo show --checkpoint RUN_DIR``: a trained ``compare`` model's layer, learned against untrained.
 
-``compare`` saves every run under ``OUT/runs/<run id>/``: ``records.jsonl`` (each epoch's
-record, with the run's whole configuration) and ``checkpoint.pt`` (the model's state_dict
-after the last finished epoch, with the configuration's fingerprint). From those the model
-is rebuilt exactly as training built it (:func:`comparisons.ablation.train.build_model`:
-the same seed, so the same initial weights), once as initialised and once with the saved
+``compare`` saves every run under ``OUT/runs/<run id>/`` (records and a checkpoint);
+:func:`comparisons.ablation.load_run` rebuilds the model exactly as training built it (the
+same seed, so the same initial weights), once as initialised and once with the saved
 weights. Both see the task's first test image; a forward pre-hook catches what the chosen
 layer receives, and its ``neighborhood(x)`` is drawn for one query pixel: what training
 changed in the selection.
@@ -25,36 +23,14 @@ from ..usage import UsageError
 
 
 def rebuild(run_dir: Path):
-    """``(run, untrained model, trained model, last record)`` of one ``compare`` run folder."""
-    from comparisons.ablation.recipes import Recipe
-    from comparisons.ablation.results import read_records
-    from comparisons.ablation.specs import OperatorSpec
-    from comparisons.ablation.sweep import Run, Sweep
-    from comparisons.ablation.train import build_model
+    """``(run, untrained model, trained model, last record, epoch)`` of one ``compare`` run folder."""
+    from comparisons.ablation import load_run
 
-    records_path, checkpoint_path = run_dir / "records.jsonl", run_dir / "checkpoint.pt"
-    missing = [p.name for p in (records_path, checkpoint_path) if not p.is_file()]
-    if missing:
-        raise UsageError(f"--checkpoint must be a run folder of `neighbor-zoo compare` (OUT/runs/RUN_ID, holding "
-                         f"records.jsonl and checkpoint.pt), got {str(run_dir)!r}: no {' or '.join(missing)}")
-    records = read_records(records_path)
-    if not records:
-        raise UsageError(f"--checkpoint {str(run_dir)!r}: records.jsonl holds no finished epoch")
-    last = records[-1]
-    c = last.config
-    spec = OperatorSpec(**c["operator"])
-    sweep = Sweep(task=c["task"], backbone=c["backbone"], operators=(spec,), recipe=Recipe(**c["recipe"]),
-                  epochs=c["epochs"], seeds=(c["seed"],), task_options=dict(c["task_options"]),
-                  backbone_options=dict(c["backbone_options"]))
-    run = Run(sweep, 0, spec, c["seed"])
-    state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-    if state.get("fingerprint") != run.fingerprint():
-        raise UsageError(f"--checkpoint {str(run_dir)!r}: the configuration in records.jsonl does not rebuild the "
-                         f"checkpointed run (fingerprint {run.fingerprint()} != {state.get('fingerprint')})")
-    untrained = build_model(run).model.eval()
-    trained = build_model(run).model
-    trained.load_state_dict(state["model"])
-    return run, untrained, trained.eval(), last, state["epoch"]
+    try:
+        loaded = load_run(run_dir)
+    except ValueError as err:
+        raise UsageError("--checkpoint: " + str(err)) from None
+    return loaded.run, loaded.untrained, loaded.trained, loaded.record, loaded.epoch
 
 
 def layers(model: nn.Module) -> dict[str, nn.Module]:

@@ -43,7 +43,7 @@ def test_show_checkpoint_draws_untrained_and_trained(run_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--checkpoint", "{tmp}"], "--checkpoint must be a run folder of `neighbor-zoo compare`"),
+    (["--checkpoint", "{tmp}"], "--checkpoint: run_dir must be a run folder of `neighbor-zoo compare`"),
     (["no_such_layer", "--checkpoint", "{run}"], "OPERATOR with --checkpoint names one of the model's layers"),
     (["--checkpoint", "{run}", "--pixel", "99,0"], "--pixel must lie inside the layer's"),
 ])
