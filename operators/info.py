@@ -104,7 +104,8 @@ def info(name: str) -> OperatorInfo:
         name=e.name, family=e.family,
         layout=getattr(e.target, "layout", None) or LAYOUTS[len(ex.input_shape) - 2],
         keeps_channels=bool(keeps),
-        residual=any(bool(getattr(p.combiner, "residual", False)) for p in parts),
+        # a composite may say itself (RCCA2d's attention is residual inside, the head is not)
+        residual=bool(getattr(layer, "residual", any(bool(getattr(p.combiner, "residual", False)) for p in parts))),
         selection=_joined([p.selector.selection for p in parts]),
         locality=_joined([p.selector.locality for p in parts]),
         cost=_joined([p.selector.cost(f is not None) for p, f in zip(parts, fast)]),

@@ -14,6 +14,7 @@ projects the input first instead).
 block                    selector (A)                          combiner (F)
 =======================  ====================================  ===========================
 NonLocalStage            softmax(theta phi^T)                  (A - I) Z W, BatchNorm
+NonLocalStages           the same A, computed once             R stages X_r = NS_r(X_r-1, A)
 DoubleAttention          softmax_c(X W_p) softmax_N(X W_q)^T   A Z W, BatchNorm
 CGNL                     f(vec theta, vec phi), Nc x Nc        A^f vec(Z) W, GroupNorm
 CrissCrossAttention      softmax over row + column             A X W_v, gamma, R times
@@ -31,9 +32,9 @@ from typing import Any, ClassVar, Literal, get_args
 import torch
 from torch import Tensor, nn
 
-from neighborhoods import ChannelLinear, NeighborAggregator
+from neighborhoods import ChannelLinear, NeighborAggregator, Neighborhood
 from neighborhoods.checks import check_bool, check_choice, check_divisible, check_int, check_tensor
-from neighborhoods.combiners import CayleyFilter, GraphFilter, chebyshev
+from neighborhoods.combiners import CayleyFilter, GraphFilter, Stages, chebyshev
 from neighborhoods.norms import ChannelBatchNorm, ChannelSoftmax, Scale, SpatialSoftmax
 from neighborhoods.selectors import CompactAffinity, CrissCross, DenseAffinity
 from neighborhoods.functional.taylor import EntryKernel
@@ -100,6 +101,49 @@ class _NonLocalStageNd(_SpectralBlock):
             GraphFilter(c, ci, out, NONLOCAL_STAGE, norm=ChannelBatchNorm(out, **f), residual=True, bias=bias, **f),
             path=path)
         self._setup(in_channels=c, inter_channels=ci, **_changed("out_channels", out, c))
+
+
+# ---- non-local stages sharing one affinity ------------------------------------------------
+class ReLUAfter(nn.Module):
+    """``relu(norm(x))``: a residual block's output normalisation followed by a ReLU.
+
+    Its parameters are the norm's, so a residual filter that zeroes them starts as the
+    identity (``relu(0) = 0``), as the SNL authors' units (``out = relu(bn(...)) + x``) do.
+    """
+
+    def __init__(self, norm: nn.Module) -> None:
+        super().__init__()
+        self.norm = norm
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.relu(self.norm(x))
+
+
+class _NonLocalStagesNd(_SpectralBlock):
+    """What :class:`NonLocalStages1d` and :class:`NonLocalStages2d` share; ``spatial_dims`` (1 or 2) picks the layout."""
+
+    example_kwargs: ClassVar[dict[str, Any]] = {"stages": 2}
+
+    def __init__(self, in_channels: int, inter_channels: int | None = None, stages: int = 2, relu: bool = False,
+                 bias: bool = True, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 path: PathChoice = "auto", *, out_channels: int | None = None) -> None:
+        c, ci = _sizes(in_channels, "inter_channels", inter_channels, 2)
+        out = _channels("out_channels", out_channels, c)
+        count = check_int("stages", stages, minimum=1)
+        relu = check_bool("relu", relu)
+        f = {"device": device, "dtype": dtype}
+
+        def stage(o: int) -> GraphFilter:
+            norm = ChannelBatchNorm(o, **f)
+            return GraphFilter(c, ci, o, NONLOCAL_STAGE, norm=ReLUAfter(norm) if relu else norm, residual=True,
+                               bias=bias, **f)
+
+        super().__init__(
+            DenseAffinity(ChannelLinear(c, ci, bias=bias, **f), ChannelLinear(c, ci, bias=bias, **f)),
+            Stages([stage(c) for _ in range(count - 1)] + [stage(out)]),
+            path=path)
+        self._setup(in_channels=c, inter_channels=ci, stages=count, **({"relu": True} if relu else {}),
+                    **_changed("out_channels", out, c))
 
 
 # ---- double attention ----------------------------------------------------------------------
@@ -210,6 +254,24 @@ class CrissCrossAttention2d(_SpectralBlock):
             x = super().forward(x, path=path)
         return x
 
+    def step_neighborhoods(self, x: Tensor) -> list[Neighborhood]:
+        """The criss-cross neighbourhood of every one of the ``recurrence`` steps on ``x``.
+
+        Step ``r`` selects on the output of step ``r - 1`` (the weights are shared, the
+        features are not), so the pixels one query reaches after R steps are the support of
+        the product ``A_R ... A_1`` of the steps' dense affinities (:meth:`Neighborhood.to_dense`):
+        a cross after one step, every pixel after two. ``neighborhood(x)`` is the first.
+        """
+        check_tensor("x", x, ndim=4)
+        if self.input_projection is not None:
+            x = self.input_projection(x)
+        out = []
+        for step in range(self.recurrence):
+            out.append(self.selector(x))
+            if step + 1 < self.recurrence:
+                x = super().forward(x)
+        return out
+
 
 # ---- SNL, gSNL -----------------------------------------------------------------------------
 class _SNLNd(_SpectralBlock):
@@ -277,6 +339,47 @@ class NonLocalStage2d(_NonLocalStageNd):
         inter_channels: channels of theta, phi, g (default ``C // 2``).
         bias: whether the 1x1 projections carry a bias.
         out_channels: channels of the output (default C; see the module docstring).
+
+    Shape:
+        x: ``(B, C, H, W)`` -> ``(B, out_channels, H, W)``.
+    """
+
+    spatial_dims = 2
+
+
+class NonLocalStages1d(_NonLocalStagesNd):
+    """``stages`` non-local stages sharing one affinity ``A = softmax(theta(X_0) phi(X_0)^T)``.
+
+    Arguments as :class:`NonLocalStages2d`; the input is a sequence.
+
+    Shape:
+        x: ``(B, C, N)`` -> ``(B, out_channels, N)``.
+    """
+
+    spatial_dims = 1
+
+
+class NonLocalStages2d(_NonLocalStagesNd):
+    """``stages`` non-local stages sharing one affinity ``A = softmax(theta(X_0) phi(X_0)^T)``.
+
+    Tao et al. 2018's nonlocal stage as the spectral non-local paper's code builds its NS
+    (``Stage(nl_type='ns', stage_num=R)``): the affinity is computed once, from the input
+    ``X_0``, and ``R`` units ``X_r = X_{r-1} + BN_r(W_r sum_j A_ij (Z_j - Z_i))``,
+    ``Z = g_r(X_{r-1})``, each with its own ``g``, ``W`` and BatchNorm, apply it in turn
+    (Zhu et al. 2021, appendix Eqs. 6-9, the filter ``A Z W - Z W``). The selector is a
+    :class:`~neighborhoods.selectors.DenseAffinity`, the combiner a
+    :class:`~neighborhoods.combiners.Stages` of :class:`~neighborhoods.combiners.GraphFilter`
+    s, so ``A`` is built once per forward; ``stages=1`` is :class:`NonLocalStage2d`.
+
+    Args:
+        in_channels: C.
+        inter_channels: channels of theta, phi and every stage's g (default ``C // 2``).
+        stages: R >= 1.
+        relu: ``X_r = X_{r-1} + relu(BN_r(...))``, as the authors' ``NSUnit`` (whose filter
+            ``W Z - W A Z`` is this one with ``W`` negated); default ``False``, Eq. 9 as printed.
+        bias: whether the 1x1 projections carry a bias (the authors' code: none).
+        out_channels: channels of the output (default C): the last stage's (see the module
+            docstring); the earlier stages keep C.
 
     Shape:
         x: ``(B, C, H, W)`` -> ``(B, out_channels, H, W)``.
@@ -427,6 +530,7 @@ class CayleySNL2d(_CayleySNLNd):
 
 
 for _cls, _old in ((NonLocalStage1d, "nonlocal_stage1d"), (NonLocalStage2d, "nonlocal_stage2d"),
+                   (NonLocalStages1d, "nonlocal_stages1d"), (NonLocalStages2d, "nonlocal_stages2d"),
                    (DoubleAttention1d, None), (DoubleAttention2d, None), (CGNL1d, None), (CGNL2d, None),
                    (SNL1d, None), (SNL2d, None), (CayleySNL1d, None), (CayleySNL2d, None)):
     _example = Example(dict(in_channels=8, **_cls.example_kwargs), _EX1D if _cls.spatial_dims == 1 else _EX2D)
@@ -436,5 +540,5 @@ for _cls, _old in ((NonLocalStage1d, "nonlocal_stage1d"), (NonLocalStage2d, "non
                  order=2)
 
 # DESIGN.md's family names, for images (the common case), as torch names its 2-D layers' defaults
-NonLocalStage, DoubleAttention, CGNL, CrissCrossAttention, SNL, CayleySNL = (
-    NonLocalStage2d, DoubleAttention2d, CGNL2d, CrissCrossAttention2d, SNL2d, CayleySNL2d)
+NonLocalStage, NonLocalStages, DoubleAttention, CGNL, CrissCrossAttention, SNL, CayleySNL = (
+    NonLocalStage2d, NonLocalStages2d, DoubleAttention2d, CGNL2d, CrissCrossAttention2d, SNL2d, CayleySNL2d)

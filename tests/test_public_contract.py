@@ -32,7 +32,7 @@ def test_public_names(module, names):
 
 def test_every_named_operator_is_a_neighbor_aggregator():
     # the composites place aggregators side by side or in sequence
-    composites = (operators.BranchingConv1d, operators.BranchingConv2d)
+    composites = (operators.BranchingConv1d, operators.BranchingConv2d, operators.RCCA2d)
     for name in operators.available():
         cls = operators.registry.constructor(name)
         cls = getattr(cls, "func", cls)

@@ -79,26 +79,32 @@ def continuous_knn_hard(generator: torch.Generator, dtype: torch.dtype) -> Itera
             yield Trial(describe(scores=shape, k=k, t=1e-3), err)
 
 
-def patch_attention_by_formula(block: N3Block2d | N3Block1d, x: Tensor, window_all: bool = True) -> Tensor:
+def patch_attention_by_formula(block: N3Block2d | N3Block1d, x: Tensor, window_all: bool = True,
+                               database: Tensor | None = None, exclude_self: bool = True) -> Tensor:
     """k = 1 with every other item a candidate: soft attention over items, written out.
 
     ``N_1(q) = sum_{m != q} softmax_m(-|E_q - E_m|^2 / t_q) X_m`` where E and X are the
     im2col'd embedding and input (tokens for set data), ``t_q = exp(mean log_t over q's
     patch) * temp_bias``; the image is the col2im average of the patch volumes; the output
-    is ``[x, N_1 - x]``.
+    is ``[x, N_1 - x]``. With a ``database`` d, ``E_m`` and ``X_m`` are d's items (cross
+    matching; ``m != q``: not the item at the query's position); ``exclude_self=False``
+    sums over every ``m``.
     """
     sel = block.selector
-    e, log_t = sel.embedding(x), sel.temperature(x)
+    d = x if database is None else database
+    e, e_d, log_t = sel.embedding(x), sel.embedding(d), sel.temperature(x)
     if sel.patches is not None:
         p, st = sel.patches.patch_size, sel.patches.stride
-        items = [F.unfold(t, p, stride=st).transpose(1, 2) for t in (e, x, log_t)]
+        items = [F.unfold(t, p, stride=st).transpose(1, 2) for t in (e, e_d, d, log_t)]
     else:
-        items = [t.transpose(1, 2) for t in (e, x, log_t)]
-    e_i, x_i, lt_i = items
-    d2 = ((e_i.unsqueeze(2) - e_i.unsqueeze(1)) ** 2).sum(-1)  # (b, q, n)
+        items = [t.transpose(1, 2) for t in (e, e_d, d, log_t)]
+    e_i, e_m, x_m, lt_i = items
+    d2 = ((e_i.unsqueeze(2) - e_m.unsqueeze(1)) ** 2).sum(-1)  # (b, q, n)
     temp = lt_i.mean(-1).exp() * sel.temp_bias
-    logits = (-d2 / temp.unsqueeze(-1)).masked_fill(torch.eye(d2.shape[-1], dtype=torch.bool), float("-inf"))
-    vol = torch.softmax(logits, -1) @ x_i  # (b, q, f)
+    logits = -d2 / temp.unsqueeze(-1)
+    if exclude_self:
+        logits = logits.masked_fill(torch.eye(d2.shape[-1], dtype=torch.bool), float("-inf"))
+    vol = torch.softmax(logits, -1) @ x_m  # (b, q, f)
     if sel.patches is not None:
         fold = dict(output_size=x.shape[2:], kernel_size=p, stride=st)
         vol = F.fold(vol.transpose(1, 2), **fold) / F.fold(torch.ones_like(vol).transpose(1, 2), **fold)
@@ -123,3 +129,27 @@ def n3_k1(generator: torch.Generator, dtype: torch.dtype) -> Iterator[Trial]:
     x = randn(generator, 2, 3, 7, dtype=dtype)
     err = max_error(lambda: block(x), lambda: patch_attention_by_formula(block, x), [x, *block.parameters()], generator)
     yield Trial(describe(block="N3Block1d", x=x.shape), err)
+
+
+@theorem("n3block.cross.k1==patch_attention", "N3Block2d / N3Block1d(x, database=d) with k = 1 and a window covering "
+         "the image is softmax attention of each patch of x over the patches of d (all, or all but the one at the "
+         "query's position), logits -|E_q - E'_m|^2 / t_q, d's patches folded back")
+def n3_cross_k1(generator: torch.Generator, dtype: torch.dtype) -> Iterator[Trial]:
+    for (h, w), patch, stride, exclude_self in (((8, 8), 4, 2, True), ((10, 6), (4, 2), (2, 2), False),
+                                                ((9, 9), 3, 3, True)):
+        block = N3Block2d(2, k=1, patch_size=patch, patch_stride=stride, window=None, embed_channels=3,
+                          hidden_channels=4, temp_bias=0.5, dtype=dtype, project=False,
+                          exclude_self=exclude_self).eval()
+        x, d = randn(generator, 2, 2, h, w, dtype=dtype), randn(generator, 2, 2, h, w, dtype=dtype)
+        err = max_error(lambda: block(x, database=d),
+                        lambda: patch_attention_by_formula(block, x, database=d, exclude_self=exclude_self),
+                        [x, d, *block.parameters()], generator)
+        yield Trial(describe(x=x.shape, patch=patch, stride=stride, exclude_self=exclude_self), err)
+    for exclude_self in (True, False):
+        block = N3Block1d(3, k=1, embed_channels=2, hidden_channels=4, temp_bias=0.5, dtype=dtype, project=False,
+                          exclude_self=exclude_self).eval()
+        x, d = randn(generator, 2, 3, 7, dtype=dtype), randn(generator, 2, 3, 7, dtype=dtype)
+        err = max_error(lambda: block(x, database=d),
+                        lambda: patch_attention_by_formula(block, x, database=d, exclude_self=exclude_self),
+                        [x, d, *block.parameters()], generator)
+        yield Trial(describe(block="N3Block1d", x=x.shape, exclude_self=exclude_self), err)

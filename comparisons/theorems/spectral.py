@@ -17,8 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from operators import (CayleySNL1d, CayleySNL2d, CGNL1d, CGNL2d, CrissCrossAttention2d, DoubleAttention1d,
-                       DoubleAttention2d, NonLocalBlock1d, NonLocalBlock2d, NonLocalStage1d, NonLocalStage2d, SNL1d,
-                       SNL2d)
+                       DoubleAttention2d, NonLocalBlock1d, NonLocalBlock2d, NonLocalStage1d, NonLocalStage2d,
+                       NonLocalStages1d, NonLocalStages2d, SNL1d, SNL2d)
 
 from .base import DEFAULT_TOLERANCE, Trial, describe, max_error, randn, theorem
 
@@ -134,6 +134,27 @@ def nonlocal_stage(generator: torch.Generator, dtype: torch.dtype) -> Iterator[T
             return residual(x, batch_norm(comb.norm, linear(comb.output, y)))
 
         yield from _trials(layer, x, direct, generator, ("reference", "fast"))
+
+
+@theorem("spectral.nonlocal_stages", "NonLocalStages: A computed once from X_0, then X_r = X_{r-1} + "
+         "[relu] BN_r(sum_j A_ij (Z_j - Z_i) W_r), Z = g_r(X_{r-1}), for r = 1..R (Tao et al. 2018's stage; "
+         "the SNL code's NS)")
+def nonlocal_stages(generator: torch.Generator, dtype: torch.dtype) -> Iterator[Trial]:
+    for shape, stages, relu in [((2, 6, 9), 2, False), ((1, 6, 3, 4), 3, True), ((2, 6, 4, 4), 2, False)]:
+        cls = NonLocalStages1d if len(shape) == 3 else NonLocalStages2d
+        layer = randomize(cls(shape[1], 3, stages=stages, relu=relu), generator, dtype)
+        x = randn(generator, *shape, dtype=dtype)
+
+        def direct(layer=layer, x=x, relu=relu) -> Tensor:
+            t = tokens(x)
+            a = torch.softmax(linear(layer.selector.query, t) @ linear(layer.selector.key, t).transpose(1, 2), -1)
+            for stage in layer.combiner.stages:
+                z = linear(stage.value, t)
+                f = batch_norm(stage.norm.norm if relu else stage.norm, linear(stage.output, a @ z - z))
+                t = t + (torch.relu(f) if relu else f)
+            return t.transpose(1, 2).reshape(x.shape)
+
+        yield from _trials(layer, x, direct, generator, stages=stages, relu=relu)
 
 
 @theorem("spectral.double_attention", "DoubleAttention = X + BN(A Z W), A = softmax_c(X W_v) softmax_N(X W_b)^T "

@@ -16,8 +16,21 @@ def aggregators(layer: torch.nn.Module) -> list[NeighborAggregator]:
 
 
 def example_neighborhoods(name: str) -> list[tuple[Neighborhood, torch.Tensor]]:
-    """``(neighborhood, x)`` in float64 for each aggregator of the registry example of ``name``."""
+    """``(neighborhood, x)`` in float64 for each aggregator of the registry example of ``name``.
+
+    A composite's part gets the input it sees when the layer runs (RCCA2d's attention reads its
+    3x3 conv's output, not the layer's input).
+    """
     ex = operators.example(name)
     layer = operators.create(name, **ex.kwargs).double()
     x = torch.randn(*ex.input_shape, dtype=torch.float64)
-    return [(agg.neighborhood(x), x) for agg in aggregators(layer)]
+    parts = aggregators(layer)
+    seen: dict[int, torch.Tensor] = {}
+    hooks = [p.register_forward_pre_hook(lambda m, args: seen.setdefault(id(m), args[0])) for p in parts]
+    try:
+        with torch.no_grad():
+            layer(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return [(agg.neighborhood(seen[id(agg)]), seen[id(agg)]) for agg in parts]
