@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 import operators
+from neighborhoods import use_path
 from comparisons.ablation.backbones.resnet import BasicBlock, InvertedResidual, mobilenet_like, resnet18
 from comparisons.ablation.backbones.vgg import vgg11
 
@@ -103,7 +104,9 @@ def test_exact_conversion_of_resnet18_keeps_its_outputs_strided_convs_included()
     before = model(x)
     report = operators.swap(model, "conv_nn2d_location", copy_weights=True)
     assert sum("s2" in e.module for e in report.replaced) == 3
-    torch.testing.assert_close(model(x), before, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(model(x), before, rtol=1e-10, atol=1e-10)  # the fast path: F.conv2d underneath
+    with use_path("reference"):  # every layer picks its 9 nearest positions, gathers them, one weight per slot
+        torch.testing.assert_close(model(x), before, rtol=1e-10, atol=1e-10)
 
 
 # ---- torchvision's own models, where torchvision imports -------------------------------------------
