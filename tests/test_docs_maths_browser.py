@@ -13,17 +13,13 @@ chromium + chromedriver (Debian: `apt-get install chromium chromium-driver`); CI
 
 import importlib.util
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).parents[1]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 #: pages whose maths is checked: every docs page with a $...$ formula (the test fails if one is missed)
 MATHS_PAGES = sorted(p.stem for p in (ROOT / "docs").glob("*.md") if "$" in p.read_text())
 
@@ -41,30 +37,13 @@ def site(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def offline_browser():
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip("no system chromium/chromedriver installed (Debian: apt-get install chromium chromium-driver); "
-                    "the docs' maths is not checked in a browser here")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e .[browser])")
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ.setdefault("SE_OFFLINE", "true")  # never let selenium download a browser or a driver
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="docs-chromium-")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync", f"--user-data-dir={profile}",
-                 "--window-size=1200,1000",
-                 # no host name resolves: a page that asks a CDN for anything gets nothing
-                 "--host-resolver-rules=MAP * ~NOTFOUND"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+def offline_browser(headless_chromium):
+    # no host name resolves: a page that asks a CDN for anything gets nothing
+    driver = headless_chromium("the docs' maths", flags=("--host-resolver-rules=MAP * ~NOTFOUND",))
     driver.execute_cdp_cmd("Network.enable", {})
     driver.execute_cdp_cmd("Network.emulateNetworkConditions",
                            {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    return driver
 
 
 def test_the_maths_pages_are_found():

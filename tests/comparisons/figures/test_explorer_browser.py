@@ -7,10 +7,7 @@ selenium (`pip install -e .[browser]`); CI installs both. Most checks use a smal
 photo); one builds the docs' 32 x 32 page to check the counts the issue quotes.
 """
 
-import os
 import re
-import shutil
-import tempfile
 import time
 
 import numpy as np
@@ -22,8 +19,6 @@ from comparisons.figures.explorer import CONVNN_KS, EXPLORER_TEMPERATURES, HYBRI
 from comparisons.figures.photo import load_photo
 from comparisons.figures.setting import Setting
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 SETTING = Setting(size=8)
 STEP = 2
 MAX_BYTES = 5_000_000
@@ -63,26 +58,8 @@ def test_the_docs_page_fits_and_opens_on_the_figures_query(photo_page):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip("no system chromium/chromedriver installed (Debian: apt-get install chromium chromium-driver); "
-                    "the explorer is not tested in a browser here")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e .[browser])")
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ.setdefault("SE_OFFLINE", "true")  # never let selenium download a browser or a driver
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="explorer-chromium-")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync", f"--user-data-dir={profile}",
-                 "--window-size=1300,1100"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+def browser(headless_chromium):
+    return headless_chromium("the explorer", window="1300,1100")
 
 
 def _open(driver, path):
