@@ -12,20 +12,9 @@ import torch.nn.functional as F
 import operators
 from operators import NonLocalStage2d, NonLocalStages1d, NonLocalStages2d
 
+from randomized import randomized_eval  # tests/operators/randomized.py (pytest puts this folder on sys.path)
+
 TOL = {torch.float64: 1e-10, torch.float32: 1e-4}
-
-
-def _randomize(layer, seed):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in layer.parameters():
-            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.5)
-        for name, b in layer.named_buffers():
-            if name.endswith("running_mean"):
-                b.copy_(torch.randn(b.shape, generator=g, dtype=b.dtype) * 0.1)
-            elif name.endswith("running_var"):
-                b.copy_(torch.rand(b.shape, generator=g, dtype=b.dtype) + 0.5)
-    return layer.eval()
 
 
 def _conv(x, lin):
@@ -58,7 +47,7 @@ def _written_out(layer, x, relu):
                                                        (2, NonLocalStages1d, (3, 6, 7), 2),
                                                        (3, NonLocalStages1d, (2, 6, 5), 1)])
 def test_stages_equal_the_written_out_ns(seed, cls, shape, stages, relu, dtype):
-    layer = _randomize(cls(6, 3, stages=stages, relu=relu, dtype=dtype), seed)
+    layer = randomized_eval(cls(6, 3, stages=stages, relu=relu, dtype=dtype), seed)
     x = torch.randn(*shape, dtype=dtype, generator=torch.Generator().manual_seed(seed), requires_grad=True)
     out, ref = layer(x), _written_out(layer, x, relu)
     torch.testing.assert_close(out, ref, rtol=TOL[dtype], atol=TOL[dtype])
@@ -69,7 +58,7 @@ def test_stages_equal_the_written_out_ns(seed, cls, shape, stages, relu, dtype):
 
 @pytest.mark.parametrize("stages", [1, 2, 4])
 def test_the_affinity_is_computed_once_and_every_stage_reuses_it(stages):
-    layer = _randomize(NonLocalStages2d(6, 3, stages=stages, dtype=torch.float64), stages)
+    layer = randomized_eval(NonLocalStages2d(6, 3, stages=stages, dtype=torch.float64), stages)
     calls = []
     hooks = [layer.selector.register_forward_hook(lambda m, i, o: calls.append("A")),
              layer.selector.query.register_forward_hook(lambda m, i, o: calls.append("theta"))]
@@ -92,7 +81,7 @@ def test_the_affinity_is_computed_once_and_every_stage_reuses_it(stages):
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_one_stage_is_the_non_local_stage(dtype):
-    stages = _randomize(NonLocalStages2d(6, 3, stages=1, dtype=dtype), 5)
+    stages = randomized_eval(NonLocalStages2d(6, 3, stages=1, dtype=dtype), 5)
     single = NonLocalStage2d(6, 3, dtype=dtype).eval()
     state = {k.replace("combiner.stages.0.", "combiner."): v for k, v in stages.state_dict().items()}
     single.load_state_dict(state)

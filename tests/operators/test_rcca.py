@@ -13,20 +13,9 @@ import torch.nn.functional as F
 import operators
 from operators import RCCA2d
 
+from randomized import randomized_eval  # tests/operators/randomized.py (pytest puts this folder on sys.path)
+
 TOL = {torch.float64: 1e-10, torch.float32: 1e-4}
-
-
-def _randomize(layer, seed):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in layer.parameters():
-            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.5)
-        for name, b in layer.named_buffers():
-            if name.endswith("running_mean"):
-                b.copy_(torch.randn(b.shape, generator=g, dtype=b.dtype) * 0.1)
-            elif name.endswith("running_var"):
-                b.copy_(torch.rand(b.shape, generator=g, dtype=b.dtype) + 0.5)
-    return layer.eval()
 
 
 def _conv_bn_act(x, seq):
@@ -41,7 +30,7 @@ def _conv_bn_act(x, seq):
                                                  (1, (1, 8, 4, 4), dict(out_channels=6, recurrence=1)),
                                                  (2, (2, 16, 3, 7), dict(inter_channels=8, num_classes=5))])
 def test_head_is_conva_recurrent_criss_cross_convb_then_the_bottleneck(seed, shape, kwargs, dtype):
-    head = _randomize(RCCA2d(shape[1], dtype=dtype, **kwargs), seed)
+    head = randomized_eval(RCCA2d(shape[1], dtype=dtype, **kwargs), seed)
     x = torch.randn(*shape, dtype=dtype, generator=torch.Generator().manual_seed(seed), requires_grad=True)
     h = _conv_bn_act(x, head.conva)
     for _ in range(kwargs.get("recurrence", 2)):  # the same module, its weights shared by the steps
@@ -61,7 +50,7 @@ def test_head_is_conva_recurrent_criss_cross_convb_then_the_bottleneck(seed, sha
 
 @pytest.mark.parametrize("size", [(5, 6), (4, 9), (7, 3)])
 def test_two_steps_connect_every_pixel_with_every_pixel(size):
-    head = _randomize(RCCA2d(16, dtype=torch.float64), sum(size))
+    head = randomized_eval(RCCA2d(16, dtype=torch.float64), sum(size))
     x = torch.randn(1, 16, *size, dtype=torch.float64)
     first, second = head.step_neighborhoods(x)
     a1, a2 = (n.to_dense()[0, 0, :, 0] for n in (first, second))  # (Nq, Nk)
