@@ -62,7 +62,7 @@ def _aggregators(module: nn.Module) -> list[NeighborAggregator]:
     return [m for m in module.children() if isinstance(m, NeighborAggregator)]
 
 
-def _inputs(layer: nn.Module, parts: list[NeighborAggregator], x: Tensor) -> list[Tensor]:
+def part_inputs(layer: nn.Module, parts: list[NeighborAggregator], x: Tensor) -> list[Tensor]:
     """The input each part sees when ``layer`` runs on ``x`` (a composite's later parts see earlier outputs)."""
     seen: dict[int, Tensor] = {}
     hooks = [p.register_forward_pre_hook(lambda m, args: seen.setdefault(id(m), args[0])) for p in parts]
@@ -99,7 +99,7 @@ def info(name: str) -> OperatorInfo:
         with torch.no_grad():
             keeps = kept(x).shape[channel_axis] == x.shape[channel_axis]
         parts = _aggregators(layer)
-        fast = [_fast_path(p, xp, channel_axis == 1) for p, xp in zip(parts, _inputs(layer, parts, x))]
+        fast = [_fast_path(p, xp, channel_axis == 1) for p, xp in zip(parts, part_inputs(layer, parts, x))]
     return OperatorInfo(
         name=e.name, family=e.family,
         layout=getattr(e.target, "layout", None) or LAYOUTS[len(ex.input_shape) - 2],

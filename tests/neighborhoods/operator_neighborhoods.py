@@ -4,6 +4,7 @@ import torch
 
 import operators
 from neighborhoods import Neighborhood, NeighborAggregator
+from operators.info import part_inputs
 
 NAMES = operators.available()
 
@@ -25,12 +26,5 @@ def example_neighborhoods(name: str) -> list[tuple[Neighborhood, torch.Tensor]]:
     layer = operators.create(name, **ex.kwargs).double()
     x = torch.randn(*ex.input_shape, dtype=torch.float64)
     parts = aggregators(layer)
-    seen: dict[int, torch.Tensor] = {}
-    hooks = [p.register_forward_pre_hook(lambda m, args: seen.setdefault(id(m), args[0])) for p in parts]
-    try:
-        with torch.no_grad():
-            layer(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return [(agg.neighborhood(seen[id(agg)]), seen[id(agg)]) for agg in parts]
+    inputs = part_inputs(layer, parts, x)
+    return [(agg.neighborhood(xp), xp) for agg, xp in zip(parts, inputs)]
