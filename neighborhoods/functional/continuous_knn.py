@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from ..checks import check_choice, check_int, check_tensor
+from .softmax import log_softmax_last
 from .transforms import under_transform
 
 LOG_HALF = math.log(0.5)
@@ -123,7 +124,7 @@ def continuous_knn(scores: Tensor, k: int, temperature: float | Tensor = 1.0, *,
         raise ValueError(f"k must be <= the number of candidates, got k={k}, candidates={candidates}")
     weights = []
     for j in range(k):
-        log_w = torch.log_softmax(logits, dim=-1)
+        log_w = log_softmax_last(logits)  # M candidates: often a short axis
         weights.append(log_w.exp())
         if j + 1 < k:
             step = _log1mexp(log_w)  # log-softmax: <= 0, no check (nor host sync) per step

@@ -12,6 +12,7 @@ from ..checks import check_divisible, check_float, check_int, check_int_tuple
 from ..footprint import PixelFootprint
 from ..functional.gather import gather
 from ..functional.neighborhood_window import check_window_fits, neighborhood_window_index
+from ..functional.softmax import softmax_last
 from ..neighborhood import Neighborhood
 from ..pointwise import ChannelLinear
 from ..tokens import to_tokens
@@ -101,7 +102,7 @@ class NeighborhoodWindow(Selector):
         scores = torch.einsum("bhqd,bhqmd->bhqm", q, gather(k, index)) * self.scale
         spatial = tuple(x.shape[2:])
         return Neighborhood(num_keys=math.prod(spatial), query_shape=spatial, index=index,
-                            weight=scores.softmax(-1).unsqueeze(-1), num_heads=self.num_heads,
+                            weight=softmax_last(scores).unsqueeze(-1), num_heads=self.num_heads,
                             footprint=PixelFootprint.pixels(spatial))
 
     def cost(self, fast: bool) -> str:
