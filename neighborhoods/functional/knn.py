@@ -174,10 +174,16 @@ def knn(queries: Tensor, keys: Tensor, k: int, metric: str = "cosine", *, block_
     forbidden_keys = None if key_mask is None else ~key_mask.view(-1, nk).expand(b, nk)
     exclude = None if exclude is None else exclude.view(-1, nq).expand(b, nq)
     all_scores, all_indices = [], []
+    # one score buffer for every block (PairScorer.block says why); not where autograd records
+    # the scores (out= has no derivative) or a transform traces them
+    reuse = (nq > block_size and metric != "chebyshev" and not under_transform(queries, keys)
+             and not (torch.is_grad_enabled() and (queries.requires_grad or keys.requires_grad)))
+    buffer = queries.new_empty(b * block_size * nk) if reuse else None
     for start in range(0, nq, block_size):
         stop = min(start + block_size, nq)
         with stage("similarity"):
-            s = scorer.block(start, stop)  # (b, q, n), a fresh tensor: edited in place below
+            out = None if buffer is None else buffer[: b * (stop - start) * nk].view(b, stop - start, nk)
+            s = scorer.block(start, stop, out)  # (b, q, n), this block's own: edited in place below
         with stage("selection"):
             if not nearer_is_larger:
                 s = s.neg_()  # larger is nearer from here on
