@@ -3,7 +3,7 @@
 The earlier revision's ``neighborhoods`` package is extracted with ``git archive`` and imported
 under another name (it only uses relative imports), so both layers run side by side with the
 same weights on the same inputs; runs are interleaved (before, after, before, ...) so that load
-from other processes hits both alike, and the medians are reported. Before timing, the script
+from other processes hits both alike, and the medians (and minima: load only adds time) are reported. Before timing, the script
 checks that both select the same neighbours and how far apart their outputs are.
 
     .venv/bin/python scripts/bench_before_after.py --rev dacf156 --sizes 32 64 --repeats 5
@@ -72,14 +72,15 @@ def main() -> int:
     parser.add_argument("--channels", type=int, default=64)
     parser.add_argument("--k", type=int, default=9)
     parser.add_argument("--repeats", type=int, default=5, help="interleaved timed runs per variant")
-    parser.add_argument("--before-block-size", type=int, default=1024, help="the old layer's block_size")
+    parser.add_argument("--before-block-size", type=int, default=1024,
+                        help="the old layer's block_size; 0 for that revision's own default")
     parser.add_argument("--out", type=Path, help="write the raw timings here (JSON)")
     args = parser.parse_args()
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         before_pkg = import_revision(args.rev, Path(tmp))
         after = NeighborAggregator(HardKNN(args.k, metric="cosine"), Conv1D(args.channels, args.channels, args.k))
-        before = build(before_pkg, args.channels, args.k, args.before_block_size)
+        before = build(before_pkg, args.channels, args.k, args.before_block_size or None)
         before.load_state_dict(after.state_dict())
         results = []
         for size in args.sizes:
@@ -96,12 +97,14 @@ def main() -> int:
                         times[name].append(timed(layer, x, backward))
                 row = {"size": size, "backward": backward, "same_index": same_index, "max_diff": max_diff,
                        **{f"{n}_s": t for n, t in times.items()},
-                       **{f"{n}_median_s": statistics.median(t) for n, t in times.items()}}
+                       **{f"{n}_median_s": statistics.median(t) for n, t in times.items()},
+                       **{f"{n}_min_s": min(t) for n, t in times.items()}}
                 row["speedup"] = row["before_median_s"] / row["after_median_s"]
                 results.append(row)
                 mode = "forward+backward" if backward else "forward"
                 print(f"  {mode:17s} before {row['before_median_s']:.3f} s  after {row['after_median_s']:.3f} s  "
-                      f"speed-up {row['speedup']:.2f}x  (medians of {args.repeats})", flush=True)
+                      f"speed-up {row['speedup']:.2f}x  (medians of {args.repeats}); minima "
+                      f"{row['before_min_s']:.3f} / {row['after_min_s']:.3f} s", flush=True)
     if args.out is not None:
         tmp_path = args.out.with_suffix(".tmp")
         tmp_path.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results},
