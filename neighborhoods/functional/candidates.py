@@ -86,6 +86,13 @@ def _scatter_dense(weight: Tensor, index: Tensor, lo: int, width: int) -> Tensor
     return dense.scatter_add_(3, (index - lo)[None, :, None, :].expand(b, bq, s, m), weight.transpose(2, 3))
 
 
+def _band_sum(values: Tensor, weight: Tensor, index: Tensor, q0: int, q1: int, lo: int, hi: int) -> Tensor:
+    """Queries ``q0..q1`` of :func:`candidate_sum` from the keys ``lo..hi`` their candidates lie in: ``(b, bq, s, d)``."""
+    b, _, d = values.shape
+    dense = _scatter_dense(weight[:, q0:q1], index[q0:q1], lo, hi - lo)
+    return (dense.flatten(1, 2) @ values[:, lo:hi]).view(b, q1 - q0, weight.shape[-1], d)
+
+
 class _CandidateSum(torch.autograd.Function):
     """:func:`candidate_sum` with a blocked forward and a blocked, recomputing backward.
 
@@ -97,16 +104,12 @@ class _CandidateSum(torch.autograd.Function):
 
     @staticmethod
     def forward(values: Tensor, weight: Tensor, index: Tensor, bands: list) -> Tensor:
-        b, _, d = values.shape
-        s = weight.shape[-1]
-        if len(bands) == 1:  # one block: the product is the output (no copy into a preallocated one)
-            q0, q1, lo, hi = bands[0]
-            dense = _scatter_dense(weight, index, lo, hi - lo)
-            return (dense.flatten(1, 2) @ values[:, lo:hi]).view(b, q1 - q0, s, d)
-        out = values.new_empty(b, index.shape[0], s, d)
-        for q0, q1, lo, hi in bands:
-            dense = _scatter_dense(weight[:, q0:q1], index[q0:q1], lo, hi - lo)
-            out[:, q0:q1] = (dense.flatten(1, 2) @ values[:, lo:hi]).view(b, q1 - q0, s, d)
+        if len(bands) == 1:  # one block: its product is the output (no copy into a preallocated one)
+            return _band_sum(values, weight, index, *bands[0])
+        out = values.new_empty(values.shape[0], index.shape[0], weight.shape[-1], values.shape[-1])
+        for band in bands:
+            q0, q1 = band[:2]
+            out[:, q0:q1] = _band_sum(values, weight, index, *band)
         return out
 
     @staticmethod

@@ -11,25 +11,26 @@ candidates (8 in the digits ablation), the neighbourhood window over its k x k t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor
 
 #: last-axis lengths below this take the transposed route on CPU
 SHORT_AXIS = 16
 
 
-def _short(x: Tensor) -> bool:
-    return x.device.type == "cpu" and x.ndim >= 2 and x.shape[-1] < SHORT_AXIS and x.shape[-2] > 1
+def _last_axis(x: Tensor, op: Callable[[Tensor, int], Tensor]) -> Tensor:
+    """``op(x, -1)``, or on CPU with a short last axis ``op`` over the transposed copy (module docstring)."""
+    if x.device.type == "cpu" and x.ndim >= 2 and x.shape[-1] < SHORT_AXIS and x.shape[-2] > 1:
+        return op(x.transpose(-1, -2).contiguous(), -2).transpose(-1, -2)
+    return op(x, -1)
 
 
 def softmax_last(x: Tensor) -> Tensor:
     """``x.softmax(-1)``, through the inner-axis kernel when the last axis is short (module docstring)."""
-    if _short(x):
-        return x.transpose(-1, -2).contiguous().softmax(-2).transpose(-1, -2)
-    return x.softmax(-1)
+    return _last_axis(x, Tensor.softmax)
 
 
 def log_softmax_last(x: Tensor) -> Tensor:
     """``x.log_softmax(-1)``, through the inner-axis kernel when the last axis is short (module docstring)."""
-    if _short(x):
-        return x.transpose(-1, -2).contiguous().log_softmax(-2).transpose(-1, -2)
-    return x.log_softmax(-1)
+    return _last_axis(x, Tensor.log_softmax)

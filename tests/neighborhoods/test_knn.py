@@ -110,3 +110,27 @@ def test_an_all_nan_query_takes_the_first_allowed_keys_in_index_order():
     assert idx[0, 2].tolist() == [0, 1, 3]
     # for every other query the NaN key ranks last, so it is never among the 3 nearest of 7
     assert not (idx[0, torch.arange(8) != 2] == 2).any()
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_pair_scorer_writes_the_same_bits_into_a_buffer(metric, dtype):
+    # knn reuses one buffer for all blocks: the same product kernel on the same shapes, and for
+    # euclidean (-2 m) + sq in place of sq - 2 m, which IEEE arithmetic makes exact
+    from neighborhoods.functional.similarity import PairScorer
+
+    g = torch.Generator().manual_seed(3)
+    q, k = torch.randn(2, 11, 5, generator=g, dtype=dtype), torch.randn(2, 17, 5, generator=g, dtype=dtype)
+    scorer = PairScorer(q, k, metric)
+    buffer = torch.full((2 * 4 * 17,), float("nan"), dtype=dtype)
+    for start, stop in ((0, 4), (4, 8), (8, 11)):
+        out = buffer[: 2 * (stop - start) * 17].view(2, stop - start, 17)
+        assert torch.equal(scorer.block(start, stop, out), scorer.block(start, stop))
+
+
+def test_blocked_search_with_a_reused_buffer_keeps_autograd_when_asked():
+    # the buffer (out=, no derivative) is skipped where the scores must carry a gradient
+    x = torch.randn(1, 12, 4, requires_grad=True)
+    scores, _ = knn(x, x, 3, "dot", block_size=5)
+    scores.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
