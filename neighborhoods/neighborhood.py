@@ -34,6 +34,7 @@ from .checks import check_int, check_tensor
 from .footprint import PixelFootprint, flat_index
 from .functional.candidates import candidate_sum
 from .functional.gather import gather
+from .functional.stages import stage
 
 #: the default ceiling of :meth:`Neighborhood.to_dense` (1 GiB): it is for inspecting small inputs
 DENSE_MAX_BYTES = 1 << 30
@@ -137,20 +138,23 @@ class Neighborhood:
                                  f"Projection) needs a single-head selector (num_heads=1), or use WeightedMean")
             return self.aggregate(values.unsqueeze(1)).squeeze(1)
         if self.index is None:
-            weight = self.weight
-            if self.valid is not None:
-                weight = weight * self.valid.unsqueeze(-1).to(weight.dtype)
-            return torch.einsum("...qns,...nc->...qsc", weight.to(values.dtype), values)
+            with stage("combining"):  # every key weighted: one product
+                weight = self.weight
+                if self.valid is not None:
+                    weight = weight * self.valid.unsqueeze(-1).to(weight.dtype)
+                return torch.einsum("...qns,...nc->...qsc", weight.to(values.dtype), values)
         if self.weight is not None and self.index.ndim == 2 and self.weight.ndim == 4 and values.ndim == 3:
             # a static candidate list mixed into slots (N3): never gather the (B, Nq, M, C) candidates
             weight = self.weight
             if self.valid is not None:
                 weight = weight * self.valid.unsqueeze(-1).to(weight.dtype)
-            return candidate_sum(values, self.index, weight)
-        gathered = gather(values, self.index, self.valid)  # (*lead, q, m, c)
+            return candidate_sum(values, self.index, weight)  # labels itself "combining"
+        with stage("gathering"):
+            gathered = gather(values, self.index, self.valid)  # (*lead, q, m, c)
         if self.weight is None:
             return gathered
-        return torch.einsum("...qmc,...qms->...qsc", gathered, self.weight.to(values.dtype))
+        with stage("combining"):
+            return torch.einsum("...qmc,...qms->...qsc", gathered, self.weight.to(values.dtype))
 
     def _has_head_axis(self) -> bool:
         return any(t is not None and t.ndim - 1 - tail == 2

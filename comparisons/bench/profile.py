@@ -1,11 +1,19 @@
 """``bench --profile``: where a layer's forward time goes, by the stages the library labels.
 
-The fast paths and the hard k-NN search mark their work with
-:func:`neighborhoods.functional.stages.stage` (similarity, selection, gathering, combining,
-fused); here each variant runs a few forward calls under ``torch.profiler`` and every stage's
-share is its labelled CPU time over the calls' wall time. ``other`` is the rest: projections,
-normalisation layers, reshapes, Python, and the parts of a path that carry no label (the
-reference path's combiner, N3's selector).
+The fast paths, the hard k-NN search, the explicit :class:`~neighborhoods.Neighborhood` path
+(``Neighborhood.aggregate``, the ``Conv1D`` and ``Projection`` combiners, the dense-affinity
+selector) and N3's functions (candidate distances, continuous k-NN, im2col / col2im,
+candidate sums) mark their work with :func:`neighborhoods.functional.stages.stage`
+(similarity, selection, gathering, combining, fused); here each variant runs a few forward
+calls under ``torch.profiler`` and every stage's share is its labelled CPU time over the
+calls' wall time. ``other`` is the rest: projections (attention's ``W_q``, ``W_k``, ``W_v``,
+``W_o``), learned networks (N3's embedding and temperature CNNs), normalisation layers,
+reshapes and Python.
+
+The labelled ranges must not nest (an inner range would be counted twice);
+``tests/comparisons/bench/test_bench.py`` checks that for N3 and the reference ConvNN.
+Shares are of wall time, so a loaded machine shifts them: with two threads and a busy
+second core, parallel kernels (the N3 CNNs) can stall many times over.
 """
 
 from __future__ import annotations

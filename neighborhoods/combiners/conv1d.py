@@ -9,6 +9,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from ..checks import check_divisible, check_int, check_int_tuple, check_like
+from ..functional.stages import stage
 from ..neighborhood import Neighborhood
 from ..tokens import from_tokens, to_tokens
 from .base import Combiner
@@ -69,12 +70,13 @@ class Conv1D(Combiner):
         if nbhd.num_slots != self.num_slots:
             raise ValueError(f"the neighbourhood has {nbhd.num_slots} slots but the weight has "
                              f"kernel_size={self.kernel_size} ({self.num_slots} slots)")
-        v = nbhd.aggregate(to_tokens(x))  # (b, q, s, c)
-        v = rearrange(v, "b q s (g c) -> b q g c s", g=self.groups)
-        w = rearrange(self.weight.flatten(2), "(g o) c s -> g o c s", g=self.groups)
-        y = torch.einsum("bqgcs,gocs->bqgo", v, w).flatten(2)
-        if self.bias is not None:
-            y = y + self.bias
+        v = nbhd.aggregate(to_tokens(x))  # (b, q, s, c); labels its own gathering
+        with stage("combining"):  # a weight matrix per slot
+            v = rearrange(v, "b q s (g c) -> b q g c s", g=self.groups)
+            w = rearrange(self.weight.flatten(2), "(g o) c s -> g o c s", g=self.groups)
+            y = torch.einsum("bqgcs,gocs->bqgo", v, w).flatten(2)
+            if self.bias is not None:
+                y = y + self.bias
         return from_tokens(y, nbhd.query_shape)
 
     def extra_repr(self) -> str:

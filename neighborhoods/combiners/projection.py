@@ -8,6 +8,7 @@ from torch import Tensor
 
 from ..checks import check_channels, check_int
 from ..functional.patches import Patches
+from ..functional.stages import stage
 from ..neighborhood import Neighborhood
 from ..pointwise import ChannelLinear
 from ..tokens import from_tokens, to_tokens
@@ -75,11 +76,12 @@ class Projection(Combiner):
         return vol.unflatten(1, (self.num_slots, self.in_channels))
 
     def forward(self, x: Tensor, nbhd: Neighborhood, values: Tensor | None = None) -> Tensor:
-        vol = self.volumes(x, nbhd, values)
-        if self.relative:
-            vol = vol - x.unsqueeze(1)
-        y = torch.cat([x, vol.flatten(1, 2)], dim=1)
-        return self.project(y) if self.project is not None else y
+        vol = self.volumes(x, nbhd, values)  # labels its gathering and combining
+        with stage("combining"):  # P, the weights mixing the input and its k volumes
+            if self.relative:
+                vol = vol - x.unsqueeze(1)
+            y = torch.cat([x, vol.flatten(1, 2)], dim=1)
+            return self.project(y) if self.project is not None else y
 
     def reset_parameters(self) -> None:
         if self.project is not None:

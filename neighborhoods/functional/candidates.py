@@ -30,6 +30,7 @@ from torch import Tensor
 
 from ..checks import check_int, check_tensor
 from .gather import gather
+from .stages import stage
 from .transforms import under_transform
 
 #: elements of one block's dense scratch matrix when the block size is chosen automatically
@@ -172,11 +173,12 @@ def candidate_sum(values: Tensor, index: Tensor, weight: Tensor, block_size: int
     if b != values.shape[0] or (nq, m) != tuple(index.shape):
         raise ValueError(f"weight (B, Nq, M, S) must match values' B={values.shape[0]} and index (Nq, M)="
                          f"{tuple(index.shape)}, got weight {tuple(weight.shape)}")
-    weight = weight.to(values.dtype)
-    if under_transform(values, weight):  # the blocked kernel decides on index values: see .transforms
-        return candidate_sum_gathered(values, index, weight)
-    bands = key_bands(index, _rows(block_size, b * s * values.shape[1], nq), values.shape[1])
-    return _CandidateSum.apply(values, weight, index, bands)
+    with stage("combining"):  # the candidates' weighted sums (N3's neighbour volumes, Eq. 11)
+        weight = weight.to(values.dtype)
+        if under_transform(values, weight):  # the blocked kernel decides on index values: see .transforms
+            return candidate_sum_gathered(values, index, weight)
+        bands = key_bands(index, _rows(block_size, b * s * values.shape[1], nq), values.shape[1])
+        return _CandidateSum.apply(values, weight, index, bands)
 
 
 def candidate_sum_gathered(values: Tensor, index: Tensor, weight: Tensor) -> Tensor:
@@ -250,7 +252,8 @@ def candidate_sq_distances(e: Tensor, index: Tensor, block_size: int | None = No
     if index.shape[0] != e.shape[1]:
         raise ValueError(f"index must list candidates for every one of the N={e.shape[1]} items, "
                          f"got index {tuple(index.shape)}")
-    if under_transform(e):  # see .transforms
-        return candidate_sq_distances_gathered(e, index)
-    bands = key_bands(index, _rows(block_size, e.shape[0] * e.shape[1], index.shape[0]), e.shape[1])
-    return _CandidateSqDistances.apply(e, index, bands)
+    with stage("similarity"):  # scoring the query-candidate pairs
+        if under_transform(e):  # see .transforms
+            return candidate_sq_distances_gathered(e, index)
+        bands = key_bands(index, _rows(block_size, e.shape[0] * e.shape[1], index.shape[0]), e.shape[1])
+        return _CandidateSqDistances.apply(e, index, bands)

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from ..checks import check_choice, check_int, check_tensor
 from .softmax import log_softmax_last
+from .stages import stage
 from .transforms import under_transform
 
 LOG_HALF = math.log(0.5)
@@ -122,13 +123,14 @@ def continuous_knn(scores: Tensor, k: int, temperature: float | Tensor = 1.0, *,
         logits = logits.masked_fill(~mask, float("-inf"))
     if k > candidates:
         raise ValueError(f"k must be <= the number of candidates, got k={k}, candidates={candidates}")
-    weights = []
-    for j in range(k):
-        log_w = log_softmax_last(logits)  # M candidates: often a short axis
-        weights.append(log_w.exp())
-        if j + 1 < k:
-            step = _log1mexp(log_w)  # log-softmax: <= 0, no check (nor host sync) per step
-            taken = torch.isneginf(step)
-            step = step.masked_fill(taken, 0.0)  # a finite stand-in; the entry becomes -inf below
-            logits = (logits + (step / t if update == "scores" else step)).masked_fill(taken, float("-inf"))
-    return torch.stack(weights, dim=-1)
+    with stage("selection"):  # the k softmax rounds
+        weights = []
+        for j in range(k):
+            log_w = log_softmax_last(logits)  # M candidates: often a short axis
+            weights.append(log_w.exp())
+            if j + 1 < k:
+                step = _log1mexp(log_w)  # log-softmax: <= 0, no check (nor host sync) per step
+                taken = torch.isneginf(step)
+                step = step.masked_fill(taken, 0.0)  # a finite stand-in; the entry becomes -inf below
+                logits = (logits + (step / t if update == "scores" else step)).masked_fill(taken, float("-inf"))
+        return torch.stack(weights, dim=-1)

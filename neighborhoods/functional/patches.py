@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..checks import check_int_tuple, check_tensor
+from .stages import stage
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,10 @@ class Patches:
         features ``(c, i, j)``."""
         check_tensor("x", x, ndim=4)
         (top, bottom), (left, right) = self.pads(tuple(x.shape[2:]))
-        if top or bottom or left or right:
-            x = F.pad(x, (left, right, top, bottom))
-        return F.unfold(x, self.patch_size, stride=self.stride).transpose(1, 2)
+        with stage("gathering"):  # reading the patches
+            if top or bottom or left or right:
+                x = F.pad(x, (left, right, top, bottom))
+            return F.unfold(x, self.patch_size, stride=self.stride).transpose(1, 2)
 
     # Run eagerly under torch.compile: with dynamic shapes the padded size carries Max/Mod
     # expressions into the cropped view's strides, and Inductor's (torch 2.13) value-range
@@ -82,11 +84,12 @@ class Patches:
         """col2im averaging overlaps, cropped to the image: ``(B, Np, C * ph * pw) -> (B, C, H, W)``."""
         (top, bottom), (left, right) = self.pads(tuple(spatial))
         size = self.padded(tuple(spatial))
-        cols = items.transpose(1, 2)
-        total = F.fold(cols, size, self.patch_size, stride=self.stride)
-        ones = torch.ones(1, self.area, cols.shape[-1], dtype=items.dtype, device=items.device)
-        out = total / F.fold(ones, size, self.patch_size, stride=self.stride)
-        return out[..., top:size[0] - bottom, left:size[1] - right]
+        with stage("combining"):  # overlapping patches summed into pixels, averaged
+            cols = items.transpose(1, 2)
+            total = F.fold(cols, size, self.patch_size, stride=self.stride)
+            ones = torch.ones(1, self.area, cols.shape[-1], dtype=items.dtype, device=items.device)
+            out = total / F.fold(ones, size, self.patch_size, stride=self.stride)
+            return out[..., top:size[0] - bottom, left:size[1] - right]
 
 
 def window_candidates(grid: tuple[int, ...], window: tuple[int, ...] | None, exclude_self: bool = True,

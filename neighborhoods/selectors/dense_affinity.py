@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from ..checks import check_choice, check_divisible, check_float, check_int
 from ..footprint import PixelFootprint, pooled_grid
+from ..functional.stages import stage
 from ..functional.symmetric import symmetric_normalize
 from ..neighborhood import Neighborhood
 from ..query_grid import QueryGrid
@@ -115,33 +116,35 @@ class DenseAffinity(Selector):
     def affinity(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """``A`` as ``(B, H, Nq, Nk)``."""
         q, k = self.project(x)
-        s = q @ k.transpose(-1, -2) * self.scale
+        with stage("similarity"):  # scoring every query-key pair
+            s = q @ k.transpose(-1, -2) * self.scale
         mask = check_mask(mask, x.shape[0], self.num_heads, q.shape[-2], k.shape[-2])
-        if self.normalize == "softmax":
-            if mask is None:
-                return s.softmax(-1)
-            s = s.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else s + mask
-            # a query whose every key is masked out attends to nothing: weights 0 (so its A V is 0),
-            # what F.scaled_dot_product_attention returns, not the NaN of a softmax over only -inf
-            empty = torch.isneginf(s).all(-1, keepdim=True)
-            return s.masked_fill(empty, 0.0).softmax(-1).masked_fill(empty, 0.0)
-        if self.normalize == "symmetric":  # in log space, so no degree underflows
-            return symmetric_normalize(s, self.kernel, mask=_bool_mask(mask, self.normalize))
-        if self.kernel == "exp" and self.normalize == "row":
-            # invariant to scaling M, so shift the exponent by its max: same A, no overflow
-            s = s - s.detach().amax(-1, keepdim=True)
-        m = _KERNEL_FNS[self.kernel](s)
-        if mask is not None:
-            m = m.masked_fill(~_bool_mask(mask, self.normalize), 0.0)
-        if self.normalize == "mean":
-            return m / m.shape[-1]
-        if self.normalize == "row":
-            # D^+ M with the pseudo-inverse of the degree matrix: a row summing to exactly 0 gets
-            # zero weights (what a fully masked softmax row gets), not the 0/0 = NaN of D^-1 M
-            degree = m.sum(-1, keepdim=True)
-            zero = degree == 0
-            return (m / torch.where(zero, torch.ones_like(degree), degree)).masked_fill(zero, 0.0)
-        return m
+        with stage("selection"):  # the scores normalised into weights
+            if self.normalize == "softmax":
+                if mask is None:
+                    return s.softmax(-1)
+                s = s.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else s + mask
+                # a query whose every key is masked out attends to nothing: weights 0 (so its A V is 0),
+                # what F.scaled_dot_product_attention returns, not the NaN of a softmax over only -inf
+                empty = torch.isneginf(s).all(-1, keepdim=True)
+                return s.masked_fill(empty, 0.0).softmax(-1).masked_fill(empty, 0.0)
+            if self.normalize == "symmetric":  # in log space, so no degree underflows
+                return symmetric_normalize(s, self.kernel, mask=_bool_mask(mask, self.normalize))
+            if self.kernel == "exp" and self.normalize == "row":
+                # invariant to scaling M, so shift the exponent by its max: same A, no overflow
+                s = s - s.detach().amax(-1, keepdim=True)
+            m = _KERNEL_FNS[self.kernel](s)
+            if mask is not None:
+                m = m.masked_fill(~_bool_mask(mask, self.normalize), 0.0)
+            if self.normalize == "mean":
+                return m / m.shape[-1]
+            if self.normalize == "row":
+                # D^+ M with the pseudo-inverse of the degree matrix: a row summing to exactly 0 gets
+                # zero weights (what a fully masked softmax row gets), not the 0/0 = NaN of D^-1 M
+                degree = m.sum(-1, keepdim=True)
+                zero = degree == 0
+                return (m / torch.where(zero, torch.ones_like(degree), degree)).masked_fill(zero, 0.0)
+            return m
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Neighborhood:
         weight = self.affinity(x, mask).unsqueeze(-1)

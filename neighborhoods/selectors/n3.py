@@ -16,6 +16,7 @@ from ..functional.continuous_knn import UPDATES, continuous_knn
 from ..footprint import PixelFootprint, TokenGrid
 from ..functional.knn import top_k_stable
 from ..functional.patches import Patches, window_candidates
+from ..functional.stages import stage
 from ..neighborhood import Neighborhood
 from ..tokens import to_tokens
 from .base import Selector
@@ -186,7 +187,8 @@ class N3(Selector):
             keys = self.items(self.embedding(database) if self.embedding is not None else database)
             s = -cross_sq_distances(e, keys, index, self.block_size)
         if self.distance_bn is not None:
-            s = self.distance_bn(s.reshape(s.shape[0], 1, -1)).view_as(s)
+            with stage("similarity"):  # the scores batch-normalised (step 3)
+                s = self.distance_bn(s.reshape(s.shape[0], 1, -1)).view_as(s)
         return s, index, grid
 
     def temperatures(self, x: Tensor) -> Tensor:
@@ -212,9 +214,10 @@ class N3(Selector):
         s, index, grid = self.scores(x, database)
         footprint = self.footprint(tuple(x.shape[2:]))
         if self.hard:
-            _, pos = top_k_stable(s, self.k)
-            return Neighborhood(num_keys=index.shape[0], query_shape=grid,
-                                index=index.expand(x.shape[0], -1, -1).gather(-1, pos), footprint=footprint)
+            with stage("selection"):  # the k best candidates
+                _, pos = top_k_stable(s, self.k)
+                chosen = index.expand(x.shape[0], -1, -1).gather(-1, pos)
+            return Neighborhood(num_keys=index.shape[0], query_shape=grid, index=chosen, footprint=footprint)
         weight = continuous_knn(s, self.k, self.temperatures(x), update=self.update)
         return Neighborhood(num_keys=index.shape[0], query_shape=grid, index=index, weight=weight,
                             footprint=footprint)
