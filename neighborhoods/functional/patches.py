@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..checks import check_int_tuple, check_tensor
+from .fold import block_fold, block_foldable
 from .stages import stage
 
 
@@ -85,9 +86,12 @@ class Patches:
         (top, bottom), (left, right) = self.pads(tuple(spatial))
         size = self.padded(tuple(spatial))
         with stage("combining"):  # overlapping patches summed into pixels, averaged
-            cols = items.transpose(1, 2)
-            total = F.fold(cols, size, self.patch_size, stride=self.stride)
-            ones = torch.ones(1, self.area, cols.shape[-1], dtype=items.dtype, device=items.device)
+            if block_foldable(self.patch_size, self.stride):
+                # the same bits as F.fold, without its transposed copy and per-channel loop
+                total = block_fold(items, size, self.patch_size, self.stride)
+            else:
+                total = F.fold(items.transpose(1, 2), size, self.patch_size, stride=self.stride)
+            ones = torch.ones(1, self.area, items.shape[1], dtype=items.dtype, device=items.device)
             out = total / F.fold(ones, size, self.patch_size, stride=self.stride)
             return out[..., top:size[0] - bottom, left:size[1] - right]
 
