@@ -1,7 +1,7 @@
 """Rewrite the generated block of docs/performance.md from the saved CPU bench runs.
 
 The block between the two markers below holds the tables of ``docs/results/bench-cpu.json``
-and ``docs/results/bench-cpu-128.json`` and issue 10's targets computed from them
+and ``docs/results/bench-cpu-128.json`` and the targets of issues 10 and 20 computed from them
 (:mod:`comparisons.bench.targets`); ``tests/test_docs.py`` checks that the page matches the
 saved runs. Run after replacing a run: ``.venv/bin/python scripts/performance_tables.py``.
 """
@@ -45,7 +45,7 @@ def block() -> str:
         out += ["### ConvNN2d at 128x128 (16,384 tokens)", "",
                 "`docs/results/bench-cpu-128.json`: " + _meta_line(big["meta"]), "", markdown(big), "",
                 "![ConvNN2d at 128x128](results/bench-cpu-128.png)", ""]
-    out += ["### Issue 10's targets (item 6), read off these runs", "", targets.markdown(results)]
+    out += ["### Targets of issue 10 (item 6) and issue 20, read off these runs", "", targets.markdown(results)]
     return "\n".join(out)
 
 

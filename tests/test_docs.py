@@ -134,7 +134,7 @@ def test_mkdocs_builds_strict(tmp_path):
 
 
 def test_performance_page_matches_the_saved_bench_runs():
-    """Every row of each cited CPU bench run, and the issue-10 targets computed from them, are on the page as saved."""
+    """Every row of each cited CPU bench run, and the targets of issues 10 and 20 computed from them, are on the page as saved."""
     import json
 
     from comparisons.bench.report import markdown

@@ -1,7 +1,8 @@
-"""Issue 10's CPU targets, read off saved ``neighbor-zoo bench`` JSON files.
+"""The CPU targets of issues 10 and 20, read off saved ``neighbor-zoo bench`` JSON files.
 
 Each target names the rows it compares (operator, size, mode, the two variants) and the
-bound; :func:`evaluate` finds those rows in the results and states the measured ratio, or
+bound, an upper one (a time or memory ratio) or a lower one (a share of the matmul limit);
+:func:`evaluate` finds those rows in the results and states the measured value, or
 says that the rows were not measured. ``docs/performance.md`` shows :func:`markdown` of the
 saved CPU runs, and a test checks that it matches them, so no number on the page is typed by
 hand. Regenerate with ``python -m comparisons.bench.targets FILE.json ...``.
@@ -20,7 +21,10 @@ from .timing import MODES
 
 @dataclass(frozen=True)
 class Target:
-    """``measure(ours) / measure(other) <= bound`` at one (operator, size, mode); or, with ``other=None``, ``measure(ours) <= bound``."""
+    """``measure(ours) / measure(other) <= bound`` at one (operator, size, mode); or, with ``other=None``, ``measure(ours) <= bound``.
+
+    ``at_least=True`` turns the bound into a lower one (``>=``).
+    """
 
     goal: str
     operator: str
@@ -28,8 +32,9 @@ class Target:
     mode: str
     ours: str
     other: str | None
-    measure: str  # "time_s" or "peak_bytes"
+    measure: str  # "time_s", "peak_bytes" or "fraction_of_limit"
     bound: float
+    at_least: bool = False
 
 
 #: (goal, operator, sizes, modes, ours, other, measure, bound) of issue 10, item 6, on CPU
@@ -49,13 +54,20 @@ _CPU = [
      "naive", "peak_bytes", 1.0),
     ("N3Block2d >= 2x faster than the dense-distance (all-pairs) version", "n3_block2d", (80, 160), MODES, "fast",
      "naive", "time_s", 0.5),
+    # issue 20 (performance round 2), items 1 and 2; its item 3 (N3 <= 0.5x all-pairs) is the row above
+    ("issue 20: ConvNN2d forward >= 40% of the matmul limit", "conv_nn2d", (64,), ("forward",), "fast", None,
+     "fraction_of_limit", 0.4, True),
+    ("issue 20: ConvNN2d <= 0.45x the public Conv2d_NN's time", "conv_nn2d", (32, 64), MODES, "fast", "peer",
+     "time_s", 0.45),
+    ("issue 20: ConvNN2d at small sizes <= 1.0x the naive all-pairs form", "conv_nn2d", (8, 16), MODES, "fast",
+     "naive", "time_s", 1.0),
 ]
 
 
 def cpu_targets() -> list[Target]:
-    """The CPU targets of issue 10, item 6 (the GPU ones wait for a device), one per size and mode."""
-    return [Target(goal, op, size, mode, ours, other, measure, bound)
-            for goal, op, sizes, modes, ours, other, measure, bound in _CPU for size in sizes for mode in modes]
+    """The CPU targets of issue 10, item 6, and issue 20 (the GPU ones wait for a device), one per size and mode."""
+    return [Target(goal, op, size, mode, ours, other, measure, *bound)
+            for goal, op, sizes, modes, ours, other, measure, *bound in _CPU for size in sizes for mode in modes]
 
 
 def _row(results: list[dict[str, Any]], t: Target, variant: str) -> dict[str, Any] | None:
@@ -73,15 +85,17 @@ def evaluate(results: list[dict[str, Any]], targets: list[Target] | None = None)
         if ours is not None and (t.other is None or other is not None):
             value = ours[t.measure] / (other[t.measure] if other is not None else 1.0)
         missing = [v for v, r in ((t.ours, ours), (t.other, other)) if v is not None and r is None]
-        rows.append({"target": t, "value": value, "met": None if value is None else value <= t.bound,
-                     "missing": missing})
+        met = None if value is None else (value >= t.bound if t.at_least else value <= t.bound)
+        rows.append({"target": t, "value": value, "met": met, "missing": missing})
     return rows
 
 
 def _fmt(t: Target, value: float | None) -> str:
-    """A measured value or a bound: seconds for an absolute target, a ratio otherwise."""
+    """A measured value or a bound: a percentage of the matmul limit, seconds for an absolute time, a ratio otherwise."""
     if value is None:
         return "-"
+    if t.measure == "fraction_of_limit":
+        return f"{100 * value:.1f}%"
     return f"{value:.2f} s" if t.other is None else f"{value:.2f}x"
 
 
@@ -92,7 +106,8 @@ def markdown(results: list[dict[str, Any]]) -> str:
         t = row["target"]
         met = ("not measured (no " + ", ".join(row["missing"]) + " row)") if row["value"] is None else \
             ("yes" if row["met"] else "**no**")
-        lines.append(f"| {t.goal} | {t.size}x{t.size} | {t.mode} | {_fmt(t, row['value'])} | {_fmt(t, t.bound)} "
+        bound = (">= " if t.at_least else "") + _fmt(t, t.bound)
+        lines.append(f"| {t.goal} | {t.size}x{t.size} | {t.mode} | {_fmt(t, row['value'])} | {bound} "
                      f"| {met} |")
     return "\n".join(lines)
 

@@ -167,6 +167,19 @@ def test_targets_read_ratios_off_the_rows_and_say_what_is_missing():
     assert "| 128x128 | forward | 12.00 s | 10.00 s | **no** |" in text
 
 
+def test_a_lower_bound_target_is_met_at_or_above_it():
+    from comparisons.bench.targets import Target, evaluate, markdown
+
+    rows = [dict(operator="conv_nn2d", size=64, mode="forward", variant="fast", time_s=0.2, peak_bytes=1,
+                 fraction_of_limit=f) for f in (0.25, 0.4)]
+    share = Target("s", "conv_nn2d", 64, "forward", "fast", None, "fraction_of_limit", 0.4, at_least=True)
+    assert evaluate(rows[:1], [share])[0]["met"] is False
+    assert evaluate(rows[1:], [share])[0]["met"] is True
+    # issue 20's own row, as performance.md shows it
+    assert ("| issue 20: ConvNN2d forward >= 40% of the matmul limit | 64x64 | forward | 25.0% | >= 40.0% | **no** |"
+            in markdown(rows[:1]))
+
+
 def test_profile_splits_the_forward_by_stage(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["bench", "--operators", "conv2d,conv_nn2d,self_attention2d", "--sizes", "12", "--profile",
