@@ -76,14 +76,20 @@ def _triton_installed() -> bool:
     return importlib.util.find_spec("triton") is not None
 
 
+def _fused_device(queries: Tensor) -> bool:
+    """Whether the fused kernel can run where ``queries`` live: CUDA, or CPU under ``TRITON_INTERPRET=1``."""
+    if queries.device.type == "cuda":
+        return True
+    return queries.device.type == "cpu" and os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
 def fused_reason(queries: Tensor, k: int, metric: str) -> str | None:
     """Why the fused Triton kernel cannot run this search (``None`` when it can).
 
     It needs Triton installed, a CUDA tensor (or Triton's CPU interpreter, ``TRITON_INTERPRET=1``),
     float32, a metric it scores (``cosine``, ``dot``, ``euclidean``) and ``k <= 64``.
     """
-    interpret = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
-    if queries.device.type != "cuda" and not (interpret and queries.device.type == "cpu"):
+    if not _fused_device(queries):
         return f"the tensors are on {queries.device.type}, not CUDA (nor CPU with TRITON_INTERPRET=1)"
     if not _triton_installed():
         return "triton is not installed (pip install neighbor-zoo[gpu])"
@@ -156,7 +162,8 @@ def knn(queries: Tensor, keys: Tensor, k: int, metric: str = "cosine", *, block_
         return empty, empty.long()
     if fused is not None and not isinstance(fused, bool):
         raise TypeError(f"fused must be None, True or False, got {fused!r}")
-    if fused is not False:
+    # fused=None on a CPU tensor (the common case) asks nothing more: no reason is built to be dropped
+    if fused or (fused is None and _fused_device(queries)):
         reason = fused_reason(queries, k, metric)
         if reason is None:
             from .triton_knn import fused_knn

@@ -134,3 +134,23 @@ def test_blocked_search_with_a_reused_buffer_keeps_autograd_when_asked():
     scores, _ = knn(x, x, 3, "dot", block_size=5)
     scores.sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_cpu_search_does_not_ask_why_the_fused_kernel_cannot_run(monkeypatch):
+    # issue 20 item 2: fused=None on a CPU tensor skips the kernel without building the reason string
+    import importlib
+
+    knn_module = importlib.import_module("neighborhoods.functional.knn")  # the module: the package exports knn()
+
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+
+    def no_reason(*args, **kwargs):
+        raise AssertionError("fused_reason was called")
+
+    monkeypatch.setattr(knn_module, "fused_reason", no_reason)
+    x = torch.randn(2, 16, 4)
+    scores, idx = knn_module.knn(x, x, 3)
+    ref_scores, ref_idx = knn_module.knn(x, x, 3, fused=False)
+    assert torch.equal(idx, ref_idx) and torch.equal(scores, ref_scores)
+    with pytest.raises(AssertionError, match="fused_reason was called"):  # fused=True still asks (and says why)
+        knn_module.knn(x, x, 3, fused=True)
