@@ -40,7 +40,12 @@ def _randomise_batch_norm(model: nn.Module, generator: torch.Generator) -> None:
 
 @theorem("resnet18.conv_nn2d_location==resnet18",
          "The project's ResNet-18 with every 3x3 conv (strided ones included) converted to conv_nn2d_location "
-         "equals the original in eval mode", float64=1e-12)
+         "equals the original in eval mode", float64=1e-12,
+         # float32: the outputs agree to round-off (~1e-6), but ReLU and max-pool route the gradient by
+         # comparisons that the reference path's other summation order can flip at a near-tie, and a
+         # flipped unit moves the input's gradient by far more than round-off (seeds 0-49 on a 2-core
+         # Xeon: median 4e-7, worst 2.3e-3 with a forward error of 8e-7); float64 at 1e-12 carries the claim
+         float32=1e-2)
 def resnet18_converted(generator: torch.Generator, dtype: torch.dtype) -> Iterator[Trial]:
     # imported here: the backbones live in the ablation room (which the theorems room may use, for this)
     from comparisons.ablation.backbones import resnet18
