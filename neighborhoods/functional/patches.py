@@ -52,7 +52,10 @@ class Patches:
             raise ValueError(f"patches need a 2-D image (B, C, H, W), got spatial shape {tuple(spatial)}")
         out = []
         for size, p, s in zip(spatial, self.patch_size, self.stride):
-            pad = max(p - size, 0) + (-(max(size, p) - p)) % s
+            # floor divisions only (no max, no modulo): under torch.compile with dynamic shapes
+            # Inductor (torch 2.13) loses the value range of Max/Mod size expressions
+            # in the backward ("vr must not be None"); size >= p is a guard, not an expression
+            pad = p - size if size < p else (size - p + s - 1) // s * s - (size - p)
             out.append((pad // 2, pad - pad // 2))
         return out[0], out[1]
 
