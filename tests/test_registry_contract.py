@@ -102,12 +102,16 @@ def test_compile_matches_eager(name):
     torch.testing.assert_close(compiled(x), eager, rtol=1e-5, atol=1e-5)
 
 
-def _dynamic_shapes(name, example_shape):
-    """The example, a larger non-square input (sequence / every spatial axis grown), and that with a larger batch."""
+def _dynamic_shapes(name, example_shape, multiple=1):
+    """The example, a larger non-square input (sequence / every spatial axis grown), and that with a larger batch.
+
+    ``multiple``: the grown sizes stay multiples of it (a pixel-shuffled layer needs sizes its
+    ``shuffle_scale`` divides).
+    """
     grown = list(example_shape)
     axes = [1] if operators.info(name).layout == "(B, N, E)" else list(range(2, len(grown)))
     for i, axis in enumerate(axes):
-        grown[axis] += 2 + i  # 2-D: H + 2, W + 3, so a square example turns non-square
+        grown[axis] += (2 + i) * multiple  # 2-D: H + 2, W + 3 (times the multiple): a square example turns non-square
     bigger_batch = [grown[0] + 1, *grown[1:]]
     return [tuple(example_shape), tuple(grown), tuple(bigger_batch)]
 
@@ -120,7 +124,8 @@ def test_compile_dynamic_matches_eager(name):
     layer.eval()
     torch._dynamo.reset()
     compiled = torch.compile(layer, dynamic=True)  # compiled once, then fed every shape
-    shapes = _dynamic_shapes(name, operators.example(name).input_shape)
+    multiple = max([getattr(m, "shuffle_scale", 1) for m in layer.modules()], default=1)
+    shapes = _dynamic_shapes(name, operators.example(name).input_shape, multiple)
     for shape in shapes:
         x = torch.randn(*shape)
         _fresh_draws(layer)
