@@ -65,8 +65,17 @@ def test_wrong_number_of_items_names_the_grid():
 
 
 @pytest.mark.parametrize("size", [(80, 80), (37, 52)])
-def test_patches_fold_takes_the_block_route_with_the_same_result(size):
+def test_patches_fold_takes_the_block_route_with_the_same_result(size, monkeypatch):
     # Patches.fold pads to tile, folds and averages; through block_fold and through F.fold alike
+    import neighborhoods.functional.patches as patches_module
+
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(args[1:])
+        return block_fold(*args, **kwargs)
+
+    monkeypatch.setattr(patches_module, "block_fold", spy)
     patches = Patches.of(10, 5)
     x = torch.randn(2, 3, *size, dtype=torch.float64)
     items = patches.unfold(x)
@@ -76,4 +85,8 @@ def test_patches_fold_takes_the_block_route_with_the_same_result(size):
     count = F.fold(torch.ones_like(cols), padded, 10, stride=5)
     ref = (F.fold(cols, padded, 10, stride=5) / count)[..., top:top + size[0], left:left + size[1]]
     assert torch.equal(patches.fold(items, size), ref)
+    assert calls == [(padded, (10, 10), (5, 5))]  # the block route, on the padded image
+    calls.clear()
+    Patches.of(2, 1).fold(Patches.of(2, 1).unfold(x), size)
+    assert calls == []  # stride 1: F.fold
     torch.testing.assert_close(patches.fold(items, size), x, atol=1e-12, rtol=0)  # fold(unfold) averages back to x
