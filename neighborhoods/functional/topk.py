@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from ..checks import check_int, check_tensor
+from .native import top_k_scan
 from .transforms import under_transform
 
 
@@ -91,6 +92,9 @@ def top_k_rows(scores: Tensor, k: int, forbidden_rows: Callable[[Tensor], Tensor
                ) -> tuple[Tensor, Tensor]:
     """:func:`top_k_stable` of a ``(R, n)`` block whose forbidden entries already hold ``-inf``.
 
+    On the CPU, float32/float64, the C scan of :mod:`.native` (``top_k_scan.c``) finds every
+    row's k best in one pass; the rows it leaves open (k-th value ``-inf`` or NaN) take the
+    exact rule. Without it (no C compiler, or a GPU, or a traced call) the torch path below.
     Long rows (:func:`chunk_width`) are pruned first, exactly: the keys are split into ``n / g``
     chunks of ``g`` (key ``j`` in chunk ``j mod (n / g)``, one strided ``amax``); where the k-th
     largest chunk maximum is strictly above the (k+1)-th and the row holds no NaN, the row's k
@@ -105,10 +109,31 @@ def top_k_rows(scores: Tensor, k: int, forbidden_rows: Callable[[Tensor], Tensor
         raise RuntimeError("torch.jit.trace cannot trace the stable top-k of hard k-NN selection (ConvNN, the KNN "
                            "block, N3's hard mode): it views float scores as integers, which TorchScript does not "
                            "support; use torch.export.export or torch.compile instead")
+    if not under_transform(scores):
+        scanned = top_k_scan(scores.detach(), k)
+        if scanned is not None:
+            return _settle_scanned(scores, k, *scanned, forbidden_rows)
     g = chunk_width(scores.shape[-1], k)
     if g and scores.shape[0] and not under_transform(scores):
         return _top_k_pruned(scores, k, g, forbidden_rows)
     return _top_k_rows_full(scores, k, forbidden_rows)
+
+
+def _settle_scanned(scores: Tensor, k: int, values: Tensor, idx: Tensor,
+                    forbidden_rows: Callable[[Tensor], Tensor] | None) -> tuple[Tensor, Tensor]:
+    """:func:`top_k_rows` from the C scan's winners: rows whose k-th value is ``-inf`` or NaN go through the exact rule.
+
+    The scan settles every row whose k-th value is finite or ``+inf`` (NaN and forbidden keys are
+    then all below the winners); in the others a forbidden ``-inf`` must rank after a genuine one
+    and after NaN, which only ``forbidden_rows`` can tell.
+    """
+    if scores.requires_grad:
+        values = scores.gather(1, idx)  # the same numbers, on autograd's tape
+    rows = (~(values[:, k - 1] > float("-inf"))).nonzero().squeeze(1)
+    if rows.numel():
+        sub = None if forbidden_rows is None else (lambda at: forbidden_rows(rows[at]))
+        values[rows], idx[rows] = _top_k_rows_full(scores[rows], k, sub)
+    return values, idx
 
 
 def _top_k_pruned(scores: Tensor, k: int, g: int, forbidden_rows: Callable[[Tensor], Tensor] | None

@@ -3,6 +3,8 @@
 Both run the same torch kernels on the scores, so values and indices are compared exactly
 (bitwise), on rows built to hit every branch: random floats (pruned), ties across the k-th
 place and across chunks (falling back), NaN, +-inf, signed zeros and forbidden entries.
+The pruning is the torch path, taken where the C scan is not (test_top_k_scan.py tests that
+one): the scan is switched off here.
 """
 
 import pytest
@@ -12,6 +14,11 @@ from neighborhoods.functional import knn, topk
 from neighborhoods.functional.topk import _top_k_rows_full, chunk_width, top_k_rows, top_k_stable
 
 NAN, INF = float("nan"), float("inf")
+
+
+@pytest.fixture(autouse=True)
+def torch_path_only(monkeypatch):
+    monkeypatch.setattr(topk, "top_k_scan", lambda scores, k: None)
 
 
 def assert_same(got, expected):

@@ -1,0 +1,120 @@
+/* One pass per row: the k largest scores of each row of a (rows, n) block, in the zoo's order
+ * (larger first, ties to the lower index, NaN last; topk.py's docstring).
+ *
+ * Why a scan: torch.topk's CPU kernel costs a few ns per entry, more than the similarity matmul
+ * that produced the scores. A row scanned left to right keeps its k best in a small sorted list;
+ * once the list is full, an entry can only enter if it is strictly larger than the k-th held
+ * value (an equal one has the larger index and loses the tie), so whole vectors of entries are
+ * skipped with one comparison each, and only about k ln(n / k) entries per row take the
+ * insertion path.
+ *
+ * The list is exact for every row whose k-th value ends finite or +inf. A row whose k-th held
+ * value is -inf or NaN (a forbidden key, masked to -inf, must rank after a genuine -inf and
+ * after NaN; the vector skip treats a NaN threshold as -inf) is not resolved here: the caller
+ * recomputes those rows with the general rule. Built and loaded by native.py.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#ifdef __AVX__
+#include <immintrin.h>
+#endif
+
+/* x (the later index) ranks before the held y: strictly larger, or y is NaN and x is not */
+#define BEATS(x, y) (isnan(y) ? !isnan(x) : (x) > (y))
+
+/* skip[T](s, j, n, thr): the first j' >= j (j a multiple of the vector width) whose vector
+ * holds an entry > thr, or n; plain C where the CPU has no AVX */
+#ifdef __AVX__
+static int64_t skip_f32(const float *s, int64_t j, int64_t n, float thr) {
+    __m256 t = _mm256_set1_ps(thr);
+    for (; j + 32 <= n; j += 32) {
+        __m256 a = _mm256_cmp_ps(_mm256_loadu_ps(s + j), t, _CMP_GT_OQ);
+        __m256 b = _mm256_cmp_ps(_mm256_loadu_ps(s + j + 8), t, _CMP_GT_OQ);
+        __m256 c = _mm256_cmp_ps(_mm256_loadu_ps(s + j + 16), t, _CMP_GT_OQ);
+        __m256 d = _mm256_cmp_ps(_mm256_loadu_ps(s + j + 24), t, _CMP_GT_OQ);
+        if (_mm256_movemask_ps(_mm256_or_ps(_mm256_or_ps(a, b), _mm256_or_ps(c, d)))) break;
+    }
+    return j;
+}
+static int64_t skip_f64(const double *s, int64_t j, int64_t n, double thr) {
+    __m256d t = _mm256_set1_pd(thr);
+    for (; j + 16 <= n; j += 16) {
+        __m256d a = _mm256_cmp_pd(_mm256_loadu_pd(s + j), t, _CMP_GT_OQ);
+        __m256d b = _mm256_cmp_pd(_mm256_loadu_pd(s + j + 4), t, _CMP_GT_OQ);
+        __m256d c = _mm256_cmp_pd(_mm256_loadu_pd(s + j + 8), t, _CMP_GT_OQ);
+        __m256d d = _mm256_cmp_pd(_mm256_loadu_pd(s + j + 12), t, _CMP_GT_OQ);
+        if (_mm256_movemask_pd(_mm256_or_pd(_mm256_or_pd(a, b), _mm256_or_pd(c, d)))) break;
+    }
+    return j;
+}
+#define SKIP_WIDTH 8
+#else
+#define SKIP_BODY(T, W)                                               \
+    for (; j + W <= n; j += W) {                                      \
+        int any = 0;                                                  \
+        for (int t = 0; t < W; t++) any |= s[j + t] > thr;            \
+        if (any) break;                                               \
+    }                                                                 \
+    return j;
+static int64_t skip_f32(const float *s, int64_t j, int64_t n, float thr) { SKIP_BODY(float, 16) }
+static int64_t skip_f64(const double *s, int64_t j, int64_t n, double thr) { SKIP_BODY(double, 8) }
+#define SKIP_WIDTH 8
+#endif
+
+#define DEFINE_SCAN(T, SUFFIX)                                                                  \
+static void row_##SUFFIX(const T *s, int64_t n, int64_t k, T *val, int64_t *idx) {             \
+    int64_t held = 0;                                                                           \
+    T thr = -INFINITY;                                                                          \
+    for (int64_t j = 0; j < n; j++) {                                                           \
+        if (held == k) {                                                                        \
+            if ((j & (SKIP_WIDTH - 1)) == 0) {                                                  \
+                j = skip_##SUFFIX(s, j, n, thr);                                                \
+                if (j >= n) break;                                                              \
+            }                                                                                   \
+            if (!BEATS(s[j], val[k - 1])) continue;                                             \
+        }                                                                                       \
+        T x = s[j];                                                                             \
+        int64_t p = held < k ? held++ : k - 1;                                                  \
+        while (p > 0 && BEATS(x, val[p - 1])) {                                                 \
+            val[p] = val[p - 1];                                                                \
+            idx[p] = idx[p - 1];                                                                \
+            p--;                                                                                \
+        }                                                                                       \
+        val[p] = x;                                                                             \
+        idx[p] = j;                                                                             \
+        /* a NaN k-th value cannot threshold the vector skip: -inf lets every number through */ \
+        if (held == k) thr = isnan(val[k - 1]) ? -INFINITY : val[k - 1];                        \
+    }                                                                                           \
+}                                                                                               \
+typedef struct { const T *s; int64_t begin, end, n, k; T *val; int64_t *idx; } job_##SUFFIX;    \
+static void *run_##SUFFIX(void *arg) {                                                          \
+    job_##SUFFIX *a = (job_##SUFFIX *)arg;                                                      \
+    for (int64_t r = a->begin; r < a->end; r++)                                                 \
+        row_##SUFFIX(a->s + r * a->n, a->n, a->k, a->val + r * a->k, a->idx + r * a->k);        \
+    return 0;                                                                                   \
+}                                                                                               \
+/* returns 0, or the number of threads that could not be started (their rows ran here) */      \
+int nz_top_k_scan_##SUFFIX(const T *s, int64_t rows, int64_t n, int64_t k, T *val,              \
+                           int64_t *idx, int64_t threads) {                                     \
+    enum { MAX_THREADS = 64 };                                                                  \
+    if (threads > MAX_THREADS) threads = MAX_THREADS;                                           \
+    if (threads > rows) threads = rows;                                                         \
+    if (threads < 1) threads = 1;                                                               \
+    job_##SUFFIX jobs[MAX_THREADS];                                                             \
+    pthread_t tid[MAX_THREADS];                                                                 \
+    int started[MAX_THREADS] = {0}, failed = 0;                                                 \
+    for (int64_t t = 0; t < threads; t++) {                                                     \
+        jobs[t] = (job_##SUFFIX){s, rows * t / threads, rows * (t + 1) / threads, n, k, val, idx}; \
+        if (t > 0) started[t] = pthread_create(&tid[t], 0, run_##SUFFIX, &jobs[t]) == 0;         \
+    }                                                                                           \
+    run_##SUFFIX(&jobs[0]);                                                                     \
+    for (int64_t t = 1; t < threads; t++) {                                                     \
+        if (started[t]) pthread_join(tid[t], 0);                                                \
+        else { run_##SUFFIX(&jobs[t]); failed++; }                                              \
+    }                                                                                           \
+    return failed;                                                                              \
+}
+
+DEFINE_SCAN(float, f32)
+DEFINE_SCAN(double, f64)
