@@ -8,6 +8,7 @@ from torch import Tensor
 
 from ..checks import check_channels, check_int
 from ..functional.patches import Patches
+from ..functional.small_grid import pixel_volumes, use_pixel_matrix
 from ..functional.stages import stage
 from ..neighborhood import Neighborhood
 from ..pointwise import ChannelLinear
@@ -64,6 +65,10 @@ class Projection(Combiner):
         if nbhd.num_slots != self.num_slots:
             raise ValueError(f"the neighbourhood has {nbhd.num_slots} slots, this combiner num_slots={self.num_slots}")
         spatial = tuple(x.shape[2:])
+        if (self.patches is not None and nbhd.weight is not None and nbhd.valid is None and nbhd.index is not None
+                and nbhd.index.ndim == 2 and nbhd.weight.ndim == 4 and use_pixel_matrix(src, nbhd.index, self.patches)):
+            with stage("combining"):  # a tiny image: im2col, the sums and col2im as two products
+                return pixel_volumes(src, nbhd.weight, nbhd.index, self.patches)
         items = self.patches.unfold(src) if self.patches is not None else to_tokens(src)
         vol = rearrange(nbhd.aggregate(items), "b q s d -> b q (s d)")
         if self.patches is not None:

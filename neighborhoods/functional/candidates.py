@@ -33,6 +33,14 @@ from .gather import gather
 from .stages import stage
 from .transforms import under_transform
 
+#: :func:`candidate_sq_distances` of one block (``block_size`` unset or >= N) computes all
+#: ``(B, N, N)`` distances under plain autograd, which keeps them for the backward pass, when
+#: ``B N^2`` is at most this (8 MiB in float32). The same formula as the blocked Function's
+#: single band, so the same values, without its key bands read on the host. Forward + backward,
+#: B = 32, 32 features, a 3x3-item window, one thread of a 2-core Xeon, blocked -> dense:
+#: N = 9 (the digits ablation's 4x4 maps, 2x2 patches) 0.55 -> 0.30 ms, N = 49 1.06 -> 0.89 ms,
+#: N = 225 14.8 -> 12.6 ms (a band of 1024 queries spans every key: the blocked form is dense too).
+DENSE_ELEMENTS = 1 << 21
 #: elements of one block's dense scratch matrix when the block size is chosen automatically
 #: (2^24: 64 MiB in float32)
 BLOCK_ELEMENTS = 1 << 24
@@ -255,5 +263,10 @@ def candidate_sq_distances(e: Tensor, index: Tensor, block_size: int | None = No
     with stage("similarity"):  # scoring the query-candidate pairs
         if under_transform(e):  # see .transforms
             return candidate_sq_distances_gathered(e, index)
+        b, n = e.shape[:2]
+        if (block_size is None or block_size >= n) and b * n * n <= DENSE_ELEMENTS:
+            # one block of few items: its formula under plain autograd (no key bands read on the host, no Function)
+            raw = _band_sq_distances(e, (e * e).sum(-1), 0, e.shape[1], 0, e.shape[1])
+            return raw.clamp_min(0).gather(2, index.expand(e.shape[0], -1, -1))
         bands = key_bands(index, _rows(block_size, e.shape[0] * e.shape[1], index.shape[0]), e.shape[1])
         return _CandidateSqDistances.apply(e, index, bands)

@@ -6,6 +6,8 @@ Axis legend: ``b`` batch, ``q`` query items, ``m`` candidates per query, ``k`` n
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor, nn
 
@@ -17,9 +19,20 @@ from ..footprint import PixelFootprint, TokenGrid
 from ..functional.knn import top_k_stable
 from ..functional.patches import Patches, window_candidates
 from ..functional.stages import stage
+from ..functional.transforms import under_transform
 from ..neighborhood import Neighborhood
 from ..tokens import to_tokens
 from .base import Selector
+
+
+@functools.lru_cache(maxsize=256)
+def _window_candidates(grid: tuple[int, ...], window: tuple[int, ...] | None, exclude_self: bool,
+                       device: torch.device) -> Tensor:
+    """:func:`window_candidates`, built once per size (eager mode): ~60 small ops per forward on tiny maps.
+
+    The cached index is shared by every N3 selector and only ever read.
+    """
+    return window_candidates(grid, window, exclude_self=exclude_self, device=device)
 
 
 def cross_sq_distances(queries: Tensor, keys: Tensor, index: Tensor, block_size: int | None = None) -> Tensor:
@@ -155,7 +168,9 @@ class N3(Selector):
             window = None if self.window is None else check_int_tuple("window", self.window, len(spatial))
         if window is not None:  # a window wider than the (padded) input covers all of it on that axis
             window = tuple(min(w, n) for w, n in zip(window, grid))
-        return window_candidates(grid, window, exclude_self=self.exclude_self, device=device), grid
+        if under_transform():  # traced: built from the (possibly symbolic) sizes
+            return window_candidates(grid, window, exclude_self=self.exclude_self, device=device), grid
+        return _window_candidates(tuple(grid), window, self.exclude_self, device), grid
 
     def check_database(self, x: Tensor, database: Tensor | None) -> None:
         """A cross-matching ``database`` has the query input's shape, dtype and device."""
