@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["cache_dir", "native_reason", "top_k_scan"]
+__all__ = ["cache_dir", "native_reason", "scan_selects", "top_k_scan"]
 
 _SOURCE = Path(__file__).with_name("top_k_scan.c")
 _FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-pthread"]
@@ -105,6 +105,12 @@ def native_reason() -> str | None:
 
 
 _SCANS = {torch.float32: "nz_top_k_scan_f32", torch.float64: "nz_top_k_scan_f64"}
+
+
+def scan_selects(device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether :func:`top_k_scan` takes eager blocks of this device and dtype (compiling, it never does)."""
+    return (torch.device(device).type == "cpu" and dtype in _SCANS and not torch.compiler.is_compiling()
+            and _library() is not None)
 
 
 def top_k_scan(scores: Tensor, k: int) -> tuple[Tensor, Tensor] | None:

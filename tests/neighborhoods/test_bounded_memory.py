@@ -15,6 +15,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from neighborhoods.functional import auto_block_size, knn, similarity
+from neighborhoods.functional.native import scan_selects
 from operators import ConvNN2d
 
 # the module, not the function of the same name that neighborhoods.functional exports
@@ -47,6 +48,7 @@ N = SIDE * SIDE
 def small_budget(monkeypatch):
     # 4 MiB of score temporaries per block: 128 queries of 4096 keys (cosine, float32, B = 1)
     monkeypatch.setattr(knn_module, "BLOCK_BYTES", 4 * 2 ** 20)
+    monkeypatch.setattr(knn_module, "SCAN_BLOCK_BYTES", 2 * 2 ** 20)  # one temporary where the C scan selects
     assert auto_block_size(1, N, N, 4, "cosine", torch.float32, torch.device("cpu")) == 128
 
 
@@ -78,5 +80,17 @@ def test_default_budget_fits_128x128_batches_in_blocks():
     # queries is at most BLOCK_BYTES of score temporaries, whatever memory is free
     n = 128 * 128
     block = auto_block_size(8, n, n, 64, "cosine", torch.float32, torch.device("cpu"))
-    assert 1 <= block <= knn_module.BLOCK_BYTES // (8 * n * 4 * 2)
-    assert 8 * block * n * 4 <= knn_module.BLOCK_BYTES
+    if scan_selects(torch.device("cpu"), torch.float32):  # the score block alone, in the scan's budget
+        assert 1 <= block and 8 * block * n * 4 <= knn_module.SCAN_BLOCK_BYTES
+    else:
+        assert 1 <= block <= knn_module.BLOCK_BYTES // (8 * n * 4 * 2)
+        assert 8 * block * n * 4 <= knn_module.BLOCK_BYTES
+
+
+def test_the_scan_budget_caps_queries_per_block(monkeypatch):
+    monkeypatch.setattr(knn_module, "available_memory", lambda device: 2 ** 40)
+    block = auto_block_size(8, 4096, 4096, 64, "cosine", torch.float32, torch.device("cpu"))
+    if scan_selects(torch.device("cpu"), torch.float32):
+        assert block == knn_module.SCAN_BLOCK_QUERIES  # 512 x 8 x 4096 float32 scores: 64 MiB, the budget
+    else:
+        assert block == knn_module.BLOCK_BYTES // (8 * 4096 * 4 * 2)
