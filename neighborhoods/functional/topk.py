@@ -127,9 +127,9 @@ def _settle_scanned(scores: Tensor, k: int, values: Tensor, idx: Tensor,
     then all below the winners); in the others a forbidden ``-inf`` must rank after a genuine one
     and after NaN, which only ``forbidden_rows`` can tell.
     """
+    rows = (~(values[:, k - 1] > float("-inf"))).nonzero().squeeze(1)
     if scores.requires_grad:
         values = scores.gather(1, idx)  # the same numbers, on autograd's tape
-    rows = (~(values[:, k - 1] > float("-inf"))).nonzero().squeeze(1)
     if rows.numel():
         sub = None if forbidden_rows is None else (lambda at: forbidden_rows(rows[at]))
         values[rows], idx[rows] = _top_k_rows_full(scores[rows], k, sub)
