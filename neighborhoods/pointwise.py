@@ -10,6 +10,14 @@ from .checks import check_divisible, check_int
 from .lifting import Liftable
 
 
+#: inputs with at least this many positions per sample are mapped by one (C_out, C_in) x (C_in, positions)
+#: product per sample; smaller ones by one F.linear over channels-last rows (a copy in, a strided
+#: result out), which batches tiny products better. Forward+backward on a 2-core AMD EPYC, 1 thread,
+#: F.linear -> per sample: (64, 32 -> 8, 4x4) 181 -> 133 us, (64, 256 -> 64, 4x4) 1355 -> 1837 us,
+#: (64, 64 -> 16, 8x8) 628 -> 478 us, (8, 640 -> 64, 32x32) 46.3 -> 26.3 ms.
+BATCHED_MIN_POSITIONS = 64
+
+
 class ChannelLinear(Liftable, nn.Linear):
     """``nn.Linear`` applied to dim 1 of ``(B, C, *spatial)``: a 1x1 convolution with a Linear's weight.
 
@@ -41,6 +49,12 @@ class ChannelLinear(Liftable, nn.Linear):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.groups == 1:
+            if x.ndim >= 3 and x.shape[2:].numel() >= BATCHED_MIN_POSITIONS:
+                # one product per sample on the channels-first layout: no channels-last copy in or out
+                flat = x.flatten(2)
+                y = (torch.matmul(self.weight, flat) if self.bias is None
+                     else torch.baddbmm(self.bias.unsqueeze(-1), self.weight.expand(x.shape[0], -1, -1), flat))
+                return y.view(x.shape[0], self.out_features, *x.shape[2:])
             return F.linear(x.movedim(1, -1), self.weight, self.bias).movedim(-1, 1)
         y = F.conv1d(x.flatten(2), self.weight.unsqueeze(-1), self.bias, groups=self.groups)
         return y.view(x.shape[0], self.out_features, *x.shape[2:])
