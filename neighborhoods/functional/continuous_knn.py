@@ -123,14 +123,78 @@ def continuous_knn(scores: Tensor, k: int, temperature: float | Tensor = 1.0, *,
         logits = logits.masked_fill(~mask, float("-inf"))
     if k > candidates:
         raise ValueError(f"k must be <= the number of candidates, got k={k}, candidates={candidates}")
+    by_t = update == "scores"
     with stage("selection"):  # the k softmax rounds
-        weights = []
-        for j in range(k):
-            log_w = log_softmax_last(logits)  # M candidates: often a short axis
-            weights.append(log_w.exp())
-            if j + 1 < k:
-                step = _log1mexp(log_w)  # log-softmax: <= 0, no check (nor host sync) per step
-                taken = torch.isneginf(step)
-                step = step.masked_fill(taken, 0.0)  # a finite stand-in; the entry becomes -inf below
-                logits = (logits + (step / t if update == "scores" else step)).masked_fill(taken, float("-inf"))
-        return torch.stack(weights, dim=-1)
+        if torch.is_grad_enabled() and (logits.requires_grad or t.requires_grad) and not under_transform(logits, t):
+            return _Rounds.apply(logits, t, k, by_t)
+        return _rounds(logits, t, k, by_t)
+
+
+def _rounds(logits: Tensor, t: Tensor, k: int, by_t: bool, trace: list[Tensor] | None = None) -> Tensor:
+    """The k softmax rounds of :func:`continuous_knn` from its (masked) logits, op by op; ``trace`` collects each log w."""
+    weights = []
+    for j in range(k):
+        log_w = log_softmax_last(logits)  # M candidates: often a short axis
+        weights.append(log_w.exp())
+        if trace is not None:
+            trace.append(log_w)
+        if j + 1 < k:
+            step = _log1mexp(log_w)  # log-softmax: <= 0, no check (nor host sync) per step
+            taken = torch.isneginf(step)
+            step = step.masked_fill(taken, 0.0)  # a finite stand-in; the entry becomes -inf below
+            logits = (logits + (step / t if by_t else step)).masked_fill(taken, float("-inf"))
+    return torch.stack(weights, dim=-1)
+
+
+class _Rounds(torch.autograd.Function):
+    """:func:`_rounds` with its backward written out: the same forward ops, a few ops per round backward.
+
+    Autograd of the op-by-op rounds records ~15 nodes per round (log-softmax, exp, the two
+    log1mexp branches, masks, the update); on N3's small candidate sets (8 per query in the
+    digits ablation) the time is all per-op overhead. Backward of round j, from the gradient
+    ``g`` of the next round's logits (zero where the round took a candidate):
+    ``d log w_j = dw_j * w_j + (g / t) * e^{log w_j} / expm1(log w_j)`` (the log1mexp
+    derivative; 0 where taken), ``d logits_j = g + d log w_j - w_j * sum(d log w_j)``
+    (log-softmax), and ``dt -= sum(g * step_j) / t^2`` for the ``scores`` update. Under
+    ``create_graph`` (double backward) the backward differentiates the op-by-op rounds
+    instead, so every order of derivative stays exact.
+    """
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, t: Tensor, k: int, by_t: bool) -> Tensor:
+        trace: list[Tensor] = []
+        weights = _rounds(logits, t, k, by_t, trace)
+        ctx.save_for_backward(logits, t, weights, torch.stack(trace, dim=-1))
+        ctx.k, ctx.by_t = k, by_t
+        return weights
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        logits, t, weights, log_ws = ctx.saved_tensors
+        want_logits, want_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if torch.is_grad_enabled():  # create_graph: differentiate the op-by-op rounds
+            inputs = [x for x, want in ((logits, want_logits), (t, want_t)) if want]
+            found = iter(torch.autograd.grad(_rounds(logits, t, ctx.k, ctx.by_t), inputs, grad, create_graph=True))
+            return (next(found) if want_logits else None), (next(found) if want_t else None), None, None
+        g_t = torch.zeros_like(t) if want_t and ctx.by_t else None
+        g_next = None  # gradient of the next round's logits
+        for j in reversed(range(ctx.k)):
+            w, log_w = weights[..., j], log_ws[..., j]
+            g_log_w = grad[..., j] * w
+            g_logits = None
+            if g_next is not None:
+                taken = log_w >= 0  # log1mexp gave -inf: the candidate left the next round's logits
+                through = g_next.masked_fill(taken, 0.0)
+                g_step = through / t if ctx.by_t else through
+                if g_t is not None:
+                    step = torch.where(taken, 0.0, _log1mexp(log_w))
+                    g_t = g_t - (through * step).sum_to_size(t.shape) / (t * t)
+                slope = torch.where(taken, 0.0, log_w.exp() / torch.expm1(log_w))
+                g_log_w = g_log_w + g_step * slope
+                g_logits = through
+            # summed in double, as torch's CPU log-softmax backward does: where a weight nears 1 the
+            # terms are large and cancel
+            total = g_log_w.sum(-1, keepdim=True, dtype=torch.float64)
+            g_sm = (g_log_w - w * total).to(g_log_w.dtype) if g_log_w.dtype != torch.float64 else g_log_w - w * total
+            g_next = g_sm if g_logits is None else g_logits + g_sm
+        return (g_next if want_logits else None), g_t, None, None
