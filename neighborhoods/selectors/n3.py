@@ -23,6 +23,7 @@ from ..functional.transforms import under_transform
 from ..neighborhood import Neighborhood
 from ..tokens import to_tokens
 from .base import Selector
+from .shared_stem import run_both, shareable
 
 
 @functools.lru_cache(maxsize=256)
@@ -182,11 +183,13 @@ class N3(Selector):
                              f"queries' positions, got database {tuple(database.shape)} {database.dtype} "
                              f"{database.device} for x {tuple(x.shape)} {x.dtype} {x.device}")
 
-    def scores(self, x: Tensor, database: Tensor | None = None) -> tuple[Tensor, Tensor, tuple[int, ...]]:
+    def scores(self, x: Tensor, database: Tensor | None = None, *, embedded: Tensor | None = None
+               ) -> tuple[Tensor, Tensor, tuple[int, ...]]:
         """``-|E_q - E_m|^2`` over each query's candidates ``(B, Nq, M)``, the index, the item grid.
 
         Queries and candidates are items of ``x``, or, with ``database``, queries of ``x`` and
-        candidates of ``database`` (cross matching).
+        candidates of ``database`` (cross matching). ``embedded``: the embedding network's output
+        on ``x`` when the caller already has it.
         """
         self.check_input(x, (1, 2) if self.patches is None else 2)
         self.check_database(x, database)
@@ -194,7 +197,9 @@ class N3(Selector):
         if index.shape[1] < self.k:
             raise ValueError(f"k must be <= the number of candidates, got k={self.k}, candidates={index.shape[1]} "
                              f"(window={self.window} on an item grid of {tuple(grid)})")
-        e = self.items(self.embedding(x) if self.embedding is not None else x)
+        if embedded is None:
+            embedded = self.embedding(x) if self.embedding is not None else x
+        e = self.items(embedded)
         if database is None:
             # per block of queries against the keys its candidates span; autograd keeps e, not the blocks
             s = -candidate_sq_distances(e, index, self.block_size)  # (b, q, m)
@@ -206,11 +211,15 @@ class N3(Selector):
                 s = self.distance_bn(s.reshape(s.shape[0], 1, -1)).view_as(s)
         return s, index, grid
 
-    def temperatures(self, x: Tensor) -> Tensor:
-        """``t = exp(log_t) * temp_bias``: per query item ``(B, Nq)``, or a 0-d tensor."""
+    def temperatures(self, x: Tensor, *, log_t: Tensor | None = None) -> Tensor:
+        """``t = exp(log_t) * temp_bias``: per query item ``(B, Nq)``, or a 0-d tensor.
+
+        ``log_t``: the temperature network's output on ``x`` when the caller already has it.
+        """
         if self.temperature is None:
             return self.log_temperature.exp() * self.temp_bias
-        log_t = self.temperature(x)
+        if log_t is None:
+            log_t = self.temperature(x)
         if log_t.shape[0] != x.shape[0] or log_t.shape[1] != 1 or log_t.shape[2:] != x.shape[2:]:
             raise ValueError(f"the temperature module must map x {tuple(x.shape)} to (B, 1, *spatial), "
                              f"got {tuple(log_t.shape)}")
@@ -226,14 +235,19 @@ class N3(Selector):
         return PixelFootprint(spatial, patches, patches)
 
     def forward(self, x: Tensor, database: Tensor | None = None) -> Neighborhood:
-        s, index, grid = self.scores(x, database)
+        embedded = log_t = None
+        if database is None and shareable(self.embedding, self.temperature):
+            # both networks read x through the same convolution shape: run their first layers as one
+            self.check_input(x, (1, 2) if self.patches is None else 2)
+            embedded, log_t = run_both(self.embedding, self.temperature, x)
+        s, index, grid = self.scores(x, database, embedded=embedded)
         footprint = self.footprint(tuple(x.shape[2:]))
         if self.hard:
             with stage("selection"):  # the k best candidates
                 _, pos = top_k_stable(s, self.k)
                 chosen = index.expand(x.shape[0], -1, -1).gather(-1, pos)
             return Neighborhood(num_keys=index.shape[0], query_shape=grid, index=chosen, footprint=footprint)
-        weight = continuous_knn(s, self.k, self.temperatures(x), update=self.update)
+        weight = continuous_knn(s, self.k, self.temperatures(x, log_t=log_t), update=self.update)
         return Neighborhood(num_keys=index.shape[0], query_shape=grid, index=index, weight=weight,
                             footprint=footprint)
 
