@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from ..checks import check_choice, check_int, check_tensor
-from .softmax import log_softmax_last
+from .softmax import SHORT_AXIS, log_softmax_last
 from .stages import stage
 from .transforms import under_transform
 
@@ -146,6 +146,16 @@ def _rounds(logits: Tensor, t: Tensor, k: int, by_t: bool, trace: list[Tensor] |
     return torch.stack(weights, dim=-1)
 
 
+def _log_softmax_backward(grad: Tensor, log_w: Tensor) -> Tensor:
+    """The gradient of the logits of ``log_w = log_softmax_last(logits)``, by the kernel autograd would call."""
+    if log_w.device.type == "cpu" and log_w.ndim >= 2 and log_w.shape[-1] < SHORT_AXIS and log_w.shape[-2] > 1:
+        # the short-axis route of log_softmax_last: reduced over dim -2 of the transposed copy
+        g = torch.ops.aten._log_softmax_backward_data(grad.transpose(-1, -2).contiguous(),
+                                                      log_w.transpose(-1, -2).contiguous(), -2, log_w.dtype)
+        return g.transpose(-1, -2)
+    return torch.ops.aten._log_softmax_backward_data(grad.contiguous(), log_w.contiguous(), -1, log_w.dtype)
+
+
 class _Rounds(torch.autograd.Function):
     """:func:`_rounds` with its backward written out: the same forward ops, a few ops per round backward.
 
@@ -192,9 +202,8 @@ class _Rounds(torch.autograd.Function):
                 slope = torch.where(taken, 0.0, log_w.exp() / torch.expm1(log_w))
                 g_log_w = g_log_w + g_step * slope
                 g_logits = through
-            # summed in double, as torch's CPU log-softmax backward does: where a weight nears 1 the
-            # terms are large and cancel
-            total = g_log_w.sum(-1, keepdim=True, dtype=torch.float64)
-            g_sm = (g_log_w - w * total).to(g_log_w.dtype) if g_log_w.dtype != torch.float64 else g_log_w - w * total
+            # torch's own log-softmax backward kernel, on the layout the forward reduced over (it sums
+            # in double on the CPU: where a weight nears 1 the terms are large and cancel)
+            g_sm = _log_softmax_backward(g_log_w, log_w)
             g_next = g_sm if g_logits is None else g_logits + g_sm
         return (g_next if want_logits else None), g_t, None, None
