@@ -7,7 +7,8 @@ headers, about a second once. The library is cached under ``$NEIGHBOR_ZOO_CACHE`
 source, the compiler's version and this CPU (it is built with ``-march=native``), so a cache shared
 between machines never loads code built for another CPU.
 
-Where no compiler is found, or it fails, or ``NEIGHBOR_ZOO_NATIVE=0`` is set, :func:`top_k_scan`
+Where no compiler is found, or it fails, or ``NEIGHBOR_ZOO_NATIVE=0`` is set (any value but ``0``
+or ``1`` is a ``ValueError``), :func:`top_k_scan`
 is ``None`` and the callers keep their torch path, which computes the same result;
 :func:`native_reason` says why.
 """
@@ -45,8 +46,9 @@ def cache_dir() -> Path:
 
 def _compiler() -> str | None:
     for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
-        if name and shutil.which(name):
-            return shutil.which(name)
+        found = shutil.which(name) if name else None
+        if found:
+            return found
     return None
 
 
@@ -59,7 +61,11 @@ def _cpu() -> str:
 
 
 def _build() -> tuple[ctypes.CDLL | None, str | None]:
-    if os.environ.get("NEIGHBOR_ZOO_NATIVE", "1") == "0":
+    switch = os.environ.get("NEIGHBOR_ZOO_NATIVE", "1")
+    if switch not in ("0", "1"):
+        raise ValueError(f"the environment variable NEIGHBOR_ZOO_NATIVE must be '0' (torch path) or '1' "
+                         f"(the C kernels, default), got {switch!r}")
+    if switch == "0":
         return None, "NEIGHBOR_ZOO_NATIVE=0 is set"
     cc = _compiler()
     if cc is None:

@@ -109,12 +109,13 @@ def top_k_rows(scores: Tensor, k: int, forbidden_rows: Callable[[Tensor], Tensor
         raise RuntimeError("torch.jit.trace cannot trace the stable top-k of hard k-NN selection (ConvNN, the KNN "
                            "block, N3's hard mode): it views float scores as integers, which TorchScript does not "
                            "support; use torch.export.export or torch.compile instead")
-    if not under_transform(scores):
-        scanned = top_k_scan(scores.detach(), k)
-        if scanned is not None:
-            return _settle_scanned(scores, k, *scanned, forbidden_rows)
+    if under_transform(scores):
+        return _top_k_rows_full(scores, k, forbidden_rows)
+    scanned = top_k_scan(scores.detach(), k)
+    if scanned is not None:
+        return _settle_scanned(scores, k, *scanned, forbidden_rows)
     g = chunk_width(scores.shape[-1], k)
-    if g and scores.shape[0] and not under_transform(scores):
+    if g and scores.shape[0]:
         return _top_k_pruned(scores, k, g, forbidden_rows)
     return _top_k_rows_full(scores, k, forbidden_rows)
 

@@ -60,10 +60,15 @@ def grads(shape, k, update, per_query, seed, dtype):
 SHAPES = [((4, 9, 8), 3), ((2, 16, 5), 5), ((3, 1, 12), 7), ((64, 9, 8), 1)]
 
 
-@pytest.mark.parametrize("shape, k", SHAPES)
-@pytest.mark.parametrize("update", ["scores", "logits"])
-@pytest.mark.parametrize("per_query", [False, True])
-@pytest.mark.parametrize("seed", [0, 1, 2])
+def every_case(test):
+    """Shapes, both updates, scalar and per-query temperatures, three seeds (seed 2 takes candidates)."""
+    for name, values in (("seed", [0, 1, 2]), ("per_query", [False, True]), ("update", ["scores", "logits"]),
+                         ("shape, k", SHAPES)):
+        test = pytest.mark.parametrize(name, values)(test)
+    return test
+
+
+@every_case
 def test_written_backward_equals_autograd_of_the_rounds_float64(shape, k, update, per_query, seed):
     got, want = grads(shape, k, update, per_query, seed, torch.float64)
     for a, b in zip(got, want):
@@ -71,10 +76,7 @@ def test_written_backward_equals_autograd_of_the_rounds_float64(shape, k, update
         torch.testing.assert_close(a, b, rtol=0, atol=TOL[torch.float64] * max(1.0, b.abs().max().item()))
 
 
-@pytest.mark.parametrize("shape, k", SHAPES)
-@pytest.mark.parametrize("update", ["scores", "logits"])
-@pytest.mark.parametrize("per_query", [False, True])
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@every_case
 def test_written_backward_is_as_accurate_as_autograd_in_float32(shape, k, update, per_query, seed):
     # the rounds are ill-conditioned where a weight nears 1 (d log(1 - w) = -dw / (1 - w)): both
     # float32 backwards are measured against the float64 one, and the written one may not be worse

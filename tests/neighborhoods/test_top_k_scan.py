@@ -190,3 +190,11 @@ def test_the_library_is_built_once_into_the_cache(tmp_path):
     second = _in_fresh_python(code, NEIGHBOR_ZOO_CACHE=str(tmp_path))
     assert second.returncode == 0, second.stderr
     assert (tmp_path / built[0]).stat().st_mtime_ns == mtime
+
+
+def test_a_bad_native_switch_is_named():
+    done = _in_fresh_python("from neighborhoods.functional import native; native.native_reason()",
+                            NEIGHBOR_ZOO_NATIVE="false")
+    assert done.returncode != 0
+    assert ("ValueError: the environment variable NEIGHBOR_ZOO_NATIVE must be '0' (torch path) or '1' "
+            "(the C kernels, default), got 'false'") in done.stderr
