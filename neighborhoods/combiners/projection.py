@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import torch
+from torch.nn.modules.module import _global_forward_hooks, _global_forward_pre_hooks
 from einops import rearrange
 from torch import Tensor
 
 from ..checks import check_channels, check_int
+from ..functional.cell_volumes import cell_volumes, use_cells
 from ..functional.patches import Patches
 from ..functional.small_grid import pixel_volumes, use_pixel_matrix
 from ..functional.stages import stage
 from ..neighborhood import Neighborhood
-from ..pointwise import ChannelLinear
+from ..pointwise import BATCHED_MIN_POSITIONS, ChannelLinear
 from ..tokens import from_tokens, to_tokens
 from .base import Combiner
 
@@ -65,10 +67,14 @@ class Projection(Combiner):
         if nbhd.num_slots != self.num_slots:
             raise ValueError(f"the neighbourhood has {nbhd.num_slots} slots, this combiner num_slots={self.num_slots}")
         spatial = tuple(x.shape[2:])
-        if (self.patches is not None and nbhd.weight is not None and nbhd.valid is None and nbhd.index is not None
-                and nbhd.index.ndim == 2 and nbhd.weight.ndim == 4 and use_pixel_matrix(src, nbhd.index, self.patches)):
+        static = (self.patches is not None and nbhd.weight is not None and nbhd.valid is None
+                  and nbhd.index is not None and nbhd.index.ndim == 2 and nbhd.weight.ndim == 4)
+        if static and use_pixel_matrix(src, nbhd.index, self.patches):
             with stage("combining"):  # a tiny image: im2col, the sums and col2im as two products
                 return pixel_volumes(src, nbhd.weight, nbhd.index, self.patches)
+        if static and use_cells(src, nbhd.index, self.patches):
+            # patches of whole stride cells: the sums over cells, r^2 fewer products (labels its combining)
+            return cell_volumes(src, nbhd.weight, nbhd.index, self.patches)
         items = self.patches.unfold(src) if self.patches is not None else to_tokens(src)
         vol = rearrange(nbhd.aggregate(items), "b q s d -> b q (s d)")
         if self.patches is not None:
@@ -83,10 +89,40 @@ class Projection(Combiner):
     def forward(self, x: Tensor, nbhd: Neighborhood, values: Tensor | None = None) -> Tensor:
         vol = self.volumes(x, nbhd, values)  # labels its gathering and combining
         with stage("combining"):  # P, the weights mixing the input and its k volumes
+            if self._split_projection(x):
+                return self._project_split(x, vol)
             if self.relative:
                 vol = vol - x.unsqueeze(1)
             y = torch.cat([x, vol.flatten(1, 2)], dim=1)
             return self.project(y) if self.project is not None else y
+
+    def _split_projection(self, x: Tensor) -> bool:
+        """Whether ``P`` can be applied to ``x`` and the volumes apart (:meth:`_project_split`).
+
+        Only for the plain :class:`ChannelLinear` this combiner made (a subclass or a hook
+        would be bypassed) on inputs it maps by per-sample products.
+        """
+        p = self.project
+        return (type(p) is ChannelLinear and p.groups == 1 and x.shape[2:].numel() >= BATCHED_MIN_POSITIONS
+                and not (p._forward_hooks or p._forward_pre_hooks or _global_forward_hooks
+                         or _global_forward_pre_hooks))
+
+    def _project_split(self, x: Tensor, vol: Tensor) -> Tensor:
+        """``P([x, N_1 - x, ..])`` as ``(P_0 - sum_s P_s) x + sum_s P_s N_s + b``: no concatenation, no differences.
+
+        ``P = [P_0, P_1, .., P_k]`` split by the concatenation's blocks of C channels; without
+        ``relative``, ``P_0 x + sum_s P_s N_s + b``. The same linear map, summed in another order.
+        """
+        b, c = x.shape[:2]
+        w = self.project.weight
+        w_x, w_vol = w[:, :c], w[:, c:]
+        if self.relative:
+            w_x = w_x - w_vol.unflatten(1, (self.num_slots, c)).sum(1)
+        flat = x.flatten(2)
+        y = (torch.matmul(w_x, flat) if self.project.bias is None
+             else torch.baddbmm(self.project.bias.unsqueeze(-1), w_x.expand(b, -1, -1), flat))
+        y = y.baddbmm_(w_vol.expand(b, -1, -1), vol.reshape(b, self.num_slots * c, flat.shape[-1]))
+        return y.view(b, self.out_channels, *x.shape[2:])
 
     def reset_parameters(self) -> None:
         if self.project is not None:

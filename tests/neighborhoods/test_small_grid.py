@@ -41,9 +41,9 @@ GRAD_TOL = {torch.float64: 1e-12, torch.float32: 1e-4}
 
 
 def _run(block, x, small):
-    use, dense = projection.use_pixel_matrix, candidates.DENSE_ELEMENTS
-    if not small:
-        projection.use_pixel_matrix = lambda *args: False
+    use, cells, dense = projection.use_pixel_matrix, projection.use_cells, candidates.DENSE_ELEMENTS
+    if not small:  # the patch route itself (not the stride-cell route, tested in test_cell_volumes.py)
+        projection.use_pixel_matrix = projection.use_cells = lambda *args: False
         candidates.DENSE_ELEMENTS = 0
     try:
         x = x.detach().clone().requires_grad_()
@@ -52,7 +52,7 @@ def _run(block, x, small):
         grads = torch.autograd.grad((y * weight).sum() + y.square().sum(), [x, *block.parameters()])
         return [y.detach(), *grads]
     finally:
-        projection.use_pixel_matrix, candidates.DENSE_ELEMENTS = use, dense
+        projection.use_pixel_matrix, projection.use_cells, candidates.DENSE_ELEMENTS = use, cells, dense
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
