@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .candidates import candidate_sum
+from .candidates import BLOCK_ELEMENTS, candidate_sum
 from .patches import Patches
 from .stages import stage
 from .transforms import under_transform
@@ -128,10 +128,12 @@ def cell_volumes(x: Tensor, weight: Tensor, index: Tensor, patches: Patches, blo
         cell_weight = cell_weight.view(b, *cell_index.shape, s) * inv_cover.to(x.device, x.dtype).view(1, -1, 1, 1)
         padded = F.pad(x, (left, right, top, bottom)) if top or bottom or left or right else x
         cells = padded.reshape(b, c, ch, sh, cw, sw).permute(0, 2, 4, 1, 3, 5).reshape(b, ch * cw, c * sh * sw)
-    if block_size is None and 2 * cell_index.shape[1] < cell_index.shape[0]:
-        # a window narrower than the image: one row of cells per block, whose key band is the
-        # window's rows (a taller block reads more keys outside every window; at the paper's
-        # setting on 160x160, C = 64, forward + backward: 2.8 s with one row, 3.7 s with 9)
+    n_cells = cell_index.shape[0]
+    if block_size is None and b * s * n_cells * n_cells > BLOCK_ELEMENTS and 2 * cell_index.shape[1] < n_cells:
+        # more than one block, and a window narrower than the image: one row of cells per block,
+        # whose key band is the window's rows (a taller block reads more keys outside every window;
+        # at the paper's setting on 160x160, C = 64, forward + backward: 2.8 s with one row, 3.7 s
+        # with the 9 rows that fill a block). Where all of A fits one block, one block is fastest.
         block_size = cw
     vol = candidate_sum(cells, cell_index, cell_weight, block_size)  # (b, n, s, c sh sw); labels itself
     with stage("combining"):  # the cells back into the image
