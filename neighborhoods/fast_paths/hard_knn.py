@@ -21,7 +21,9 @@ from torch import Tensor
 
 from ..combiners.conv1d import Conv1D
 from ..functional.positions import padded_to_image_index
+from ..functional.gather_linear import gather_linear
 from ..functional.stages import stage
+from ..functional.transforms import under_transform
 from ..selectors.hard_knn import HardKNN
 from ..tokens import from_tokens
 from .convolution import _conv_name, location_why_not, spatial_knn_conv
@@ -81,14 +83,19 @@ def knn_gather_linear(selector: HardKNN, combiner: Conv1D, x: Tensor) -> Tensor:
     else:  # the padded grid is the image: indices are pixels, all valid
         index, valid = selector.select(x, None, tokens), None
     q, k = index.shape[1:]
+    weight = combiner.weight.flatten(2).transpose(1, 2).reshape(combiner.out_channels, k * c)  # (o, s c)
     # one index_select of whole rows over the flattened batch (its backward: an index_add into the tokens)
     with stage("gathering"):
         flat = (index + torch.arange(0, b * n, n, device=x.device).view(b, 1, 1)).view(-1)
+    if valid is None and x.device.type == "cpu" and not under_transform(x):
+        with stage("fused"):  # gathered and multiplied a block of queries at a time (gather_linear.py)
+            y = gather_linear(tokens.view(b * n, c), flat, weight, combiner.bias).view(b, q, combiner.out_channels)
+        return from_tokens(y, query_shape)
+    with stage("gathering"):
         gathered = tokens.view(b * n, c).index_select(0, flat).view(b, q, k * c)
         if valid is not None:  # a padding token reads as zero (where, not a product: NaN stays out)
             mask = valid.expand(b, -1, -1).unsqueeze(-1).expand(b, q, k, c).reshape(b, q, k * c)
             gathered = torch.where(mask, gathered, gathered.new_zeros(()))
     with stage("combining"):
-        weight = combiner.weight.flatten(2).transpose(1, 2).reshape(combiner.out_channels, k * c)  # (o, s c)
         y = F.linear(gathered, weight, combiner.bias)  # (b, q, o)
     return from_tokens(y, query_shape)
