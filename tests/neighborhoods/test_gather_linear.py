@@ -79,6 +79,7 @@ def test_convnn_fast_path_with_gather_linear(kwargs, dtype, monkeypatch):
     torch.manual_seed(0)
     layer = operators.create("conv_nn2d", in_channels=5, out_channels=6, **kwargs).to(dtype)
     x = torch.randn(3, 5, 9, 11, dtype=dtype)
+    monkeypatch.setattr(hard_knn, "BLOCKED_MIN_ELEMENTS", 0)  # the blockwise route on a small input
     calls = []
     real = hard_knn.gather_linear
     monkeypatch.setattr(hard_knn, "gather_linear", lambda *a: calls.append(1) or real(*a))
@@ -93,3 +94,11 @@ def test_convnn_fast_path_with_gather_linear(kwargs, dtype, monkeypatch):
     assert len(calls) == 1
     for a, b in zip(*runs):
         assert (a - b).abs().max() <= TOL[dtype] * b.abs().max()
+
+
+def test_small_convnn_inputs_keep_the_whole_gather(monkeypatch):
+    layer = operators.create("conv_nn2d", in_channels=4, out_channels=4, k=3)
+    monkeypatch.setattr(hard_knn, "gather_linear", lambda *a: pytest.fail("blockwise route on a small input"))
+    x = torch.randn(2, 4, 6, 6)
+    assert 2 * 36 * 3 * 4 < hard_knn.BLOCKED_MIN_ELEMENTS
+    assert layer(x, path="fast").shape == (2, 4, 6, 6)
