@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from torch.nn.modules.module import _global_forward_hooks, _global_forward_pre_hooks
 from einops import rearrange
 from torch import Tensor
 
@@ -12,6 +11,7 @@ from ..functional.cell_volumes import cell_volumes, use_cells
 from ..functional.patches import Patches
 from ..functional.small_grid import pixel_volumes, use_pixel_matrix
 from ..functional.stages import stage
+from ..hooks import hooked
 from ..neighborhood import Neighborhood
 from ..pointwise import BATCHED_MIN_POSITIONS, ChannelLinear
 from ..tokens import from_tokens, to_tokens
@@ -104,8 +104,7 @@ class Projection(Combiner):
         """
         p = self.project
         return (type(p) is ChannelLinear and p.groups == 1 and x.shape[2:].numel() >= BATCHED_MIN_POSITIONS
-                and not (p._forward_hooks or p._forward_pre_hooks or _global_forward_hooks
-                         or _global_forward_pre_hooks))
+                and not hooked(p))
 
     def _project_split(self, x: Tensor, vol: Tensor) -> Tensor:
         """``P([x, N_1 - x, ..])`` as ``(P_0 - sum_s P_s) x + sum_s P_s N_s + b``: no concatenation, no differences.

@@ -60,7 +60,7 @@ def _kernel(selector: HardKNN, combiner: Conv1D) -> str:
 #: (:func:`~neighborhoods.functional.gather_linear.gather_linear`); below it the autograd Function's
 #: overhead outweighs the page faults it saves. ConvNN2d B 8, C 64, k 9, same process, 2-core AMD
 #: EPYC, blockwise / whole: 8x8 (295k entries) forward 1.16x, f+b 1.08x; 16x16 (1.2M) 1.02x / 0.99x;
-#: 32x32 (4.7M) 0.91x / 0.78x; 64x64 0.87x / 0.83x.
+#: 32x32 (4.7M) 0.91x-0.98x / 0.78x-1.15x over five runs; 64x64 0.82x-0.87x / 0.83x-0.89x.
 BLOCKED_MIN_ELEMENTS = 1 << 21
 
 

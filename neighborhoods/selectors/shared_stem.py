@@ -11,7 +11,7 @@ backward took 636 / 983 / 1759 us at C = 8 / 32 / 64, one C -> 16 convolution 43
 block the wider product differently).
 
 Only plain ``nn.Conv2d`` first layers with identical hyperparameters, both with or both
-without bias, zero padding, and no hooks (the stacked call does not call the modules) are
+without bias, zero padding, and no hooks, their own or global (the stacked call does not call the modules) are
 shared; anything else runs the two networks as they are.
 """
 
@@ -21,12 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..hooks import hooked
+
 _SAME = ("in_channels", "kernel_size", "stride", "padding", "dilation", "groups", "padding_mode")
-
-
-def _hooked(m: nn.Module) -> bool:
-    return bool(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
-                or getattr(m, "_backward_pre_hooks", None))
 
 
 def shareable(a: nn.Module | None, b: nn.Module | None) -> bool:
@@ -34,7 +31,7 @@ def shareable(a: nn.Module | None, b: nn.Module | None) -> bool:
     if not (isinstance(a, nn.Sequential) and isinstance(b, nn.Sequential) and len(a) and len(b)):
         return False
     first_a, first_b = a[0], b[0]
-    return (type(first_a) is nn.Conv2d and type(first_b) is nn.Conv2d and not _hooked(first_a) and not _hooked(first_b)
+    return (type(first_a) is nn.Conv2d and type(first_b) is nn.Conv2d and not hooked(first_a) and not hooked(first_b)
             and all(getattr(first_a, name) == getattr(first_b, name) for name in _SAME)
             and first_a.padding_mode == "zeros" and isinstance(first_a.padding, tuple)
             and (first_a.bias is None) == (first_b.bias is None)
