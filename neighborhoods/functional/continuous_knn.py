@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..checks import check_choice, check_int, check_tensor
+from .native import knn_rounds_backward, knn_rounds_forward
 from .softmax import SHORT_AXIS, log_softmax_last
 from .stages import stage
 from .transforms import under_transform
@@ -144,6 +145,10 @@ def continuous_knn(scores: Tensor, k: int, temperature: float | Tensor = 1.0, *,
     with stage("selection"):  # the k softmax rounds
         if torch.is_grad_enabled() and (logits.requires_grad or t.requires_grad) and not under_transform(logits, t):
             return _Rounds.apply(logits, t, k, by_t)
+        if not under_transform(logits, t):
+            done = knn_rounds_forward(logits, t, k, by_t)  # the C rounds (knn_rounds.c), where they build
+            if done is not None:
+                return done[0]
         return _rounds(logits, t, k, by_t)
 
 
@@ -185,13 +190,20 @@ class _Rounds(torch.autograd.Function):
     (log-softmax), and ``dt -= sum(g * step_j) / t^2`` for the ``scores`` update. Under
     ``create_graph`` (double backward) the backward differentiates the op-by-op rounds
     instead, so every order of derivative stays exact.
+
+    On the CPU, float32/float64, both directions run as one C pass per row where the kernels
+    build (``knn_rounds.c``, the same arithmetic; :mod:`~neighborhoods.functional.native`):
+    the op-by-op rounds spend their time in dispatch on N3's small candidate sets.
     """
 
     @staticmethod
     def forward(ctx, logits: Tensor, t: Tensor, k: int, by_t: bool) -> Tensor:
-        trace: list[Tensor] = []
-        weights = _rounds(logits, t, k, by_t, trace)
-        ctx.save_for_backward(logits, t, weights, torch.stack(trace, dim=-1))
+        done = knn_rounds_forward(logits, t, k, by_t)
+        if done is None:
+            trace: list[Tensor] = []
+            done = _rounds(logits, t, k, by_t, trace), torch.stack(trace, dim=-1)
+        weights, log_ws = done
+        ctx.save_for_backward(logits, t, weights, log_ws)
         ctx.k, ctx.by_t = k, by_t
         return weights
 
@@ -203,6 +215,9 @@ class _Rounds(torch.autograd.Function):
             inputs = [x for x, want in ((logits, want_logits), (t, want_t)) if want]
             found = iter(torch.autograd.grad(_rounds(logits, t, ctx.k, ctx.by_t), inputs, grad, create_graph=True))
             return (next(found) if want_logits else None), (next(found) if want_t else None), None, None
+        done = knn_rounds_backward(grad, weights, log_ws, t, ctx.by_t, want_t)
+        if done is not None:
+            return (done[0] if want_logits else None), done[1], None, None
         g_t = torch.zeros_like(t) if want_t and ctx.by_t else None
         g_next = None  # gradient of the next round's logits
         for j in reversed(range(ctx.k)):

@@ -1,6 +1,8 @@
 """The C kernels beside this file, compiled on first use with the machine's C compiler and loaded with ctypes.
 
-Only :mod:`top_k_scan.c <neighborhoods.functional.topk>` for now. Building needs nothing but a
+``top_k_scan.c`` (the top-k scan of :mod:`~neighborhoods.functional.topk`) and ``knn_rounds.c``
+(the softmax rounds of :mod:`~neighborhoods.functional.continuous_knn`), built into one
+library. Building needs nothing but a
 C compiler (``$CC``, else ``cc``/``gcc``/``clang`` on the ``PATH``): no Python package, no torch
 headers, about a second once. The library is cached under ``$NEIGHBOR_ZOO_CACHE`` (default
 ``$XDG_CACHE_HOME/neighbor-zoo`` or ``~/.cache/neighbor-zoo``) in a file named by a hash of the
@@ -8,8 +10,8 @@ source, the compiler's version and this CPU (it is built with ``-march=native``)
 between machines never loads code built for another CPU.
 
 Where no compiler is found, or it fails, or ``NEIGHBOR_ZOO_NATIVE=0`` is set (any value but ``0``
-or ``1`` is a ``ValueError``), :func:`top_k_scan`
-is ``None`` and the callers keep their torch path, which computes the same result;
+or ``1`` is a ``ValueError``), :func:`top_k_scan` and :func:`knn_rounds_forward`
+are ``None`` and the callers keep their torch path, which computes the same result;
 :func:`native_reason` says why.
 """
 
@@ -28,10 +30,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["cache_dir", "native_reason", "scan_selects", "top_k_scan"]
+__all__ = ["cache_dir", "knn_rounds_backward", "knn_rounds_forward", "native_reason", "scan_selects",
+           "top_k_scan"]
 
-_SOURCE = Path(__file__).with_name("top_k_scan.c")
-_FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-pthread"]
+_SOURCES = tuple(Path(__file__).with_name(name) for name in ("top_k_scan.c", "knn_rounds.c"))
+_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fPIC", "-shared", "-pthread"]
 _lock = threading.Lock()
 _state: dict[str, object] = {}  # "lib": the loaded CDLL or None, "reason": why not
 
@@ -72,27 +75,36 @@ def _build() -> tuple[ctypes.CDLL | None, str | None]:
         return None, "no C compiler found ($CC, cc, gcc or clang on the PATH)"
     try:
         version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60).stdout
-        source = _SOURCE.read_bytes()
-        tag = hashlib.sha256(b"\0".join([source, version.encode(), _cpu().encode(), " ".join(_FLAGS).encode()]))
-        target = cache_dir() / f"top_k_scan-{tag.hexdigest()[:20]}.so"
+        sources = [path.read_bytes() for path in _SOURCES]
+        tag = hashlib.sha256(b"\0".join([*sources, version.encode(), _cpu().encode(), " ".join(_FLAGS).encode()]))
+        target = cache_dir() / f"kernels-{tag.hexdigest()[:20]}.so"
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             # built beside the target, then renamed: processes building at once never load half a file
             fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
             os.close(fd)
-            done = subprocess.run([cc, *_FLAGS, str(_SOURCE), "-o", tmp], capture_output=True, text=True, timeout=300)
+            done = subprocess.run([cc, *_FLAGS, *map(str, _SOURCES), "-o", tmp, "-lm"], capture_output=True,
+                                  text=True, timeout=300)
             if done.returncode != 0:
                 os.unlink(tmp)
-                return None, f"{cc} failed on {_SOURCE.name}: {done.stderr.strip()[-500:]}"
+                return None, f"{cc} failed on {', '.join(p.name for p in _SOURCES)}: {done.stderr.strip()[-500:]}"
             os.replace(tmp, target)
         lib = ctypes.CDLL(str(target))
     except (OSError, subprocess.SubprocessError) as e:
-        return None, f"could not build or load {_SOURCE.name}: {e}"
+        return None, f"could not build or load the C kernels: {e}"
     for name in ("nz_top_k_scan_f32", "nz_top_k_scan_f64"):
         fn = getattr(lib, name)
         fn.restype = ctypes.c_int
         fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
                        ctypes.c_void_p, ctypes.c_int64]
+    p, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+    for suffix in ("f32", "f64"):
+        fn = getattr(lib, f"nz_knn_rounds_forward_{suffix}")
+        fn.restype = None
+        fn.argtypes = [p, p, i64, i64, i64, i64, i32, p, p, i64]
+        fn = getattr(lib, f"nz_knn_rounds_backward_{suffix}")
+        fn.restype = None
+        fn.argtypes = [p, p, p, p, i64, i64, i64, i64, i32, p, p, i64]
     return lib, None
 
 
@@ -138,7 +150,84 @@ def top_k_scan(scores: Tensor, k: int) -> tuple[Tensor, Tensor] | None:
     values = scores.new_empty(rows, k)
     idx = torch.empty(rows, k, dtype=torch.long)
     if rows:
-        # a thread per 64 Ki entries at most: starting one costs about what scanning that many does
-        threads = max(1, min(torch.get_num_threads(), rows * n >> 16))
+        threads = _threads(rows * n)
         getattr(lib, _SCANS[scores.dtype])(scores.data_ptr(), rows, n, k, values.data_ptr(), idx.data_ptr(), threads)
     return values, idx
+
+
+_ROUNDS = {torch.float32: "f32", torch.float64: "f64"}
+
+
+def _rounds_temperature(t: Tensor, rows: int) -> tuple[Tensor, int] | None:
+    """``t`` as a contiguous vector the C rounds read with a row stride (0: one shared, 1: one per row)."""
+    if t.numel() == 1 and t.ndim == 0:
+        return t.reshape(1), 0
+    if t.numel() == rows and rows > 0:
+        return t.contiguous(), 1
+    return None
+
+
+def knn_rounds_forward(logits: Tensor, t: Tensor, k: int, by_t: bool) -> tuple[Tensor, Tensor] | None:
+    """The ``k`` softmax rounds of continuous k-NN (knn_rounds.c): weights and log-weights ``(..., M, k)``.
+
+    ``logits`` ``(..., M)`` are the (masked) scores over the temperature, ``t`` the temperature
+    as :func:`~neighborhoods.functional.continuous_knn.continuous_knn` holds it (0-d, or one per
+    row with a trailing 1). ``None`` where the kernel cannot take them (not float32/float64 on
+    the CPU, dtypes that differ, a temperature of another shape, a traced call, no compiled
+    library): the caller keeps its torch path. Values only: no autograd.
+    """
+    if (logits.device.type != "cpu" or logits.dtype not in _ROUNDS or t.dtype != logits.dtype
+            or t.device.type != "cpu" or logits.ndim < 1 or torch.compiler.is_compiling()):
+        return None
+    *lead, m = logits.shape
+    rows = logits.numel() // m if m else 0
+    temperature = _rounds_temperature(t.detach(), rows)
+    lib = _library() if temperature is not None else None
+    if lib is None or temperature is None:
+        return None
+    tv, stride = temperature
+    x = logits.detach().contiguous()
+    w = x.new_empty(*lead, m, k)
+    log_w = x.new_empty(*lead, m, k)
+    if rows and m:
+        getattr(lib, f"nz_knn_rounds_forward_{_ROUNDS[x.dtype]}")(
+            x.data_ptr(), tv.data_ptr(), stride, rows, m, k, int(by_t), w.data_ptr(), log_w.data_ptr(),
+            _threads(rows * m * k))
+    return w, log_w
+
+
+def knn_rounds_backward(grad: Tensor, w: Tensor, log_w: Tensor, t: Tensor, by_t: bool,
+                        want_t: bool) -> tuple[Tensor, Tensor | None] | None:
+    """The gradients of the logits ``(..., M)`` and (``want_t``) of ``t`` from the weights' gradient ``(..., M, k)``.
+
+    ``w`` and ``log_w`` are what :func:`knn_rounds_forward` returned. ``None`` where the kernel
+    cannot take them (as there): the caller differentiates its torch path instead.
+    """
+    if (grad.device.type != "cpu" or grad.dtype not in _ROUNDS or any(x.dtype != grad.dtype for x in (w, log_w, t))
+            or grad.shape != w.shape or torch.compiler.is_compiling()):
+        return None
+    *lead, m, k = w.shape
+    rows = w.numel() // (m * k) if m * k else 0
+    temperature = _rounds_temperature(t.detach(), rows)
+    lib = _library() if temperature is not None else None
+    if lib is None or temperature is None:
+        return None
+    tv, stride = temperature
+    g_logits = w.new_empty(*lead, m)
+    g_rows = w.new_zeros(rows) if want_t and by_t else None
+    grad, w, log_w = (x.detach().contiguous() for x in (grad, w, log_w))  # held until the call returns
+    if rows and m:
+        getattr(lib, f"nz_knn_rounds_backward_{_ROUNDS[w.dtype]}")(
+            grad.data_ptr(), w.data_ptr(), log_w.data_ptr(), tv.data_ptr(),
+            stride, rows, m, k, int(by_t), g_logits.data_ptr(), g_rows.data_ptr() if g_rows is not None else None,
+            _threads(rows * m * k))
+    if not want_t:
+        return g_logits, None
+    if g_rows is None:  # the 'logits' update: t only scales the first logits, outside these rounds
+        return g_logits, torch.zeros_like(t)
+    return g_logits, (g_rows.sum().reshape(t.shape) if stride == 0 else g_rows.reshape(t.shape))
+
+
+def _threads(work: int) -> int:
+    """Threads for a C call over ``work`` numbers: one per 64 Ki at most (starting one costs about that much work)."""
+    return max(1, min(torch.get_num_threads(), work >> 16))

@@ -7,6 +7,11 @@ weight rounds to exactly 1 (taken: the next logit is -inf, the gradient zero). T
 the same ops, so it is compared bitwise; gradients to 1e-12 (float64) relative to the largest;
 in float32 both backwards are measured against the float64 one, and the written one may not be
 worse. gradcheck and gradgradcheck (double backward goes through the op-by-op rounds) in float64.
+
+Every case runs twice: with ``_Rounds``'s torch forward and written backward (the C kernels
+switched off), and with the C rounds of ``knn_rounds.c`` (both directions). The C forward does
+the same arithmetic in another summation order, so it is compared to 1e-12 (float64) / 1e-5
+(float32) of the largest weight instead of bitwise.
 """
 
 import importlib
@@ -14,6 +19,7 @@ import importlib
 import pytest
 import torch
 
+from neighborhoods.functional import native
 from neighborhoods.functional.continuous_knn import continuous_knn
 
 module = importlib.import_module("neighborhoods.functional.continuous_knn")  # the package exports the function by that name
@@ -22,6 +28,17 @@ module = importlib.import_module("neighborhoods.functional.continuous_knn")  # t
 # 1 without rounding to it, d log(1 - w) = -dw / (1 - w) cancels beyond float64's precision and
 # no two orders of evaluation agree (nor need to: that weight has all but left the candidates)
 TOL = {torch.float32: 1e-5, torch.float64: 1e-12}
+
+
+@pytest.fixture(params=["torch", "c"], autouse=True)
+def route(request, monkeypatch):
+    """Which rounds ``continuous_knn`` runs: ``_Rounds``'s torch ops, or the C kernels (knn_rounds.c)."""
+    if request.param == "torch":
+        monkeypatch.setattr(module, "knn_rounds_forward", lambda *args: None)
+        monkeypatch.setattr(module, "knn_rounds_backward", lambda *args: None)
+    elif native.native_reason() is not None:
+        pytest.skip(f"the C kernels do not build here ({native.native_reason()}): only the torch route runs")
+    return request.param
 
 
 def both(scores, t, k, update, mask):
@@ -49,10 +66,13 @@ def case(shape, k, per_query, seed, dtype):
     return scores.to(dtype).requires_grad_(), t.to(dtype).requires_grad_(), mask, up.to(dtype)
 
 
-def grads(shape, k, update, per_query, seed, dtype):
+def grads(shape, k, update, per_query, seed, dtype, route="torch"):
     scores, t, mask, up = case(shape, k, per_query, seed, dtype)
     fused, plain = both(scores, t, k, update, mask)
-    assert torch.equal(fused, plain)  # the same forward ops
+    if route == "torch":
+        assert torch.equal(fused, plain)  # the same forward ops
+    else:  # the same arithmetic, summed in another order
+        torch.testing.assert_close(fused, plain, rtol=0, atol=TOL[dtype])
     assert type(fused.grad_fn).__name__ == "_RoundsBackward"
     return torch.autograd.grad(fused, (scores, t), up), torch.autograd.grad(plain, (scores, t), up)
 
@@ -69,20 +89,20 @@ def every_case(test):
 
 
 @every_case
-def test_written_backward_equals_autograd_of_the_rounds_float64(shape, k, update, per_query, seed):
-    got, want = grads(shape, k, update, per_query, seed, torch.float64)
+def test_written_backward_equals_autograd_of_the_rounds_float64(shape, k, update, per_query, seed, route):
+    got, want = grads(shape, k, update, per_query, seed, torch.float64, route)
     for a, b in zip(got, want):
         assert torch.isfinite(a).all()
         torch.testing.assert_close(a, b, rtol=0, atol=TOL[torch.float64] * max(1.0, b.abs().max().item()))
 
 
 @every_case
-def test_written_backward_is_as_accurate_as_autograd_in_float32(shape, k, update, per_query, seed):
+def test_written_backward_is_as_accurate_as_autograd_in_float32(shape, k, update, per_query, seed, route):
     # the rounds are ill-conditioned where a weight nears 1 (d log(1 - w) = -dw / (1 - w)): both
     # float32 backwards are measured against the float64 one, and the written one may not be worse
     # than 4x autograd's error (or 1e-5 of the gradient's scale)
-    got, want = grads(shape, k, update, per_query, seed, torch.float32)
-    truth = grads(shape, k, update, per_query, seed, torch.float64)[1]
+    got, want = grads(shape, k, update, per_query, seed, torch.float32, route)
+    truth = grads(shape, k, update, per_query, seed, torch.float64, route)[1]
     for a, b, ref in zip(got, want, truth):
         assert torch.isfinite(a).all()
         scale = max(1.0, ref.abs().max().item())
