@@ -100,10 +100,10 @@ def _build() -> tuple[ctypes.CDLL | None, str | None]:
     p, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     for suffix in ("f32", "f64"):
         fn = getattr(lib, f"nz_knn_rounds_forward_{suffix}")
-        fn.restype = None
+        fn.restype = ctypes.c_int
         fn.argtypes = [p, p, i64, i64, i64, i64, i32, p, p, i64]
         fn = getattr(lib, f"nz_knn_rounds_backward_{suffix}")
-        fn.restype = None
+        fn.restype = ctypes.c_int
         fn.argtypes = [p, p, p, p, i64, i64, i64, i64, i32, p, p, i64]
     return lib, None
 
@@ -189,10 +189,10 @@ def knn_rounds_forward(logits: Tensor, t: Tensor, k: int, by_t: bool) -> tuple[T
     x = logits.detach().contiguous()
     w = x.new_empty(*lead, m, k)
     log_w = x.new_empty(*lead, m, k)
-    if rows and m:
-        getattr(lib, f"nz_knn_rounds_forward_{_ROUNDS[x.dtype]}")(
+    if rows and m and getattr(lib, f"nz_knn_rounds_forward_{_ROUNDS[x.dtype]}")(
             x.data_ptr(), tv.data_ptr(), stride, rows, m, k, int(by_t), w.data_ptr(), log_w.data_ptr(),
-            _threads(rows * m * k))
+            _threads(rows * m * k)):
+        raise MemoryError(f"knn_rounds.c could not allocate its row buffers (rows of {m} candidates)")
     return w, log_w
 
 
@@ -216,11 +216,11 @@ def knn_rounds_backward(grad: Tensor, w: Tensor, log_w: Tensor, t: Tensor, by_t:
     g_logits = w.new_empty(*lead, m)
     g_rows = w.new_zeros(rows) if want_t and by_t else None
     grad, w, log_w = (x.detach().contiguous() for x in (grad, w, log_w))  # held until the call returns
-    if rows and m:
-        getattr(lib, f"nz_knn_rounds_backward_{_ROUNDS[w.dtype]}")(
+    if rows and m and getattr(lib, f"nz_knn_rounds_backward_{_ROUNDS[w.dtype]}")(
             grad.data_ptr(), w.data_ptr(), log_w.data_ptr(), tv.data_ptr(),
             stride, rows, m, k, int(by_t), g_logits.data_ptr(), g_rows.data_ptr() if g_rows is not None else None,
-            _threads(rows * m * k))
+            _threads(rows * m * k)):
+        raise MemoryError(f"knn_rounds.c could not allocate its row buffers (rows of {m} candidates)")
     if not want_t:
         return g_logits, None
     if g_rows is None:  # the 'logits' update: t only scales the first logits, outside these rounds
