@@ -138,6 +138,19 @@ def test_interrupted_bench_keeps_its_rows_and_resume_measures_only_the_rest(tmp_
     assert {r["variant"] for r in rows if r["size"] == 8} == {"fast", "reference", "native"}
 
 
+def test_the_matmul_limit_is_the_faster_of_two_readings_and_the_fractions_follow(monkeypatch):
+    from comparisons.bench import Settings, run_bench, runner
+
+    readings = iter([1e9, 4e9])  # a slow first reading, a faster one at the end
+    monkeypatch.setattr(runner, "matmul_limit", lambda *args: next(readings))
+    data = run_bench(Settings(batch=1, channels=4, k=3), ["conv2d"], [6], [], ["forward"], min_run_time=0.001,
+                     matmul_size=64, step=lambda description: None)
+    assert data["meta"]["matmul_tflops_readings"] == [1e-3, 4e-3]
+    assert data["meta"]["matmul_tflops"] == 4e-3
+    for row in data["results"]:
+        assert row["fraction_of_limit"] == pytest.approx(row["tflops"] * 1e12 / 4e9)
+
+
 def test_resume_refuses_rows_measured_with_other_settings(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["bench", "--operators", "conv2d", "--sizes", "6", "--no-plot", "--out", str(out), *TINY]) == 0
