@@ -21,9 +21,13 @@ END = "<!-- end of the generated tables -->"
 
 
 def _meta_line(meta: dict) -> str:
-    return (f"{meta['device_name']}, {meta['date'][:10]}, commit {meta['commit']}, torch {meta['torch']}, "
-            f"{meta['dtype']}, B={meta['batch']}, C={meta['channels']}, k={meta['k']}; the "
-            f"{meta['matmul_size']}^3 matmul ran at {meta['matmul_tflops']:.3f} TFLOP/s in the same run.")
+    head = (f"{meta['device_name']}, {meta['date'][:10]}, commit {meta['commit']}, torch {meta['torch']}, "
+            f"{meta['dtype']}, B={meta['batch']}, C={meta['channels']}, k={meta['k']}; the {meta['matmul_size']}^3 matmul ")
+    readings = meta.get("matmul_tflops_readings")
+    if not readings or len(readings) < 2:
+        return head + f"ran at {meta['matmul_tflops']:.3f} TFLOP/s in the same run."
+    return head + (f"read {min(readings):.3f}-{max(readings):.3f} TFLOP/s over the run ({len(readings)} readings); a "
+                   f"row's % of the limit uses the faster reading just before or after it.")
 
 
 def block() -> str:

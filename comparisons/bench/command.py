@@ -53,8 +53,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
                         memory_cap=int(args.memory_cap_gb * 2**30), peer_dir=args.peer_dir, seed=args.seed)
     if args.peer_dir is not None and "conv_nn2d" not in args.operators:
         console.print("[yellow]--peer-dir is used by the conv_nn2d workload, which is not selected[/yellow]")
-    # one step per measurement (and per workload setup) plus the matmul limit
-    per_workload = {op: 1 + len(modes) * (3 + (op in ("conv2d", "self_attention2d", "conv_nn2d"))
+    # one step per measurement (and per workload setup), the matmul limit at the start and after each mode
+    per_workload = {op: 1 + len(modes) * (4 + (op in ("conv2d", "self_attention2d", "conv_nn2d"))
                                           + (op == "conv_nn2d" and args.peer_dir is not None))
                     for op in args.operators}
     total = 1 + sum(per_workload[op] + args.profile for op, _ in plan(args.operators, sizes, n3_sizes))

@@ -57,7 +57,7 @@ def table(data: dict[str, Any]) -> Table:
     """One row per (operator, size, mode, variant)."""
     meta = data["meta"]
     t = Table(title=f"neighbor-zoo bench on {meta['device_name']} ({meta['dtype']}, B={meta['batch']}, "
-                    f"C={meta['channels']}, k={meta['k']}; matmul limit {meta['matmul_tflops']:.3g} TFLOP/s)")
+                    f"C={meta['channels']}, k={meta['k']}; fastest matmul reading {meta['matmul_tflops']:.3g} TFLOP/s)")
     for col in ("operator", "size", "mode", "variant", "time", "x baseline", "peak mem", "TFLOP/s", "% limit",
                 "recall@k"):
         t.add_column(col, justify="left" if col in ("operator", "mode", "variant") else "right")

@@ -120,17 +120,18 @@ def run_bench(settings: Settings, operators: Sequence[str], sizes: Sequence[int]
                          "which every variant of the workload gets torch.utils.benchmark.Timer.blocked_autorange in "
                          "turn (interleaved); time_s is the median over all blocks",
         "ratio": "time_s / time_s of the workload's baseline variant (native op or naive all-pairs form)",
-        "matmul_method": "one size^3 product, blocked_autorange median, read at the start and at the end of the "
-                         "run; the faster reading is the limit (matmul_tflops_readings holds both)",
+        "matmul_method": "one size^3 product, blocked_autorange median, read at the start and after every "
+                         "workload and mode (matmul_tflops_readings, in order); a row's limit (its matmul_tflops) is "
+                         "the faster of the readings just before and just after it; meta matmul_tflops the fastest",
     }
     kept = reusable_rows(previous, meta) if previous else []
     done = {(r["operator"], r["size"], r["mode"]) for r in kept}
     step(f"matmul limit ({matmul_size}^3)")
     limit = matmul_limit(settings.device, settings.dtype, matmul_size, min_run_time)
-    meta.update(matmul_tflops=limit / 1e12, flops_formulas=dict(previous["meta"].get("flops_formulas", {}))
+    readings = [limit / 1e12]
+    meta.update(matmul_tflops=limit / 1e12, matmul_tflops_readings=readings, flops_formulas=dict(previous["meta"].get("flops_formulas", {}))
                 if previous else {})
     results, notes = [], list(previous.get("notes", [])) if previous else []
-    measured: list[dict[str, Any]] = []  # this run's rows (a resumed run's kept rows stay as measured)
     shares: list[dict[str, Any]] = []
 
     def data() -> dict[str, Any]:
@@ -151,8 +152,21 @@ def run_bench(settings: Settings, operators: Sequence[str], sizes: Sequence[int]
         notes += [f"{op}: {n}" for n in w.notes if f"{op}: {n}" not in notes]
         for mode in todo:
             rows = _rows(w, mode, settings, limit, min_run_time, step)
+            # the limit read again after the rows: the product's speed drifts with the machine
+            # (0.10 to 0.18 TFLOP/s within one run on a 2-core EPYC), and a limit read in a slow
+            # moment would flatter a fraction. Each row's limit is the faster of the readings
+            # just before and just after it, so its fraction does not overstate
+            step(f"matmul limit ({matmul_size}^3)")
+            after = matmul_limit(settings.device, settings.dtype, matmul_size, min_run_time)
+            readings.append(after / 1e12)
+            local = max(limit, after)
+            for r in rows:
+                r["matmul_tflops"] = local / 1e12
+                if r["tflops"] is not None:
+                    r["fraction_of_limit"] = fraction(r["tflops"] * 1e12, local)
+            limit = after
+            meta.update(matmul_tflops=max(readings), matmul_tflops_readings=readings)
             results += rows
-            measured += rows
             if save is not None:
                 save(data())
         if profile:
@@ -161,19 +175,6 @@ def run_bench(settings: Settings, operators: Sequence[str], sizes: Sequence[int]
             if save is not None:
                 save(data())
         del w
-    # the limit again at the end: one product's speed drifts with the machine (on a 2-core EPYC
-    # 0.13 to 0.18 TFLOP/s between runs), and a limit read in a slow moment would flatter every
-    # fraction. The faster of the two readings is the limit of this run's rows, so their
-    # fractions do not overstate
-    step(f"matmul limit ({matmul_size}^3), again")
-    again = matmul_limit(settings.device, settings.dtype, matmul_size, min_run_time)
-    meta["matmul_tflops_readings"] = [limit / 1e12, again / 1e12]
-    if again > limit:
-        limit = again
-        meta["matmul_tflops"] = limit / 1e12
-        for r in measured:
-            if r["tflops"] is not None:
-                r["fraction_of_limit"] = fraction(r["tflops"] * 1e12, limit)
     return data()
 
 

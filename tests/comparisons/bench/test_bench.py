@@ -138,17 +138,20 @@ def test_interrupted_bench_keeps_its_rows_and_resume_measures_only_the_rest(tmp_
     assert {r["variant"] for r in rows if r["size"] == 8} == {"fast", "reference", "native"}
 
 
-def test_the_matmul_limit_is_the_faster_of_two_readings_and_the_fractions_follow(monkeypatch):
+@pytest.mark.parametrize("values, limits", [([1e9, 4e9, 2e9], [4e9, 4e9]), ([4e9, 1e9, 2e9], [4e9, 2e9])])
+def test_each_row_takes_the_faster_matmul_reading_around_it(monkeypatch, values, limits):
     from comparisons.bench import Settings, run_bench, runner
 
-    readings = iter([1e9, 4e9])  # a slow first reading, a faster one at the end
+    readings = iter(values)  # at the start, after the 6x6 rows, after the 8x8 rows
     monkeypatch.setattr(runner, "matmul_limit", lambda *args: next(readings))
-    data = run_bench(Settings(batch=1, channels=4, k=3), ["conv2d"], [6], [], ["forward"], min_run_time=0.001,
+    data = run_bench(Settings(batch=1, channels=4, k=3), ["conv2d"], [6, 8], [], ["forward"], min_run_time=0.001,
                      matmul_size=64, step=lambda description: None)
-    assert data["meta"]["matmul_tflops_readings"] == [1e-3, 4e-3]
-    assert data["meta"]["matmul_tflops"] == 4e-3
+    assert data["meta"]["matmul_tflops_readings"] == [v / 1e12 for v in values]
+    assert data["meta"]["matmul_tflops"] == max(values) / 1e12
     for row in data["results"]:
-        assert row["fraction_of_limit"] == pytest.approx(row["tflops"] * 1e12 / 4e9)
+        limit = limits[[6, 8].index(row["size"])]
+        assert row["matmul_tflops"] == limit / 1e12
+        assert row["fraction_of_limit"] == pytest.approx(row["tflops"] * 1e12 / limit)
 
 
 def test_resume_refuses_rows_measured_with_other_settings(tmp_path, capsys):
