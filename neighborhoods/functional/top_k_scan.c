@@ -93,11 +93,45 @@ SEG_MAX(double, seg_max_f64)
 #define SKIP_WIDTH 8
 #endif
 
+/* hits[T](p, thr): bit t set where p[t] > thr, t < SKIP_WIDTH (8): the entries of a block of 8
+ * that the scan must look at (NaN never: it cannot beat a number) */
+#ifdef __AVX__
+static inline unsigned hits_f32(const float *p, float thr) {
+    return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(p), _mm256_set1_ps(thr), _CMP_GT_OQ));
+}
+static inline unsigned hits_f64(const double *p, double thr) {
+    __m256d t = _mm256_set1_pd(thr);
+    return (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd(p), t, _CMP_GT_OQ))
+         | (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd(p + 4), t, _CMP_GT_OQ)) << 4;
+}
+#else
+#define HITS_BODY                                                     \
+    unsigned m = 0;                                                   \
+    for (int t = 0; t < SKIP_WIDTH; t++) m |= (unsigned)(p[t] > thr) << t; \
+    return m;
+static inline unsigned hits_f32(const float *p, float thr) { HITS_BODY }
+static inline unsigned hits_f64(const double *p, double thr) { HITS_BODY }
+#endif
+
 /* the largest value below x (x itself for -inf): ``y > below(x)`` is ``y >= x`` */
 static float nextafter_f32(float x) { return x == -INFINITY ? x : nextafterf(x, -INFINITY); }
 static double nextafter_f64(double x) { return x == -INFINITY ? x : nextafter(x, -INFINITY); }
 
 #define DEFINE_SCAN(T, SUFFIX)                                                                  \
+/* x (at index j) into the sorted list of the held best; the threshold follows its k-th value */ \
+static inline void insert_##SUFFIX(T x, int64_t j, int64_t k, T *val, int64_t *idx, int64_t *held, \
+                                   T *thr) {                                                    \
+    int64_t p = *held < k ? (*held)++ : k - 1;                                                  \
+    while (p > 0 && BEATS(x, val[p - 1])) {                                                     \
+        val[p] = val[p - 1];                                                                    \
+        idx[p] = idx[p - 1];                                                                    \
+        p--;                                                                                    \
+    }                                                                                           \
+    val[p] = x;                                                                                 \
+    idx[p] = j;                                                                                 \
+    /* a NaN k-th value cannot threshold the vector skip: -inf lets every number through */     \
+    if (*held == k && !isnan(val[k - 1]) && val[k - 1] > *thr) *thr = val[k - 1];               \
+}                                                                                               \
 static void row_##SUFFIX(const T *s, int64_t n, int64_t k, T *val, int64_t *idx) {             \
     int64_t held = 0;                                                                           \
     /* a floor for the k-th value before the scan: the least of the maxima of k disjoint       \
@@ -117,20 +151,22 @@ static void row_##SUFFIX(const T *s, int64_t n, int64_t k, T *val, int64_t *idx)
             if ((j & (SKIP_WIDTH - 1)) == 0) {                                                  \
                 j = skip_##SUFFIX(s, j, n, thr);                                                \
                 if (j >= n) break;                                                              \
+                if (j + SKIP_WIDTH <= n) {                                                      \
+                    /* only the block's entries above the threshold can enter (while the list  \
+                     * is full the threshold is its k-th value, so "above" is "beats"); each   \
+                     * is still checked, as the threshold rises with every insertion */        \
+                    for (unsigned m = hits_##SUFFIX(s + j, thr); m; m &= m - 1) {               \
+                        int64_t at = j + __builtin_ctz(m);                                      \
+                        if (held == k ? !BEATS(s[at], val[k - 1]) : !(s[at] > thr)) continue;  \
+                        insert_##SUFFIX(s[at], at, k, val, idx, &held, &thr);                   \
+                    }                                                                           \
+                    j += SKIP_WIDTH - 1;                                                        \
+                    continue;                                                                   \
+                }                                                                               \
             }                                                                                   \
             if (held == k ? !BEATS(s[j], val[k - 1]) : !(s[j] > thr)) continue;                \
         }                                                                                       \
-        T x = s[j];                                                                             \
-        int64_t p = held < k ? held++ : k - 1;                                                  \
-        while (p > 0 && BEATS(x, val[p - 1])) {                                                 \
-            val[p] = val[p - 1];                                                                \
-            idx[p] = idx[p - 1];                                                                \
-            p--;                                                                                \
-        }                                                                                       \
-        val[p] = x;                                                                             \
-        idx[p] = j;                                                                             \
-        /* a NaN k-th value cannot threshold the vector skip: -inf lets every number through */ \
-        if (held == k && !isnan(val[k - 1]) && val[k - 1] > thr) thr = val[k - 1];              \
+        insert_##SUFFIX(s[j], j, k, val, idx, &held, &thr);                                     \
     }                                                                                           \
 }                                                                                               \
 typedef struct { const T *s; int64_t begin, end, n, k; T *val; int64_t *idx; } job_##SUFFIX;    \
