@@ -67,6 +67,19 @@ static void parallel_rows(row_range_fn fn, void *ctx, int64_t rows, int64_t thre
 /* log of the least normal double: an exp below it is lost in a sum >= 1 */
 #define LOG_DBL_MIN (-708.39641853226408)
 
+/* c[0] x^(n-1) + ... + c[n-1] by Horner's rule; unrolled, so that the callers' loops vectorise */
+static inline double horner(double x, const double *c, int n) {
+    double p = c[0];
+#pragma GCC unroll 20
+    for (int i = 1; i < n; i++) p = p * x + c[i];
+    return p;
+}
+
+/* 1/13!, 1/12!, ..., 1/1!, 1/0!: exp's Taylor series, highest power first */
+static const double EXP_TAYLOR[14] = {
+    1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
+    1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
+
 /* exp(x) for LOG_DBL_MIN <= x <= 0: x = n ln 2 + r with |r| <= ln 2 / 2 (Cody-Waite, n read off
  * the low bits of x / ln 2 + 1.5 * 2^52), exp(r) by its Taylor series to r^13 / 13! (the next
  * term is below 5e-18 of the sum), times 2^n built in the exponent bits */
@@ -77,20 +90,7 @@ static inline double exp_neg(double x) {
     uint64_t bits;
     memcpy(&bits, &y, sizeof bits);
     double r = (x - n * ln2_hi) - n * ln2_lo;
-    double p = 1.0 / 6227020800.0;
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    double p = horner(r, EXP_TAYLOR, 14);
     /* the low bits of y hold n (two's complement); 2^n's exponent field is n + 1023 */
     uint64_t scale_bits = (bits - 0x4338000000000000ULL + 1023u) << 52;
     double scale;
@@ -98,28 +98,16 @@ static inline double exp_neg(double x) {
     return p * scale;
 }
 
+/* 1/35, 1/33, ..., 1/3, 1: 2 atanh(s) / (2 s) as a series in s^2, highest power first */
+static const double ATANH_SERIES[18] = {
+    1.0 / 35.0, 1.0 / 33.0, 1.0 / 31.0, 1.0 / 29.0, 1.0 / 27.0, 1.0 / 25.0, 1.0 / 23.0, 1.0 / 21.0, 1.0 / 19.0,
+    1.0 / 17.0, 1.0 / 15.0, 1.0 / 13.0, 1.0 / 11.0, 1.0 / 9.0, 1.0 / 7.0, 1.0 / 5.0, 1.0 / 3.0, 1.0};
+
 /* log(1 - p) for 0 <= p <= 1/2 (a little beyond is fine): with s = -p / (2 - p), |s| <= 1/3,
  * log(1 - p) = 2 atanh(s) = 2 s sum_n s^2n / (2n + 1), summed to n = 17 ((1/9)^17 / 35 < 2e-18) */
 static inline double log1p_neg(double p) {
-    double s = -p / (2.0 - p), z = s * s, q = 1.0 / 35.0;
-    q = q * z + 1.0 / 33.0;
-    q = q * z + 1.0 / 31.0;
-    q = q * z + 1.0 / 29.0;
-    q = q * z + 1.0 / 27.0;
-    q = q * z + 1.0 / 25.0;
-    q = q * z + 1.0 / 23.0;
-    q = q * z + 1.0 / 21.0;
-    q = q * z + 1.0 / 19.0;
-    q = q * z + 1.0 / 17.0;
-    q = q * z + 1.0 / 15.0;
-    q = q * z + 1.0 / 13.0;
-    q = q * z + 1.0 / 11.0;
-    q = q * z + 1.0 / 9.0;
-    q = q * z + 1.0 / 7.0;
-    q = q * z + 1.0 / 5.0;
-    q = q * z + 1.0 / 3.0;
-    q = q * z + 1.0;
-    return 2.0 * s * q;
+    double s = -p / (2.0 - p);
+    return 2.0 * s * horner(s * s, ATANH_SERIES, 18);
 }
 
 /* rows handled together: each stage of a round runs over all of them before the next stage, so
