@@ -125,6 +125,11 @@ def native_reason() -> str | None:
 _SCANS = {torch.float32: "nz_top_k_scan_f32", torch.float64: "nz_top_k_scan_f64"}
 
 
+def _threads(work: int) -> int:
+    """Threads for a C call over ``work`` numbers: one per 64 Ki at most (starting one costs about that much work)."""
+    return max(1, min(torch.get_num_threads(), work >> 16))
+
+
 def scan_selects(device: torch.device, dtype: torch.dtype) -> bool:
     """Whether :func:`top_k_scan` takes eager blocks of this device and dtype (compiling, it never does)."""
     return (torch.device(device).type == "cpu" and dtype in _SCANS and not torch.compiler.is_compiling()
@@ -221,13 +226,6 @@ def knn_rounds_backward(grad: Tensor, w: Tensor, log_w: Tensor, t: Tensor, by_t:
             stride, rows, m, k, int(by_t), g_logits.data_ptr(), g_rows.data_ptr() if g_rows is not None else None,
             _threads(rows * m * k)):
         raise MemoryError(f"knn_rounds.c could not allocate its row buffers (rows of {m} candidates)")
-    if not want_t:
+    if g_rows is None:  # not wanted, or the 'logits' update: t only scales the first logits, outside these rounds
         return g_logits, None
-    if g_rows is None:  # the 'logits' update: t only scales the first logits, outside these rounds
-        return g_logits, torch.zeros_like(t)
     return g_logits, (g_rows.sum().reshape(t.shape) if stride == 0 else g_rows.reshape(t.shape))
-
-
-def _threads(work: int) -> int:
-    """Threads for a C call over ``work`` numbers: one per 64 Ki at most (starting one costs about that much work)."""
-    return max(1, min(torch.get_num_threads(), work >> 16))
