@@ -52,9 +52,12 @@ def continuous_knn_loop(generator: torch.Generator, dtype: torch.dtype) -> Itera
 
 
 # float32: at t = 0.01 the gradient w.r.t. t sums terms of O(1 / t^2) = O(1e4) that cancel where the
-# softmax saturates, so float32 keeps it to ~1e-3 of its scale (measured up to 9.7e-4 over seeds 0-7)
+# softmax saturates, so float32 keeps it to ~1e-3 of its scale. Against float64 on the same float32
+# inputs (seeds 0-15), torch.softmax's gradients are off by up to 1.19e-3 of their scale, the C rounds'
+# (knn_rounds.c) by 1.19e-3 and the torch rounds' by 8.5e-4: two float32 computations may differ by
+# the sum, and did by 1.86e-3 (seed 2)
 @theorem("continuous_knn.k1==softmax", "with k = 1 the continuous k-NN weights are softmax(scores / t)",
-         float32=1e-3)
+         float32=3e-3)
 def continuous_knn_softmax(generator: torch.Generator, dtype: torch.dtype) -> Iterator[Trial]:
     for shape in SHAPES:
         for t_value in (1e-2, 0.7, 30.0):

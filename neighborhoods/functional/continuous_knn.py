@@ -192,12 +192,13 @@ class _Rounds(torch.autograd.Function):
     instead, so every order of derivative stays exact.
 
     On the CPU, float32/float64, both directions run in C where the kernels build
-    (``knn_rounds.c``: the same arithmetic in double precision, vectorised over blocks of rows;
+    (``knn_rounds.c``: the same arithmetic, its functions in double precision and float32 rows
+    kept at float precision between the steps, vectorised over blocks of rows;
     :mod:`~neighborhoods.functional.native`): the op-by-op rounds spend their time in dispatch
     on N3's small candidate sets. Same process, 2-core AMD EPYC, float32, scores to weights
     forward / forward + backward, torch ops -> C: (64, 9, 8), k 3 (the digits ablation)
-    0.46 -> 0.13 / 1.23 -> 0.51 ms; (8, 225, 224), k 7 (80x80, the paper's patches)
-    53 -> 15 / 142 -> 46 ms.
+    0.48 -> 0.14 / 1.24 -> 0.41 ms; (8, 225, 224), k 7 (80x80, the paper's patches)
+    39 -> 19 / 118 -> 49 ms.
     """
 
     @staticmethod

@@ -4,8 +4,9 @@
  * Why C: N3's blocks in the digits ablation score 8 candidates for 9 queries of 64 images.
  * The op-by-op rounds of continuous_knn.py cost ~15 tensor ops per round forward and as many
  * backward, a few microseconds each, on 4608 numbers: the time is all dispatch. Here each row
- * is read once, the rounds run in double precision (float32 rows too), and the results are
- * written back in the row's dtype; the two routes agree to round-off (tests compare them,
+ * is read once, the rounds' functions run in double precision (float32 rows keep each round's
+ * numbers at float precision, see keep), and the results are written back in the row's dtype;
+ * the two routes agree to round-off (tests compare them,
  * gradients included).
  *
  * Forward, per row, round j (logits L, temperature t, "scores" update when by_t):
@@ -127,9 +128,18 @@ static double *work_alloc(work_t *w, int64_t n, int64_t rows) {
     return base;
 }
 
+/* x as the row's dtype holds it: float32 rows keep each round's sum, weights, log-weights, steps and
+ * logits at float precision, as the torch rounds do. That matters where a weight is within float32's
+ * round-off of 1: there torch's log-weight is exactly 0 and the candidate is taken (its next logit
+ * -inf), where double precision would keep it with a finite, large step; under the 'logits' update
+ * (the authors' code) that candidate can stay the best one. The libm-free functions still run in
+ * double */
+static inline double keep(double x, int single) { return single ? (double)(float)x : x; }
+
 /* rows rb of m candidates forward: w->L holds their logits and is consumed, w->t their
- * temperatures; round j's log w and w go to V and P, then store(ctx, j) copies them out */
-static void forward_block(work_t *w, int64_t rb, int64_t m, int64_t k, int by_t, double flush,
+ * temperatures; round j's log w and w go to V and P, then store(ctx, j) copies them out.
+ * single: the rows are float32 (keep) */
+static void forward_block(work_t *w, int64_t rb, int64_t m, int64_t k, int by_t, double flush, int single,
                           void (*store)(void *, int64_t, const double *, const double *), void *ctx) {
     double *L = w->L, *E = w->E, *V = w->V, *P = w->P, *S = w->S, *T = w->t;
     int64_t n = rb * m;
@@ -153,26 +163,26 @@ static void forward_block(work_t *w, int64_t rb, int64_t m, int64_t k, int by_t,
         for (int64_t b = 0; b < rb; b++) {
             double sum = isfinite(w->top[b]) ? 0.0 : NAN; /* a NaN, all -inf, or +inf: NaN, as torch's */
             for (int64_t i = b * m; i < (b + 1) * m; i++) sum += E[i];
-            w->sum[b] = sum;
-            w->lse[b] = log(sum);
+            w->sum[b] = keep(sum, single);
+            w->lse[b] = log(w->sum[b]);
         }
         for (int64_t b = 0; b < rb; b++) {
             double top = w->top[b], sum = w->sum[b], lse = w->lse[b];
             for (int64_t i = b * m; i < (b + 1) * m; i++) {
-                double p = E[i] / sum;
-                V[i] = L[i] - top - lse;
+                double p = keep(E[i] / sum, single);
+                V[i] = keep(L[i] - top - lse, single);
                 P[i] = p <= flush ? 0.0 : p; /* exp_flushed; NaN stays */
             }
         }
         store(ctx, j, V, P);
         if (j + 1 == k) break;
-        for (int64_t i = 0; i < n; i++) S[i] = log1p_neg(P[i]);
+        for (int64_t i = 0; i < n; i++) S[i] = keep(log1p_neg(P[i]), single);
         for (int64_t i = 0; i < n; i++) /* past w = 1/2 (or NaN): the other branch */
-            if (!(V[i] < LOG_HALF) && !(V[i] >= 0)) S[i] = log(-expm1(V[i]));
+            if (!(V[i] < LOG_HALF) && !(V[i] >= 0)) S[i] = keep(log(-expm1(V[i])), single);
         for (int64_t b = 0; b < rb; b++) {
             double t = T[b];
             for (int64_t i = b * m; i < (b + 1) * m; i++) {
-                double moved = L[i] + (by_t ? S[i] / t : S[i]);
+                double moved = keep(L[i] + (by_t ? keep(S[i] / t, single) : S[i]), single);
                 L[i] = V[i] >= 0 ? -INFINITY : moved; /* taken: it leaves the next rounds */
             }
         }
@@ -250,7 +260,8 @@ static void forward_rows_##SUFFIX(void *ctx, int64_t begin, int64_t end) {      
         for (int64_t i = 0; i < rb * m; i++) w.L[i] = (double)x[i];                             \
         for (int64_t b = 0; b < rb; b++) w.t[b] = (double)a->t[(r0 + b) * a->t_stride];         \
         out_##SUFFIX o = {a->out_w + r0 * m * k, a->out_log_w + r0 * m * k, rb, m, k};          \
-        forward_block(&w, rb, m, k, a->by_t, 4.0 * (double)TINY, store_##SUFFIX, &o);           \
+        forward_block(&w, rb, m, k, a->by_t, 4.0 * (double)TINY, sizeof(T) == sizeof(float),     \
+                      store_##SUFFIX, &o);                                                      \
     }                                                                                           \
     free(buffers);                                                                              \
 }                                                                                               \

@@ -96,3 +96,22 @@ def test_continuous_knn_takes_the_c_rounds_without_grad_too():
     t = torch.rand(3, 4, dtype=torch.float64) + 0.5
     got = module.continuous_knn(scores, 3, t)
     close(got, module._rounds(scores / t.unsqueeze(-1), t.unsqueeze(-1), 3, True), torch.float64)
+
+
+@pytest.mark.parametrize("update", ["scores", "logits"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_float32_takes_a_candidate_when_its_weight_rounds_to_one_as_the_torch_rounds_do(update, seed):
+    # one candidate 30 logits ahead: its float32 weight is exactly 1 (the rest sum to ~1e-10 or less,
+    # below half a float32 ulp of 1), so the torch rounds take it (next logit -inf). In double
+    # precision it would stay, ~23 logits lower, and under the 'logits' update still lead the next
+    # round: the C rounds keep float32 rows at float precision between the steps, and take it too
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(64, 9, 8, generator=g)
+    logits[..., 3] += 30.0
+    t = torch.ones(64, 9, 1)
+    by_t = update == "scores"
+    w, _ = native.knn_rounds_forward(logits, t, 3, by_t)
+    want = module._rounds(logits, t, 3, by_t)
+    assert torch.equal(want[..., 3, 0], torch.ones(64, 9)) and torch.equal(want[..., 3, 1:], torch.zeros(64, 9, 2))
+    assert torch.equal(w[..., 3, 1:], torch.zeros(64, 9, 2))
+    close(w, want, torch.float32)
