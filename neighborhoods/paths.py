@@ -24,7 +24,11 @@ PATHS: tuple[str, ...] = get_args(PathChoice)
 # per thread, not a ContextVar: torch.compile traces and guards on a threading.local (a
 # compiled layer recompiles when the block's path changes), while a ContextVar breaks the graph
 class _State(threading.local):
-    path: str | None = None  # a class default, so every thread reads the same attribute (one guard)
+    def __init__(self) -> None:
+        # set on each thread's own instance, never read from a class default: a compiled layer
+        # traced before any use_path block guarded on the class attribute and missed the
+        # block's instance attribute later (no recompile, the fast path inside the block)
+        self.path: str | None = None
 
 
 _STATE = _State()
