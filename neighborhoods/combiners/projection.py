@@ -9,7 +9,7 @@ from torch import Tensor
 from ..checks import check_channels, check_int
 from ..functional.cell_volumes import cell_volumes, use_cells
 from ..functional.patches import Patches
-from ..functional.small_grid import pixel_volumes, use_pixel_matrix
+from ..functional.small_grid import pixel_projection, pixel_volumes, use_pixel_matrix
 from ..functional.stages import stage
 from ..hooks import hooked
 from ..neighborhood import Neighborhood
@@ -67,8 +67,7 @@ class Projection(Combiner):
         if nbhd.num_slots != self.num_slots:
             raise ValueError(f"the neighbourhood has {nbhd.num_slots} slots, this combiner num_slots={self.num_slots}")
         spatial = tuple(x.shape[2:])
-        static = (self.patches is not None and nbhd.weight is not None and nbhd.valid is None
-                  and nbhd.index is not None and nbhd.index.ndim == 2 and nbhd.weight.ndim == 4)
+        static = self._static(nbhd)
         if static and use_pixel_matrix(src, nbhd.index, self.patches):
             with stage("combining"):  # a tiny image: im2col, the sums and col2im as two products
                 return pixel_volumes(src, nbhd.weight, nbhd.index, self.patches)
@@ -86,7 +85,16 @@ class Projection(Combiner):
             vol = from_tokens(vol, spatial)
         return vol.unflatten(1, (self.num_slots, self.in_channels))
 
+    def _static(self, nbhd: Neighborhood) -> bool:
+        """Soft weights over one static candidate index shared by the batch, on patch items."""
+        return (self.patches is not None and nbhd.weight is not None and nbhd.valid is None
+                and nbhd.index is not None and nbhd.index.ndim == 2 and nbhd.weight.ndim == 4)
+
     def forward(self, x: Tensor, nbhd: Neighborhood, values: Tensor | None = None) -> Tensor:
+        if values is None and self._pixel_projection(x, nbhd):
+            with stage("combining"):  # a tiny image: volumes and P as three products, no concatenation
+                return pixel_projection(x, nbhd.weight, nbhd.index, self.patches, self.project.weight,
+                                        self.project.bias, self.relative)
         vol = self.volumes(x, nbhd, values)  # labels its gathering and combining
         with stage("combining"):  # P, the weights mixing the input and its k volumes
             if self._split_projection(x):
@@ -95,6 +103,20 @@ class Projection(Combiner):
                 vol = vol - x.unsqueeze(1)
             y = torch.cat([x, vol.flatten(1, 2)], dim=1)
             return self.project(y) if self.project is not None else y
+
+    def _pixel_projection(self, x: Tensor, nbhd: Neighborhood) -> bool:
+        """Whether :func:`~neighborhoods.functional.small_grid.pixel_projection` computes this call.
+
+        The volumes' pixel-matrix route (a tiny CPU image) followed by the plain
+        :class:`ChannelLinear` this combiner made (a subclass or a hook would be bypassed).
+        """
+        check_channels("x", x, self.in_channels)
+        p = self.project
+        if type(p) is not ChannelLinear or p.groups != 1 or hooked(p) or not self._static(nbhd):
+            return False
+        if nbhd.num_slots != self.num_slots:
+            return False  # volumes() names the error
+        return use_pixel_matrix(x, nbhd.index, self.patches)
 
     def _split_projection(self, x: Tensor) -> bool:
         """Whether ``P`` can be applied to ``x`` and the volumes apart (:meth:`_project_split`).

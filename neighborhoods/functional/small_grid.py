@@ -100,3 +100,38 @@ def pixel_volumes(x: Tensor, weight: Tensor, index: Tensor, patches: Patches) ->
     a = weight.to(x.dtype).permute(0, 3, 1, 2).reshape(b * s, -1) @ k  # (b s, p p')
     vol = x.reshape(b, c, pixels) @ a.view(b, s * pixels, pixels).transpose(1, 2)  # (b, c, s p)
     return vol.view(b, c, s, h, w).transpose(1, 2)
+
+
+
+def pixel_projection(x: Tensor, weight: Tensor, index: Tensor, patches: Patches, proj_weight: Tensor,
+                     proj_bias: Tensor | None, relative: bool) -> Tensor:
+    """The N3 combiner on a tiny image: ``P([x, V_1 (- x), .., V_S (- x)]) + b``, no concatenation built.
+
+    ``V_s`` are :func:`pixel_volumes`'s volumes, computed channels-last: ``A`` ordered
+    ``(b, p, s, p')`` times the pixels' rows ``(b, p', c)`` gives ``(b, p, s, c)``, which read as
+    ``(B H W, S C)`` rows are the concatenation's volume columns already. ``P = [P_0, P_V]``
+    splits into two products over those rows, ``x P_0^T + V P_V^T + b``; with ``relative`` the
+    ``- x`` terms fold into ``P_0 - sum_s P_s``. The general route builds the
+    ``(B, (S + 1) C, H, W)`` concatenation and copies it channels-last for the projection.
+    Forward + backward of the ablation's 64-channel block, batch 64, one thread of a 2-core
+    AMD EPYC: 6.30 -> 5.20 ms; a training step of the digits N3 VGG 37.1 -> 33.6 ms.
+
+    Shape:
+        x: ``(B, C, H, W)``; weight: ``(B, Nq, M, S)``; index: ``(Nq, M)``; proj_weight:
+        ``(O, (S + 1) C)``; proj_bias: ``(O,)`` or ``None`` -> ``(B, O, H, W)`` with
+        channels-last strides (batch norm and the next block's convolutions take it as it is).
+    """
+    b, c, h, w = x.shape
+    s = weight.shape[-1]
+    pixels = h * w
+    k = pixel_matrix(patches, (h, w), index, x.dtype)
+    a = (weight.to(x.dtype).permute(0, 3, 1, 2).reshape(b * s, -1) @ k).view(b, s, pixels, pixels)
+    a = a.transpose(1, 2).reshape(b, pixels * s, pixels)  # (b, (p s), p')
+    rows = x.permute(0, 2, 3, 1).reshape(b * pixels, c)  # a view when x is channels-last already
+    vol = torch.bmm(a, rows.view(b, pixels, c)).view(b * pixels, s * c)
+    w_x, w_vol = proj_weight[:, :c], proj_weight[:, c:]
+    if relative:
+        w_x = w_x - w_vol.unflatten(1, (s, c)).sum(1)
+    y = rows @ w_x.t() if proj_bias is None else torch.addmm(proj_bias, rows, w_x.t())
+    y = y.addmm_(vol, w_vol.t())
+    return y.view(b, h, w, proj_weight.shape[0]).permute(0, 3, 1, 2)

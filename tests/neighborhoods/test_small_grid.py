@@ -1,4 +1,4 @@
-"""N3 on tiny images: the pixel-matrix volumes and the dense distances are the general routes' function.
+"""N3 on tiny images: the pixel-matrix volumes, the combiner's projection of them and the dense distances are the general routes' function.
 
 Each case runs one N3 block twice on the same input and parameters, once with the small-grid
 routes (the default where the size rule picks them) and once with them switched off, and
@@ -15,7 +15,7 @@ import torch
 
 import operators
 from neighborhoods.functional.patches import Patches, window_candidates
-from neighborhoods.functional.small_grid import PIXEL_MATRIX_ELEMENTS, pixel_volumes, use_pixel_matrix
+from neighborhoods.functional.small_grid import PIXEL_MATRIX_ELEMENTS, pixel_projection, pixel_volumes, use_pixel_matrix
 
 projection = sys.modules["neighborhoods.combiners.projection"]
 candidates = sys.modules["neighborhoods.functional.candidates"]
@@ -29,6 +29,7 @@ CASES = [
     (dict(ABLATION, in_channels=32, out_channels=32), (3, 32, 4, 4)),
     (dict(ABLATION, in_channels=3), (2, 3, 5, 5)),
     (dict(ABLATION, in_channels=4, relative=True, out_channels=None, project=False), (2, 4, 6, 6)),
+    (dict(ABLATION, in_channels=5, relative=True, out_channels=7), (3, 5, 4, 4)),
     (dict(ABLATION, in_channels=2, exclude_self=False, update="logits"), (2, 2, 3, 5)),
     (dict(k=2, patch_size=3, patch_stride=2, window=5, embed_channels=4, hidden_channels=4, depth=2,
           in_channels=3, temperature="scalar"), (2, 3, 6, 5)),
@@ -84,6 +85,62 @@ def test_pixel_volumes_gradcheck(shape, patch, stride, window):
     assert torch.autograd.gradgradcheck(lambda x, w: pixel_volumes(x, w, index, patches), (x, weight))
 
 
+@pytest.mark.parametrize("relative", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("shape, patch, stride, window", [((2, 3, 4, 4), 2, 1, (3, 3)), ((1, 2, 3, 5), 2, 2, None)])
+def test_pixel_projection_is_the_projected_concatenation(shape, patch, stride, window, bias, relative):
+    """Against an independent computation: the volumes, the concatenation and the 1x1 projection as einsums."""
+    torch.manual_seed(len(shape) + patch + int(bias) + 2 * int(relative))
+    patches = Patches.of(patch, stride)
+    index = window_candidates(patches.grid(shape[2:]), window)
+    s, c, out = 2, shape[1], 4
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    weight = torch.rand(shape[0], index.shape[0], index.shape[1], s, dtype=torch.float64, requires_grad=True)
+    p = torch.randn(out, (s + 1) * c, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(out, dtype=torch.float64, requires_grad=True) if bias else None
+
+    def reference(x, weight, p, b):
+        vol = pixel_volumes(x, weight, index, patches)  # (B, S, C, H, W), itself tested against im2col/col2im
+        if relative:
+            vol = vol - x.unsqueeze(1)
+        cat = torch.cat([x, vol.flatten(1, 2)], 1)
+        y = torch.einsum("oi,bihw->bohw", p, cat)
+        return y if b is None else y + b.view(1, -1, 1, 1)
+
+    def fused(x, weight, p, b):
+        return pixel_projection(x, weight, index, patches, p, b, relative)
+
+    args = (x, weight, p) + ((b,) if bias else ())
+    ref = (lambda *a: reference(*a, None)) if not bias else reference
+    fus = (lambda *a: fused(*a, None)) if not bias else fused
+    assert torch.allclose(fus(*args), ref(*args), rtol=0, atol=1e-12)
+    assert torch.autograd.gradcheck(fus, args)
+    assert torch.autograd.gradgradcheck(fus, args)
+    # float32: the same function to round-off, gradients too
+    args32 = [a.detach().float().requires_grad_() for a in args]
+    y, y_ref = fus(*args32), ref(*args32)
+    assert (y - y_ref).abs().max() <= 1e-5 * y_ref.abs().max()
+    g = torch.randn_like(y)
+    for a, r in zip(torch.autograd.grad(y, args32, g), torch.autograd.grad(y_ref, args32, g)):
+        assert (a - r).abs().max() <= 1e-5 * r.abs().max()
+
+
+def test_pixel_projection_skipped_when_the_projection_is_hooked(monkeypatch):
+    calls = _spy(monkeypatch)
+    block = operators.create("n3block2d", **dict(ABLATION, in_channels=3, out_channels=4))
+    x = torch.randn(2, 3, 4, 4)
+    plain = block(x)
+    seen = []
+    handle = block.combiner.project.register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    try:
+        hooked = block(x)
+    finally:
+        handle.remove()
+    assert calls == {"volumes": 1, "projection": 1}  # the hooked call went through the module
+    assert seen == [torch.Size([2, 4, 4, 4])]
+    assert torch.allclose(plain, hooked, atol=1e-6)
+
+
 def test_block_gradcheck_on_a_tiny_image():
     torch.manual_seed(0)
     block = operators.create("n3block2d", **dict(ABLATION, in_channels=2, out_channels=2)).double()
@@ -93,14 +150,15 @@ def test_block_gradcheck_on_a_tiny_image():
 
 
 def _spy(monkeypatch):
-    calls = {"volumes": 0}
-    real = projection.pixel_volumes
+    calls = {"volumes": 0, "projection": 0}
+    for name, key in (("pixel_volumes", "volumes"), ("pixel_projection", "projection")):
+        real = getattr(projection, name)
 
-    def spy(*args):
-        calls["volumes"] += 1
-        return real(*args)
+        def spy(*args, real=real, key=key):
+            calls[key] += 1
+            return real(*args)
 
-    monkeypatch.setattr(projection, "pixel_volumes", spy)
+        monkeypatch.setattr(projection, name, spy)
     return calls
 
 
@@ -108,13 +166,17 @@ def test_route_taken_on_a_small_grid_and_not_on_a_large_one(monkeypatch):
     calls = _spy(monkeypatch)
     block = operators.create("n3block2d", **dict(ABLATION, in_channels=3))
     block(torch.randn(2, 3, 4, 4))
-    assert calls["volumes"] == 1
+    assert calls == {"volumes": 0, "projection": 1}  # projected: the volumes are never materialised
+    block.combiner.project = None  # the concatenation itself: the volumes' route
+    block.combiner.out_channels = block.combiner.in_channels * (block.combiner.num_slots + 1)
+    block(torch.randn(2, 3, 4, 4))
+    assert calls == {"volumes": 1, "projection": 1}
     large = torch.randn(1, 3, 12, 12)  # 121 items x 8 candidates x 144^2 pixel pairs > the rule
     index = block.selector.candidates(large.shape[2:], large.device)[0]
     assert index.shape[0] * index.shape[1] * 144 ** 2 > PIXEL_MATRIX_ELEMENTS
     assert not use_pixel_matrix(large, index, block.combiner.patches)
     block(large)
-    assert calls["volumes"] == 1
+    assert calls == {"volumes": 1, "projection": 1}
 
 
 def test_dense_distances_only_for_one_small_block(monkeypatch):
