@@ -321,7 +321,7 @@ def run_compare(args: argparse.Namespace, console: Console, on_epoch=None) -> in
 def _run_sweep(args: argparse.Namespace, console: Console, sweep: Sweep, out: Path, on_epoch: Any,
                built: dict[str, Built]) -> int:
     d, device = _init_distributed(sweep.device)
-    runs = sweep.shard(*args.shard) if args.shard else sweep.runs()
+    runs = Sweep.training_order(sweep.shard(*args.shard) if args.shard else sweep.runs())
     built = {run.id: built[run.id] for run in runs if run.id in built}  # other shards' models: not trained here
     command = command_line(args)
     if d.main:

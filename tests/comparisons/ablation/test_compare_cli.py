@@ -92,6 +92,17 @@ def test_shards_merge_to_the_whole_sweep(tiny_config, uninterrupted, tmp_path):
     assert (tmp_path / "all" / "report.md").exists()
 
 
+def test_operators_train_interleaved_seed_by_seed(tiny_config, tmp_path, capsys):
+    """Seed-major training order, so a drift of the machine's speed falls on every operator alike."""
+    assert main(["compare", "--config", str(tiny_config), "--operators", "conv2d,convnn", "--epochs", "1",
+                 "--seeds", "2", "--out", str(tmp_path)]) == 0
+    started = [line.split(" epoch ")[0] for line in capsys.readouterr().out.splitlines() if " epoch 1/1" in line]
+    assert started == ["conv2d (seed 0)", "convnn (seed 0)", "conv2d (seed 1)", "convnn (seed 1)"]
+    # the tables keep the sweep's own order: operator-major
+    records = collect([tmp_path])
+    assert [(r.operator, r.seed) for r in records] == [("conv2d", 0), ("conv2d", 1), ("convnn", 0), ("convnn", 1)]
+
+
 def test_report_rerenders_from_saved_results_alone(uninterrupted, tmp_path, capsys):
     (tmp_path / "results.jsonl").write_text((uninterrupted / "results.jsonl").read_text())
     assert main(["report", str(tmp_path)]) == 0
