@@ -46,6 +46,10 @@ def _call(variant: Variant, x: Tensor, mode: str) -> Callable[[], object]:
 
 #: at most this many interleaved rounds per (workload, mode)
 ROUNDS = 5
+#: at least this many, even when one call outlasts a round's share of ``min_run_time``: with a single
+#: round, a slow spell of the machine fell on whichever variant was being timed (ConvNN2d 32x32
+#: forward + backward read 0.38x and 0.63x the public code in two runs of one afternoon, one round each)
+MIN_ROUNDS = 3
 
 
 def measure(variants: list[Variant], x: Tensor, mode: str, min_run_time: float,
@@ -53,10 +57,11 @@ def measure(variants: list[Variant], x: Tensor, mode: str, min_run_time: float,
     """Time ``variants`` on ``x`` side by side, interleaved, so that a slow spell of the machine hits them alike.
 
     Each variant: one call for the peak memory (it doubles as warm-up), one more warm-up whose
-    wall time sets the rounds. Then up to :data:`ROUNDS` rounds (fewer when a call outlasts
-    ``min_run_time / ROUNDS``), each giving every variant ``min_run_time / rounds`` of
-    ``torch.utils.benchmark``'s blocked autorange in turn; the median and IQR are over all
-    of a variant's blocks.
+    wall time sets the rounds. Then :data:`MIN_ROUNDS` to :data:`ROUNDS` rounds (the fewer the
+    longer a call, relative to ``min_run_time / ROUNDS``), each giving every variant
+    ``min_run_time / rounds`` of ``torch.utils.benchmark``'s blocked autorange in turn (at least
+    one call, so slow variants take longer than ``min_run_time``); the median and IQR are over
+    all of a variant's blocks.
     """
     calls, peaks, slowest = [], [], 0.0
     for v in variants:
@@ -68,7 +73,7 @@ def measure(variants: list[Variant], x: Tensor, mode: str, min_run_time: float,
         _sync(x.device)
         slowest = max(slowest, time.perf_counter() - start)
         calls.append(fn)
-    rounds = max(1, min(ROUNDS, int(min_run_time / max(slowest, 1e-9) / ROUNDS)))
+    rounds = max(MIN_ROUNDS, min(ROUNDS, int(min_run_time / max(slowest, 1e-9) / ROUNDS)))
     blocks: list[list[float]] = [[] for _ in variants]
     runs = [0] * len(variants)
     for _ in range(rounds):

@@ -257,3 +257,27 @@ def test_profile_labels_the_n3_block():
 def test_profile_ranges_of_the_reference_convnn_do_not_nest():
     w = workloads.convnn2d(workloads.Settings(batch=1, channels=4), 8)
     assert _labelled_inside_labelled(next(v for v in w.variants if v.name == "reference").forward, w.x) == []
+
+
+def test_slow_variants_are_still_timed_in_interleaved_rounds():
+    """A call longer than the run time still gets MIN_ROUNDS rounds, the variants taking turns in each."""
+    import time
+
+    from comparisons.bench.timing import MIN_ROUNDS, measure
+    from comparisons.bench.workloads import Variant
+
+    order = []
+
+    def slow(name):
+        def forward(x):
+            order.append(name)
+            time.sleep(0.01)
+            return x
+        return forward
+
+    x = torch.zeros(1)
+    got = measure([Variant("a", slow("a")), Variant("b", slow("b"))], x, "forward", min_run_time=0.001)
+    assert all(m.runs >= MIN_ROUNDS for m in got)
+    timed = order[4:]  # after each variant's memory call and warm-up call
+    changes = sum(1 for u, v in zip(timed, timed[1:]) if u != v)
+    assert changes >= 2 * MIN_ROUNDS - 1, order  # a b a b a b: the variants alternate round by round
