@@ -28,40 +28,11 @@
  * Built and loaded by native.py.
  */
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* rows [begin, end) of one call, on one thread */
-typedef void (*row_range_fn)(void *ctx, int64_t begin, int64_t end);
-typedef struct { row_range_fn fn; void *ctx; int64_t begin, end; } slice_t;
-
-static void *run_slice(void *arg) {
-    slice_t *s = (slice_t *)arg;
-    s->fn(s->ctx, s->begin, s->end);
-    return 0;
-}
-
-/* fn over rows split into `threads` contiguous slices; a thread that cannot start runs here */
-static void parallel_rows(row_range_fn fn, void *ctx, int64_t rows, int64_t threads) {
-    enum { MAX_THREADS = 64 };
-    if (threads > MAX_THREADS) threads = MAX_THREADS;
-    if (threads > rows) threads = rows;
-    if (threads < 1) threads = 1;
-    slice_t slices[MAX_THREADS];
-    pthread_t tid[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    for (int64_t t = 0; t < threads; t++) {
-        slices[t] = (slice_t){fn, ctx, rows * t / threads, rows * (t + 1) / threads};
-        if (t > 0) started[t] = pthread_create(&tid[t], 0, run_slice, &slices[t]) == 0;
-    }
-    run_slice(&slices[0]);
-    for (int64_t t = 1; t < threads; t++) {
-        if (started[t]) pthread_join(tid[t], 0);
-        else run_slice(&slices[t]);
-    }
-}
+#include "parallel_rows.h"
 
 /* log(1/2): log1mexp's branch point (Maechler 2012) */
 #define LOG_HALF (-0.69314718055994530942)

@@ -34,7 +34,11 @@ __all__ = ["cache_dir", "knn_rounds_backward", "knn_rounds_forward", "native_rea
            "top_k_scan"]
 
 _SOURCES = tuple(Path(__file__).with_name(name) for name in ("top_k_scan.c", "knn_rounds.c"))
+_HEADERS = (Path(__file__).with_name("parallel_rows.h"),)  # included by the sources: part of the build's hash
 _FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fPIC", "-shared", "-pthread"]
+#: tried first: the kernels' threads are then torch's own OpenMP team (parallel_rows.h says why);
+#: a compiler without OpenMP builds them with threads of their own
+_OPENMP = ["-fopenmp"]
 _lock = threading.Lock()
 _state: dict[str, object] = {}  # "lib": the loaded CDLL or None, "reason": why not
 
@@ -75,20 +79,26 @@ def _build() -> tuple[ctypes.CDLL | None, str | None]:
         return None, "no C compiler found ($CC, cc, gcc or clang on the PATH)"
     try:
         version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60).stdout
-        sources = [path.read_bytes() for path in _SOURCES]
-        tag = hashlib.sha256(b"\0".join([*sources, version.encode(), _cpu().encode(), " ".join(_FLAGS).encode()]))
-        target = cache_dir() / f"kernels-{tag.hexdigest()[:20]}.so"
-        if not target.exists():
+        sources = [path.read_bytes() for path in (*_SOURCES, *_HEADERS)]
+        failure = ""
+        for flags in ([*_FLAGS, *_OPENMP], _FLAGS):
+            tag = hashlib.sha256(b"\0".join([*sources, version.encode(), _cpu().encode(), " ".join(flags).encode()]))
+            target = cache_dir() / f"kernels-{tag.hexdigest()[:20]}.so"
+            if target.exists():
+                break
             target.parent.mkdir(parents=True, exist_ok=True)
             # built beside the target, then renamed: processes building at once never load half a file
             fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
             os.close(fd)
-            done = subprocess.run([cc, *_FLAGS, *map(str, _SOURCES), "-o", tmp, "-lm"], capture_output=True,
+            done = subprocess.run([cc, *flags, *map(str, _SOURCES), "-o", tmp, "-lm"], capture_output=True,
                                   text=True, timeout=300)
-            if done.returncode != 0:
-                os.unlink(tmp)
-                return None, f"{cc} failed on {', '.join(p.name for p in _SOURCES)}: {done.stderr.strip()[-500:]}"
-            os.replace(tmp, target)
+            if done.returncode == 0:
+                os.replace(tmp, target)
+                break
+            os.unlink(tmp)
+            failure = f"{cc} failed on {', '.join(p.name for p in _SOURCES)}: {done.stderr.strip()[-500:]}"
+        else:
+            return None, failure
         lib = ctypes.CDLL(str(target))
     except (OSError, subprocess.SubprocessError) as e:
         return None, f"could not build or load the C kernels: {e}"

@@ -19,11 +19,12 @@
  * recomputes those rows with the general rule. Built and loaded by native.py.
  */
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #ifdef __AVX__
 #include <immintrin.h>
 #endif
+
+#include "parallel_rows.h"
 
 /* x (the later index) ranks before the held y: strictly larger, or y is NaN and x is not */
 #define BEATS(x, y) (isnan(y) ? !isnan(x) : (x) > (y))
@@ -139,33 +140,18 @@ static void row_##SUFFIX(const T *s, int64_t n, int64_t k, T *val, int64_t *idx)
         insert_##SUFFIX(s[j], j, k, val, idx, &held, &thr);                                     \
     }                                                                                           \
 }                                                                                               \
-typedef struct { const T *s; int64_t begin, end, n, k; T *val; int64_t *idx; } job_##SUFFIX;    \
-static void *run_##SUFFIX(void *arg) {                                                          \
-    job_##SUFFIX *a = (job_##SUFFIX *)arg;                                                      \
-    for (int64_t r = a->begin; r < a->end; r++)                                                 \
+typedef struct { const T *s; int64_t n, k; T *val; int64_t *idx; } scan_##SUFFIX;             \
+static void rows_##SUFFIX(void *ctx, int64_t begin, int64_t end) {                              \
+    scan_##SUFFIX *a = (scan_##SUFFIX *)ctx;                                                    \
+    for (int64_t r = begin; r < end; r++)                                                       \
         row_##SUFFIX(a->s + r * a->n, a->n, a->k, a->val + r * a->k, a->idx + r * a->k);        \
-    return 0;                                                                                   \
 }                                                                                               \
-/* returns 0, or the number of threads that could not be started (their rows ran here) */      \
+/* returns 0 (the rows of a thread that could not start ran on the calling thread) */            \
 int nz_top_k_scan_##SUFFIX(const T *s, int64_t rows, int64_t n, int64_t k, T *val,              \
                            int64_t *idx, int64_t threads) {                                     \
-    enum { MAX_THREADS = 64 };                                                                  \
-    if (threads > MAX_THREADS) threads = MAX_THREADS;                                           \
-    if (threads > rows) threads = rows;                                                         \
-    if (threads < 1) threads = 1;                                                               \
-    job_##SUFFIX jobs[MAX_THREADS];                                                             \
-    pthread_t tid[MAX_THREADS];                                                                 \
-    int started[MAX_THREADS] = {0}, failed = 0;                                                 \
-    for (int64_t t = 0; t < threads; t++) {                                                     \
-        jobs[t] = (job_##SUFFIX){s, rows * t / threads, rows * (t + 1) / threads, n, k, val, idx}; \
-        if (t > 0) started[t] = pthread_create(&tid[t], 0, run_##SUFFIX, &jobs[t]) == 0;         \
-    }                                                                                           \
-    run_##SUFFIX(&jobs[0]);                                                                     \
-    for (int64_t t = 1; t < threads; t++) {                                                     \
-        if (started[t]) pthread_join(tid[t], 0);                                                \
-        else { run_##SUFFIX(&jobs[t]); failed++; }                                              \
-    }                                                                                           \
-    return failed;                                                                              \
+    scan_##SUFFIX a = {s, n, k, val, idx};                                                      \
+    parallel_rows(rows_##SUFFIX, &a, rows, threads);                                            \
+    return 0;                                                                                   \
 }
 
 DEFINE_SCAN(float, f32)

@@ -198,3 +198,28 @@ def test_a_bad_native_switch_is_named():
     assert done.returncode != 0
     assert ("ValueError: the environment variable NEIGHBOR_ZOO_NATIVE must be '0' (torch path) or '1' "
             "(the C kernels, default), got 'false'") in done.stderr
+
+
+@needs_scan
+def test_kernels_built_with_and_without_openmp_agree(tmp_path):
+    """With OpenMP the kernels share torch's libgomp (one runtime in the process); without, threads of
+    their own (parallel_rows.h). Both split rows alike, so scan and rounds give the same numbers."""
+    code = ("import sys, torch; from neighborhoods.functional import native; {plain}"
+            "torch.set_num_threads(2); assert native.native_reason() is None, native.native_reason(); "
+            "g = torch.Generator().manual_seed(0); s = torch.randn(600, 1024, generator=g); s[5, ::7] = 0.5; "
+            "v, i = native.top_k_scan(s, 9); "
+            "w, lw = native.knn_rounds_forward(torch.randn(300, 40, 80, generator=g), torch.tensor(0.3), 4, True); "
+            "torch.save((v, i, w, lw), sys.argv[1] if len(sys.argv) > 1 else {out!r}); "
+            "print(sorted({{l.split()[-1] for l in open('/proc/self/maps') if 'gomp' in l}}))")
+    runs = {}
+    for name, plain in (("openmp", ""), ("plain", "native._OPENMP = []; ")):
+        cache = tmp_path / name
+        done = _in_fresh_python(code.format(plain=plain, out=str(tmp_path / f"{name}.pt")),
+                                NEIGHBOR_ZOO_CACHE=str(cache))
+        assert done.returncode == 0, done.stderr
+        runs[name] = (torch.load(tmp_path / f"{name}.pt"), done.stdout.strip())
+    (openmp, openmp_maps), (plain, plain_maps) = runs["openmp"], runs["plain"]
+    for a, b in zip(openmp, plain):
+        assert torch.equal(a, b)
+    # at most one OpenMP runtime: torch's own libgomp, which the OpenMP build shares
+    assert openmp_maps.count("gomp") <= 1 and plain_maps.count("gomp") <= 1, (openmp_maps, plain_maps)
