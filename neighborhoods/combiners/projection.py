@@ -110,13 +110,11 @@ class Projection(Combiner):
         The volumes' pixel-matrix route (a tiny CPU image) followed by the plain
         :class:`ChannelLinear` this combiner made (a subclass or a hook would be bypassed).
         """
-        check_channels("x", x, self.in_channels)
         p = self.project
-        if type(p) is not ChannelLinear or p.groups != 1 or hooked(p) or not self._static(nbhd):
-            return False
-        if nbhd.num_slots != self.num_slots:
-            return False  # volumes() names the error
-        return use_pixel_matrix(x, nbhd.index, self.patches)
+        if (type(p) is not ChannelLinear or p.groups != 1 or hooked(p) or not isinstance(nbhd, Neighborhood)
+                or x.ndim < 2 or x.shape[1] != self.in_channels or nbhd.num_slots != self.num_slots):
+            return False  # volumes() checks the input once and names what is wrong
+        return self._static(nbhd) and use_pixel_matrix(x, nbhd.index, self.patches)
 
     def _split_projection(self, x: Tensor) -> bool:
         """Whether ``P`` can be applied to ``x`` and the volumes apart (:meth:`_project_split`).

@@ -85,6 +85,14 @@ def pixel_matrix(patches: Patches, spatial: tuple[int, int], index: Tensor, dtyp
     return _pixel_matrix(patches, tuple(spatial), index.numpy().tobytes(), tuple(index.shape), dtype)
 
 
+def _mixing(x: Tensor, weight: Tensor, index: Tensor, patches: Patches) -> Tensor:
+    """``A = w @ K`` of the module docstring, ``(B, S, H W, H W)``: each sample's and slot's pixel matrix."""
+    b, _, h, w = x.shape
+    s = weight.shape[-1]
+    k = pixel_matrix(patches, (h, w), index, x.dtype)
+    return (weight.to(x.dtype).permute(0, 3, 1, 2).reshape(b * s, -1) @ k).view(b, s, h * w, h * w)
+
+
 def pixel_volumes(x: Tensor, weight: Tensor, index: Tensor, patches: Patches) -> Tensor:
     """``col2im(candidate_sum(im2col(x), index, weight))`` as ``x @ (weight @ K)^T`` (module docstring).
 
@@ -96,8 +104,7 @@ def pixel_volumes(x: Tensor, weight: Tensor, index: Tensor, patches: Patches) ->
     b, c, h, w = x.shape
     s = weight.shape[-1]
     pixels = h * w
-    k = pixel_matrix(patches, (h, w), index, x.dtype)
-    a = weight.to(x.dtype).permute(0, 3, 1, 2).reshape(b * s, -1) @ k  # (b s, p p')
+    a = _mixing(x, weight, index, patches)  # (b, s, p, p')
     vol = x.reshape(b, c, pixels) @ a.view(b, s * pixels, pixels).transpose(1, 2)  # (b, c, s p)
     return vol.view(b, c, s, h, w).transpose(1, 2)
 
@@ -124,9 +131,7 @@ def pixel_projection(x: Tensor, weight: Tensor, index: Tensor, patches: Patches,
     b, c, h, w = x.shape
     s = weight.shape[-1]
     pixels = h * w
-    k = pixel_matrix(patches, (h, w), index, x.dtype)
-    a = (weight.to(x.dtype).permute(0, 3, 1, 2).reshape(b * s, -1) @ k).view(b, s, pixels, pixels)
-    a = a.transpose(1, 2).reshape(b, pixels * s, pixels)  # (b, (p s), p')
+    a = _mixing(x, weight, index, patches).transpose(1, 2).reshape(b, pixels * s, pixels)  # (b, (p s), p')
     rows = x.permute(0, 2, 3, 1).reshape(b * pixels, c)  # a view when x is channels-last already
     vol = torch.bmm(a, rows.view(b, pixels, c)).view(b * pixels, s * c)
     w_x, w_vol = proj_weight[:, :c], proj_weight[:, c:]
