@@ -5,6 +5,9 @@ Axis legend: ``b`` batch, ``q`` queries, ``n`` keys, ``k`` neighbours.
 The full score matrix is never held: queries are scored ``block_size`` at a time against
 all keys and each block keeps only its top k, so peak memory is ``B * block_size * Nk``
 scores, not ``B * Nq * Nk``. The block size comes from :func:`auto_block_size` unless given.
+On the CPU, where no block size is given, the C kernel of ``tile_knn.c`` runs the same search a
+tile of six queries at a time, each tile's scores scanned while they are still in the cache
+(:func:`_tile_search` says where it applies).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from torch import Tensor
 from ..checks import check_int, check_tensor
 from .similarity import PairScorer, larger_is_nearer
 from .stages import stage
-from .native import scan_selects
+from .native import scan_selects, tile_knn
 from .topk import top_k_rows, top_k_stable
 from .transforms import under_transform
 
@@ -113,6 +116,33 @@ def fused_reason(queries: Tensor, k: int, metric: str) -> str | None:
     return None
 
 
+def _tile_search(queries: Tensor, keys: Tensor, k: int, metric: str, exclude: Tensor | None
+                 ) -> tuple[Tensor, Tensor] | None:
+    """:func:`knn` by the C kernel that scores and scans a tile of queries at a time (tile_knn.c), or ``None``.
+
+    ``None`` where the kernel does not apply (not an eager float32/float64 CPU search, scores
+    autograd must record, no compiled library) or where a row's k-th value is ``-inf`` or NaN
+    (the scan leaves such rows to the exact rule, which needs the blocked search's scores): the
+    caller then runs the blocked search.
+    """
+    if (not scan_selects(queries.device, queries.dtype) or under_transform(queries, keys)
+            or (torch.is_grad_enabled() and (queries.requires_grad or keys.requires_grad))):
+        return None
+    b, nq = queries.shape[:2]
+    with stage("similarity"):  # per token: normalisation (cosine) or squared norms (euclidean)
+        scorer = PairScorer(queries, keys, metric)
+    with stage("fused"):  # the pairwise scores and their top k, a tile of queries at a time
+        squares = (scorer.query_sq, scorer.key_sq) if metric == "euclidean" else (None, None)
+        found = tile_knn(scorer.queries, scorer.keys, k, *squares,
+                         exclude=None if exclude is None else exclude.view(-1, nq).expand(b, nq))
+        if found is None:
+            return None
+        values, indices = found
+        if not bool((values[..., k - 1] > float("-inf")).all()):
+            return None
+    return (values if larger_is_nearer(metric) else values.neg_()), indices
+
+
 def knn(queries: Tensor, keys: Tensor, k: int, metric: str = "cosine", *, block_size: int | None = None,
         key_mask: Tensor | None = None, exclude: Tensor | None = None,
         fused: bool | None = None) -> tuple[Tensor, Tensor]:
@@ -128,8 +158,9 @@ def knn(queries: Tensor, keys: Tensor, k: int, metric: str = "cosine", *, block_
         k: neighbours per query, ``1 <= k <=`` the number of keys a query may choose.
         metric: ``cosine`` | ``dot`` (larger is nearer) or ``euclidean`` (squared) |
             ``chebyshev`` (smaller is nearer); see :func:`similarity`.
-        block_size: queries scored at a time, ``None`` for :func:`auto_block_size`; the
-            result does not depend on it.
+        block_size: queries scored at a time, ``None`` for :func:`auto_block_size` (or, on
+            the CPU, the tiled C kernel: same neighbours, scores up to round-off, as the
+            blocked search); the result does not depend on it.
         key_mask: ``(Nk,)`` or ``(B, Nk)`` bool, keys that may be chosen.
         exclude: ``(Nq,)`` or ``(B, Nq)`` long, one key per query that may not be chosen
             (the query itself, when slot 0 is reserved for it).
@@ -183,6 +214,10 @@ def knn(queries: Tensor, keys: Tensor, k: int, metric: str = "cosine", *, block_
             return fused_knn(queries.detach(), keys.detach(), k, metric, key_mask=mask, exclude=excl)
         if fused:
             raise ValueError(f"fused=True but the fused kernel cannot run: {reason}")
+    if block_size is None and key_mask is None and metric != "chebyshev":
+        found = _tile_search(queries, keys, k, metric, exclude)
+        if found is not None:
+            return found
     if block_size is None:
         block_size = auto_block_size(b, nq, nk, queries.shape[-1], metric, queries.dtype, queries.device)
 

@@ -1,8 +1,9 @@
 """The C kernels beside this file, compiled on first use with the machine's C compiler and loaded with ctypes.
 
-``top_k_scan.c`` (the top-k scan of :mod:`~neighborhoods.functional.topk`) and ``knn_rounds.c``
-(the softmax rounds of :mod:`~neighborhoods.functional.continuous_knn`), built into one
-library. Building needs nothing but a
+``top_k_scan.c`` (the top-k scan of :mod:`~neighborhoods.functional.topk`), ``tile_knn.c`` (the
+k-NN search of :mod:`~neighborhoods.functional.knn` that scores and scans a tile of queries at a
+time) and ``knn_rounds.c`` (the softmax rounds of :mod:`~neighborhoods.functional.continuous_knn`),
+built into one library. Building needs nothing but a
 C compiler (``$CC``, else ``cc``/``gcc``/``clang`` on the ``PATH``): no Python package, no torch
 headers, about a second once. The library is cached under ``$NEIGHBOR_ZOO_CACHE`` (default
 ``$XDG_CACHE_HOME/neighbor-zoo`` or ``~/.cache/neighbor-zoo``) in a file named by a hash of the
@@ -31,10 +32,10 @@ import torch
 from torch import Tensor
 
 __all__ = ["cache_dir", "knn_rounds_backward", "knn_rounds_forward", "native_reason", "scan_selects",
-           "top_k_scan"]
+           "tile_knn", "top_k_scan"]
 
-_SOURCES = tuple(Path(__file__).with_name(name) for name in ("top_k_scan.c", "knn_rounds.c"))
-_HEADERS = (Path(__file__).with_name("parallel_rows.h"),)  # included by the sources: part of the build's hash
+_SOURCES = tuple(Path(__file__).with_name(name) for name in ("top_k_scan.c", "tile_knn.c", "knn_rounds.c"))
+_HEADERS = tuple(Path(__file__).with_name(name) for name in ("parallel_rows.h", "top_k_row.h"))  # included by the sources: part of the build's hash
 _FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fPIC", "-shared", "-pthread"]
 #: tried first: the kernels' threads are then torch's own OpenMP team (parallel_rows.h says why);
 #: a compiler without OpenMP builds them with threads of their own
@@ -109,6 +110,10 @@ def _build() -> tuple[ctypes.CDLL | None, str | None]:
                        ctypes.c_void_p, ctypes.c_int64]
     p, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     for suffix in ("f32", "f64"):
+        fn = getattr(lib, f"nz_tile_knn_{suffix}")
+        fn.restype = ctypes.c_int
+        fn.argtypes = [p, p, p, p, p, i64, i64, i64, i64, i64, p, p, i64]
+        getattr(lib, f"nz_tile_knn_panel_{suffix}").restype = i64
         fn = getattr(lib, f"nz_knn_rounds_forward_{suffix}")
         fn.restype = ctypes.c_int
         fn.argtypes = [p, p, i64, i64, i64, i64, i32, p, p, i64]
@@ -167,6 +172,60 @@ def top_k_scan(scores: Tensor, k: int) -> tuple[Tensor, Tensor] | None:
     if rows:
         threads = _threads(rows * n)
         getattr(lib, _SCANS[scores.dtype])(scores.data_ptr(), rows, n, k, values.data_ptr(), idx.data_ptr(), threads)
+    return values, idx
+
+
+def tile_knn(queries: Tensor, keys: Tensor, k: int, query_sq: Tensor | None = None, key_sq: Tensor | None = None,
+             exclude: Tensor | None = None) -> tuple[Tensor, Tensor] | None:
+    """Every query's ``k`` largest scores against all keys, scored and scanned a tile at a time (tile_knn.c).
+
+    The score is the dot product ``<q, k>``, or with ``query_sq`` ``(B, Nq)`` and ``key_sq`` ``(B, Nk)``
+    (the squared norms) the negated squared distance ``-max(0, |q|^2 + |k|^2 - 2 <q, k>)``; ``exclude``
+    ``(B, Nq)`` long names one key per query that scores ``-inf``. ``queries`` ``(B, Nq, D)`` and
+    ``keys`` ``(B, Nk, D)`` of one dtype, float32 or float64, on the CPU; values only (no autograd).
+
+    Returns ``(values, indices)``, ``(B, Nq, k)`` each, in the scan's order (:func:`top_k_scan`):
+    rows whose k-th value is ``-inf`` or NaN are left for the caller to settle. ``None`` where the
+    kernel cannot take the call (another dtype or device, ``k`` outside ``1..Nk``, an excluded index
+    outside ``0..Nk-1``, no compiled library): the caller keeps its blocked search.
+    """
+    if (queries.device.type != "cpu" or queries.dtype not in _SCANS or keys.dtype != queries.dtype
+            or keys.device.type != "cpu" or queries.ndim != 3 or keys.ndim != 3
+            or not 1 <= k <= keys.shape[1] or torch.compiler.is_compiling()):
+        return None
+    lib = _library()
+    if lib is None:
+        return None
+    suffix = _ROUNDS[queries.dtype]
+    b, nq, d = queries.shape
+    nk = keys.shape[1]
+    width = getattr(lib, f"nz_tile_knn_panel_{suffix}")()
+    panels = -(-nk // width)
+    # keys packed as (B, panels, D, width): a panel's D x width block is what the kernel streams
+    packed = keys.new_zeros(b, panels * width, d)
+    packed[:, :nk] = keys
+    packed = packed.view(b, panels, width, d).transpose(2, 3).contiguous()
+    queries = queries.contiguous()
+    if query_sq is not None and key_sq is not None:
+        query_sq = query_sq.reshape(b, nq).contiguous()
+        padded_sq = keys.new_zeros(b, panels * width)
+        padded_sq[:, :nk] = key_sq.reshape(b, nk)
+        key_sq = padded_sq
+    else:
+        query_sq = key_sq = None
+    if exclude is not None:
+        exclude = exclude.expand(b, nq).contiguous()
+    values = queries.new_empty(b, nq, k)
+    idx = torch.empty(b, nq, k, dtype=torch.long)
+    if b * nq:
+        failed = getattr(lib, f"nz_tile_knn_{suffix}")(
+            queries.data_ptr(), packed.data_ptr(), None if query_sq is None else query_sq.data_ptr(),
+            None if key_sq is None else key_sq.data_ptr(), None if exclude is None else exclude.data_ptr(),
+            b, nq, nk, d, k, values.data_ptr(), idx.data_ptr(), _threads(b * nq * nk * max(d, 1) // 64))
+        if failed == 1:
+            raise MemoryError(f"tile_knn.c could not allocate its score rows ({nk} keys)")
+        if failed:
+            return None
     return values, idx
 
 

@@ -25,6 +25,7 @@
 #endif
 
 #include "parallel_rows.h"
+#include "top_k_row.h"
 
 /* x (the later index) ranks before the held y: strictly larger, or y is NaN and x is not */
 #define BEATS(x, y) (isnan(y) ? !isnan(x) : (x) > (y))
@@ -139,6 +140,9 @@ static void row_##SUFFIX(const T *s, int64_t n, int64_t k, T *val, int64_t *idx)
         if (held == k ? !BEATS(s[j], val[k - 1]) : !(s[j] > thr)) continue;                    \
         insert_##SUFFIX(s[j], j, k, val, idx, &held, &thr);                                     \
     }                                                                                           \
+}                                                                                               \
+void nz_top_k_row_##SUFFIX(const T *s, int64_t n, int64_t k, T *val, int64_t *idx) {           \
+    row_##SUFFIX(s, n, k, val, idx);                                                            \
 }                                                                                               \
 typedef struct { const T *s; int64_t n, k; T *val; int64_t *idx; } scan_##SUFFIX;             \
 static void rows_##SUFFIX(void *ctx, int64_t begin, int64_t end) {                              \
