@@ -65,7 +65,11 @@ class _GatherLinear(torch.autograd.Function):
         k = weight.shape[1] // c
         grad_values = values.new_zeros(values.shape) if need_values else None
         grad_weight = weight.new_zeros(weight.shape) if need_weight else None
-        buf = values.new_empty(min(grad.shape[0], BLOCK_ROWS) * k, c) if need_weight else None
+        most = min(grad.shape[0], BLOCK_ROWS)
+        buf = values.new_empty(most * k, c) if need_weight else None
+        # the rows' gradients, one buffer for every block: a fresh 2 MiB product per block cost ~5% of the
+        # backward (B 8, 32x32, k 9: 15.4 -> 14.6 ms forward + backward, 2-core AMD EPYC)
+        grad_rows = values.new_empty(most, weight.shape[1]) if need_values else None
         for q0 in _blocks(grad.shape[0]):
             q1 = min(grad.shape[0], q0 + BLOCK_ROWS)
             g = grad[q0:q1]
@@ -73,7 +77,8 @@ class _GatherLinear(torch.autograd.Function):
                 rows = torch.index_select(values, 0, index[q0 * k:q1 * k], out=buf[: (q1 - q0) * k])
                 grad_weight.addmm_(g.t(), rows.view(q1 - q0, weight.shape[1]))
             if need_values:
-                grad_values.index_add_(0, index[q0 * k:q1 * k], (g @ weight).view(-1, c))
+                rows_grad = torch.mm(g, weight, out=grad_rows[: q1 - q0])
+                grad_values.index_add_(0, index[q0 * k:q1 * k], rows_grad.view(-1, c))
         return grad_values, None, grad_weight, grad_bias
 
 
