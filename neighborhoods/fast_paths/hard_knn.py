@@ -96,8 +96,8 @@ def knn_gather_linear(selector: HardKNN, combiner: Conv1D, x: Tensor) -> Tensor:
     with stage("gathering"):
         flat = (index + torch.arange(0, b * n, n, device=x.device).view(b, 1, 1)).view(-1)
     if valid is None and x.device.type == "cpu" and b * q * k * c >= BLOCKED_MIN_ELEMENTS and not under_transform(x):
-        with stage("fused"):  # gathered and multiplied a block of queries at a time (gather_linear.py)
-            y = gather_linear(tokens.view(b * n, c), flat, weight, combiner.bias).view(b, q, combiner.out_channels)
+        # gathered and multiplied a block of queries at a time (gather_linear.py labels each block's two stages)
+        y = gather_linear(tokens.view(b * n, c), flat, weight, combiner.bias).view(b, q, combiner.out_channels)
         return from_tokens(y, query_shape)
     with stage("gathering"):
         gathered = tokens.view(b * n, c).index_select(0, flat).view(b, q, k * c)

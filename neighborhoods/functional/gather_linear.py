@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .stages import stage
+
 #: queries per block: the gathered block (``rows x k C``) stays a few MiB
 BLOCK_ROWS = 1024
 
@@ -35,12 +37,14 @@ class _GatherLinear(torch.autograd.Function):
         buf = values.new_empty(min(queries, BLOCK_ROWS) * k, values.shape[1])
         for q0 in _blocks(queries):
             q1 = min(queries, q0 + BLOCK_ROWS)
-            rows = torch.index_select(values, 0, index[q0 * k:q1 * k], out=buf[: (q1 - q0) * k])
-            rows = rows.view(q1 - q0, weight.shape[1])
-            if bias is None:
-                torch.mm(rows, weight.t(), out=out[q0:q1])
-            else:
-                torch.addmm(bias, rows, weight.t(), out=out[q0:q1])
+            with stage("gathering"):
+                rows = torch.index_select(values, 0, index[q0 * k:q1 * k], out=buf[: (q1 - q0) * k])
+                rows = rows.view(q1 - q0, weight.shape[1])
+            with stage("combining"):
+                if bias is None:
+                    torch.mm(rows, weight.t(), out=out[q0:q1])
+                else:
+                    torch.addmm(bias, rows, weight.t(), out=out[q0:q1])
         return out
 
     @staticmethod
