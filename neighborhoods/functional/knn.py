@@ -5,8 +5,8 @@ Axis legend: ``b`` batch, ``q`` queries, ``n`` keys, ``k`` neighbours.
 The full score matrix is never held: queries are scored ``block_size`` at a time against
 all keys and each block keeps only its top k, so peak memory is ``B * block_size * Nk``
 scores, not ``B * Nq * Nk``. The block size comes from :func:`auto_block_size` unless given.
-On the CPU, where no block size is given, the C kernel of ``tile_knn.c`` runs the same search a
-tile of six queries at a time, each tile's scores scanned while they are still in the cache
+On the CPU, where no block size is given and there are at least ``TILE_MIN_KEYS`` keys, the C
+kernel of ``tile_knn.c`` runs the same search a tile of six queries at a time, each tile's scores scanned while they are still in the cache
 (:func:`_tile_search` says where it applies).
 """
 
@@ -116,16 +116,25 @@ def fused_reason(queries: Tensor, k: int, metric: str) -> str | None:
     return None
 
 
+#: fewest keys for which :func:`knn` takes the tiled C kernel: with fewer, a block's scores stay in the cache
+#: anyway and the kernel's packing and padding cost what it saves (cosine, exclude, k 8, new / blocked in one
+#: process, 1 and 2 threads, 2-core AMD EPYC: B 64 with 4 keys 1.68x / 1.33x, 16 keys 1.06x / 0.64x, 64 keys
+#: 1.01x / 0.99x; B 8 with 144 keys 1.03x / 0.94x, 256 keys 1.00x / 1.11x; B 64 with 256 keys 0.78x / 0.77x,
+#: B 8 with 576 keys 0.74x / 0.79x)
+TILE_MIN_KEYS = 256
+
+
 def _tile_search(queries: Tensor, keys: Tensor, k: int, metric: str, exclude: Tensor | None
                  ) -> tuple[Tensor, Tensor] | None:
     """:func:`knn` by the C kernel that scores and scans a tile of queries at a time (tile_knn.c), or ``None``.
 
-    ``None`` where the kernel does not apply (not an eager float32/float64 CPU search, scores
-    autograd must record, no compiled library) or where a row's k-th value is ``-inf`` or NaN
+    ``None`` where the kernel does not apply (fewer than :data:`TILE_MIN_KEYS` keys, not an eager
+    float32/float64 CPU search, scores autograd must record, no compiled library) or where a row's k-th value is ``-inf`` or NaN
     (the scan leaves such rows to the exact rule, which needs the blocked search's scores): the
     caller then runs the blocked search.
     """
-    if (not scan_selects(queries.device, queries.dtype) or under_transform(queries, keys)
+    if (keys.shape[1] < TILE_MIN_KEYS or not scan_selects(queries.device, queries.dtype)
+            or under_transform(queries, keys)
             or (torch.is_grad_enabled() and (queries.requires_grad or keys.requires_grad))):
         return None
     b, nq = queries.shape[:2]

@@ -27,6 +27,12 @@ knn_module = importlib.import_module("neighborhoods.functional.knn")
 needs_kernel = pytest.mark.skipif(native._compiler() is None, reason="no C compiler on the PATH: tile_knn.c "
                                   "cannot be built here and knn runs its blocked search")
 
+@pytest.fixture(autouse=True)
+def every_size_takes_the_kernel(monkeypatch):
+    # the kernel itself is tested on small shapes too; knn() takes it from TILE_MIN_KEYS keys on
+    monkeypatch.setattr(knn_module, "TILE_MIN_KEYS", 1)
+
+
 TOLERANCE = {torch.float32: 2e-6, torch.float64: 1e-13}
 METRICS = ("cosine", "dot", "euclidean")
 
@@ -128,6 +134,10 @@ def test_knn_takes_the_tiled_kernel_only_where_it_gives_the_same_search(monkeypa
     x = torch.randn(2, 30, 8)
     knn(x, x, 4, "cosine")
     assert len(calls) == 1
+    monkeypatch.setattr(knn_module, "TILE_MIN_KEYS", 31)  # fewer keys than that: the blocked search
+    knn(x, x, 4, "cosine")
+    assert len(calls) == 1
+    monkeypatch.setattr(knn_module, "TILE_MIN_KEYS", 30)
     # a block size asks for the blocked search; a key mask, chebyshev, scores autograd records: not the kernel's
     knn(x, x, 4, "cosine", block_size=7)
     knn(x, x, 4, "cosine", key_mask=torch.ones(30, dtype=torch.bool))
@@ -171,3 +181,17 @@ def test_the_wrapper_declines_what_the_kernel_cannot_take():
     assert native.tile_knn(x, x, 7) is None and native.tile_knn(x, x, 0) is None
     empty = native.tile_knn(x[:, :0], x, 2)
     assert empty[0].shape == (1, 0, 2) and empty[1].shape == (1, 0, 2)
+
+
+@needs_kernel
+def test_the_profile_names_the_kernel_a_fused_stage():
+    # bench --profile: the tiled search's scores + top-k are one "fused" range, its normalisation "similarity"
+    from torch.profiler import ProfilerActivity, profile
+
+    from neighborhoods.functional.stages import PREFIX
+
+    x = torch.randn(2, 40, 8)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        knn(x, x, 4, "cosine", exclude=torch.arange(40))
+    names = {event.name for event in prof.events() if event.name.startswith(PREFIX)}
+    assert names == {PREFIX + "similarity", PREFIX + "fused"}

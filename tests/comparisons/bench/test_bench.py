@@ -208,10 +208,10 @@ def test_profile_splits_the_forward_by_stage(tmp_path, capsys):
                                                          "other"}
         assert all(0 <= s <= 1 for s in r["shares"].values()) and sum(r["shares"].values()) <= 1 + 1e-9
     fast = rows[("conv_nn2d", "fast")]["shares"]
-    # at 12x12 the fast path normalises the tokens, scores and selects them in one C kernel (tile_knn.c:
-    # fused), gathers, then applies the Conv1d (from 2^21 gathered entries on, a block of queries at a time,
-    # each block labelled gathering and combining)
-    assert min(fast["similarity"], fast["fused"], fast["gathering"], fast["combining"]) > 0
+    # at 12x12 (144 keys, below knn.TILE_MIN_KEYS: the blocked search, not tile_knn.c's fused scores + top-k)
+    # the fast path scores, selects, gathers, then applies the Conv1d (from 2^21 gathered entries on, a block
+    # of queries at a time, each block labelled gathering and combining)
+    assert min(fast["similarity"], fast["selection"], fast["gathering"], fast["combining"]) > 0
     assert rows[("conv2d", "fast")]["shares"]["combining"] > 0 and rows[("self_attention2d", "fast")]["shares"]["fused"] > 0
     # the explicit Neighborhood path labels its combiner too: other is the projections and reshapes
     for op in ("conv2d", "conv_nn2d"):
