@@ -152,9 +152,11 @@ def window_candidates(grid: tuple[int, ...], window: tuple[int, ...] | None, exc
     if exclude_self:
         if index.shape[1] < 2:
             raise ValueError(f"a window of {window} holds only the query itself; nothing is left to choose from")
-        # every row holds the query exactly once: skip its column (a gather, not a boolean mask,
-        # whose output size would depend on values: compile/export)
+        # every row holds the query exactly once: skip its column. A select between the columns
+        # before and after it, not a boolean mask (its output size would depend on values:
+        # compile/export) nor a gather (Inductor cannot bound an index that was itself gathered:
+        # "vr must not be None" compiling the KNN block)
         own = (index == torch.arange(nq, device=device).unsqueeze(1)).long().argmax(1, keepdim=True)  # (nq, 1)
         cols = torch.arange(index.shape[1] - 1, device=device).unsqueeze(0)
-        index = index.gather(1, cols + (cols >= own).long())
+        index = torch.where(cols >= own, index[:, 1:], index[:, :-1])
     return index

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neighborhoods.functional import window_candidates
+from neighborhoods.functional import gather, window_candidates
 from neighborhoods.selectors import N3
 from operators import KNNBlock2d, N3Block1d, N3Block2d
 
@@ -131,3 +131,15 @@ def test_bad_database():
         N3Block2d(3, k=2, exclude_self="no", **SMALL)
     with pytest.raises(ValueError, match="path='fast'"):
         block(x, database=x, path="fast")
+
+
+def test_window_candidates_compile_with_inductor():
+    # the query's column used to be dropped by a gather; Inductor could not bound the patches
+    # gathered through that gathered index ("vr must not be None"): the KNN block did not compile
+    def distances(x):
+        e = F.unfold(x, 4, stride=2).transpose(1, 2)  # (B, 25, 48): the 4x4 patches every 2 pixels
+        return (e.unsqueeze(2) - gather(e, window_candidates((5, 5), (3, 3)))).square().sum(-1)
+
+    x = torch.randn(2, 3, 12, 12)
+    torch._dynamo.reset()
+    torch.testing.assert_close(torch.compile(distances, backend="inductor", fullgraph=True)(x), distances(x))
