@@ -48,7 +48,9 @@ class CrissCross(Selector):
                              f"got queries {tuple(q.shape)}, keys {tuple(k.shape)}")
         index = criss_cross_index(*x.shape[2:], device=x.device)
         keys = gather(to_tokens(k), index)  # (b, q, m, d)
-        scores = torch.einsum("bqd,bqmd->bqm", to_tokens(q), keys) * self.scale
+        # a batched matrix-vector product, not einsum: under dynamic shapes Inductor could not order the
+        # strides einsum's permutes gave RCCA's one-key-channel scores ("1 < s0*s53")
+        scores = (keys @ to_tokens(q).unsqueeze(-1)).squeeze(-1) * self.scale
         return Neighborhood(num_keys=index.shape[0], query_shape=tuple(x.shape[2:]), index=index,
                             weight=scores.softmax(-1).unsqueeze(-1),
                             footprint=PixelFootprint.pixels(tuple(x.shape[2:])))
