@@ -93,3 +93,21 @@ def test_bad_arguments(kwargs, error, words):
     assert all(w in str(info.value) for w in words), str(info.value)
     with pytest.raises(ValueError, match="x"):
         RCCA2d(8)(torch.randn(2, 8, 5))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("key_channels, shape", [(1, (2, 8, 5, 6)), (1, (1, 8, 3, 7)), (3, (2, 8, 4, 5))])
+def test_criss_cross_scores_are_the_dense_affinity_at_the_cross(key_channels, shape, dtype):
+    # one key channel takes a plain product, more a row vector times the candidates: both against
+    # every pair's dot product, read off at the criss-cross candidates, values and gradients
+    layer = randomized_eval(operators.CrissCrossAttention2d(shape[1], key_channels=key_channels, dtype=dtype), 3)
+    sel = layer.selector
+    x = torch.randn(*shape, dtype=dtype, generator=torch.Generator().manual_seed(key_channels), requires_grad=True)
+    nb = sel(x)
+    q, k = sel.query(x).flatten(2), sel.key(x).flatten(2)  # (B, D, N)
+    dense = (q.transpose(1, 2) @ k) * sel.scale  # (B, N, N): every query against every key
+    ref = dense.gather(2, nb.index.expand(shape[0], -1, -1)).softmax(-1).unsqueeze(-1)
+    torch.testing.assert_close(nb.weight, ref, rtol=TOL[dtype], atol=TOL[dtype])
+    cot = torch.randn_like(ref)
+    torch.testing.assert_close(torch.autograd.grad(nb.weight, x, cot)[0], torch.autograd.grad(ref, x, cot)[0],
+                               rtol=TOL[dtype], atol=TOL[dtype])
