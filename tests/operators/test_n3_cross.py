@@ -12,7 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neighborhoods.functional import gather, window_candidates
+from neighborhoods.functional import window_candidates
+from neighborhoods.functional.candidates import candidate_sq_distances_gathered
 from neighborhoods.selectors import N3
 from operators import KNNBlock2d, N3Block1d, N3Block2d
 
@@ -138,7 +139,7 @@ def test_window_candidates_compile_with_inductor():
     # gathered through that gathered index ("vr must not be None"): the KNN block did not compile
     def distances(x):
         e = F.unfold(x, 4, stride=2).transpose(1, 2)  # (B, 25, 48): the 4x4 patches every 2 pixels
-        return (e.unsqueeze(2) - gather(e, window_candidates((5, 5), (3, 3)))).square().sum(-1)
+        return candidate_sq_distances_gathered(e, window_candidates((5, 5), (3, 3)))  # N3's form under compile
 
     x = torch.randn(2, 3, 12, 12)
     torch._dynamo.reset()
